@@ -1,0 +1,12 @@
+"""InfLoRA core: subspace memory, branch design, branches, statistics and merging."""
+from .branch import Adapter, KVBranch, qkv_layers
+from .design import design_branch, project_away_old
+from .memory import SubspaceMemory, threshold_for_task
+from .merge import MergeError, merge_adapter, merge_state_dict
+from .stats import SecondMoments, recording
+
+__all__ = [
+    "Adapter", "KVBranch", "MergeError", "SecondMoments", "SubspaceMemory", "design_branch",
+    "merge_adapter", "merge_state_dict", "project_away_old", "qkv_layers", "recording",
+    "threshold_for_task",
+]

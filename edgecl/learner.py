@@ -1,0 +1,148 @@
+"""One InfLoRA (or SeqLoRA) task, data-agnostic.
+
+Order of a task t (0-based) of T, as in the official code:
+1. statistics pass over the task's training set (training augmentation) through the current model
+   (every earlier task merged in, new branch absent = zero): C_b per block;
+2. D_b = design_branch(C_b, memory_b, r); U_k, U_v = 0; a new linear head for the task's classes;
+3. train U_k, U_v and the head with cross-entropy over the task's own logits (targets shifted),
+   backbone in eval mode, Adam, lr_e = lr * cos(99 pi e / (200 (E - 1))) per epoch;
+4. merge U D into qkv (exact, refuses non-finite), fold the head under the old ones;
+5. statistics pass again on the trained model; memory_b <- memory_b.update(C_b, eps_t).
+SeqLoRA (baseline): D random and trained, no statistics, no projection, no memory.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from .classifier import IncrementalClassifier
+from .inflora import Adapter, SubspaceMemory, design_branch, merge_adapter, recording, threshold_for_task
+
+Batches = Iterable[tuple[Tensor, Tensor]]
+Wrap = Callable[[str, Batches], Iterator[tuple[Tensor, Tensor]]]
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    rank: int = 10
+    epochs: int = 20
+    lr: float = 5e-4
+    lam: float = 0.95
+    num_tasks: int = 10
+    method: str = "inflora"  # or "seqlora"
+    num_blocks: int | None = None
+    seed: int = 0
+
+
+@dataclass
+class TaskOutcome:
+    memories: list[SubspaceMemory]
+    seconds: dict[str, float] = field(default_factory=dict)
+    interference: list[float] = field(default_factory=list)  # per block ||dW P_old|| / ||dW||
+    losses: list[float] = field(default_factory=list)  # mean loss per epoch
+    designs: list[Tensor] = field(default_factory=list)
+    adapter: Adapter | None = None  # still attached when learn_task(merge=False)
+
+
+def lr_at_epoch(lr: float, epoch: int, epochs: int) -> float:
+    """The official schedule: a cosine that only falls to lr * cos(99 pi / 200) ~ 0.016 lr."""
+    if epochs <= 1:
+        return lr
+    return lr * math.cos(99.0 * math.pi * epoch / (200.0 * (epochs - 1)))
+
+
+def _plain(_: str, batches: Batches) -> Iterator[tuple[Tensor, Tensor]]:
+    yield from batches
+
+
+@torch.no_grad()
+def second_moments(clf: IncrementalClassifier, batches: Batches, num_blocks: int | None,
+                   device: torch.device, wrap: Wrap = _plain, phase: str = "statistics") -> list[Tensor]:
+    """C_b = mean over images and tokens of x x^T at every hooked block (float64)."""
+    clf.eval()
+    with recording(clf.vit, num_blocks) as moments:
+        for images, _ in wrap(phase, batches):
+            clf.vit.forward_features((images.to(device) - clf.mean) / clf.std)
+    return moments.means()
+
+
+def interference(adapter: Adapter, memories: list[SubspaceMemory]) -> list[float]:
+    """||dW P_old||_F / ||dW||_F per block: 0 means the task left old inputs' K and V untouched."""
+    out = []
+    for delta, mem in zip(adapter.weight_deltas(), memories):
+        norm = float(delta.norm())
+        if mem.old_space_dim == 0 or norm == 0.0:
+            out.append(0.0)
+            continue
+        out.append(float((delta.cpu() @ mem.old_space_projector()).norm()) / norm)
+    return out
+
+
+def _train(clf: IncrementalClassifier, adapter: Adapter, head: nn.Linear, train_batches: Callable[[int], Batches],
+           offset: int, settings: TaskSettings, device: torch.device, wrap: Wrap) -> list[float]:
+    params = adapter.trainable_parameters() + list(head.parameters())
+    optimiser = torch.optim.Adam(params, lr=settings.lr, weight_decay=0.0)
+    losses = []
+    clf.eval()  # backbone in eval mode: no dropout / drop-path while adapting
+    for epoch in range(settings.epochs):
+        for group in optimiser.param_groups:
+            group["lr"] = lr_at_epoch(settings.lr, epoch, settings.epochs)
+        total, count = 0.0, 0
+        for images, labels in wrap(f"epoch {epoch + 1}/{settings.epochs}", train_batches(epoch)):
+            images, labels = images.to(device), labels.to(device)
+            logits = head(clf.features(images))
+            loss = nn.functional.cross_entropy(logits, labels - offset)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total += float(loss) * len(labels)
+            count += len(labels)
+        losses.append(total / max(count, 1))
+    return losses
+
+
+def learn_task(clf: IncrementalClassifier, memories: list[SubspaceMemory], task_index: int, num_classes: int,
+               stats_batches: Callable[[], Batches], train_batches: Callable[[int], Batches],
+               settings: TaskSettings, device: torch.device, wrap: Wrap = _plain, merge: bool = True) -> TaskOutcome:
+    """Learn task ``task_index`` (0-based) in place on ``clf``; returns the new memories and timings.
+
+    ``merge=False`` keeps the branch hooked on the model (the official code's way: every task's
+    branch summed at every forward pass); it exists to prove that merging changes nothing.
+    """
+    inflora = settings.method == "inflora"
+    if settings.method not in ("inflora", "seqlora"):
+        raise ValueError(f"unknown method {settings.method!r}: use inflora or seqlora")
+    for p in clf.parameters():
+        p.requires_grad_(False)
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    designs = None
+    if inflora:
+        moments = second_moments(clf, stats_batches(), settings.num_blocks, device, wrap)
+        designs = [design_branch(c, m, settings.rank) for c, m in zip(moments, memories)]
+    seconds["statistics"] = time.perf_counter() - start
+
+    torch.manual_seed(settings.seed * 1000 + task_index)  # head init and SeqLoRA's random D
+    adapter = Adapter(clf.vit, settings.rank, designs, settings.num_blocks, train_design=not inflora).to(device)
+    head = clf.add_head(num_classes)
+    start = time.perf_counter()
+    losses = _train(clf, adapter, head, train_batches, clf.num_old_classes, settings, device, wrap)
+    seconds["training"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    measured = interference(adapter, memories)
+    if merge:
+        merge_adapter(clf.vit, adapter)
+    clf.fold_head()
+    new_memories = memories
+    if inflora:
+        eps = threshold_for_task(task_index, settings.num_tasks, settings.lam)
+        moments = second_moments(clf, stats_batches(), settings.num_blocks, device, wrap, "memory")
+        new_memories = [m.update(c, eps) for m, c in zip(memories, moments)]
+    seconds["memory_update"] = time.perf_counter() - start
+    return TaskOutcome(new_memories, seconds, measured, losses, designs or [], None if merge else adapter)

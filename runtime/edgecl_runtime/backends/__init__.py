@@ -1,0 +1,40 @@
+"""Inference backends: ONNX Runtime (everywhere) and native TensorRT (Jetson / NVIDIA GPUs).
+
+Every backend exposes ``run(batch: float32 (N,C,H,W)) -> float32 (N,K) logits``,
+``describe() -> dict`` (backend, precision, versions, device) and ``close()``.
+TensorRT is imported lazily so that ``import edgecl_runtime`` works without it.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+BACKENDS = ("ort", "trt")
+
+
+class Backend(Protocol):
+    """What the classifier, verify and bench need from a backend."""
+
+    precision: str
+    max_batch: int | None
+
+    def run(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+def open_backend(bundle: Any, backend: str = "ort", precision: str = "fp32",
+                 **options: Any) -> Backend:
+    """Create the backend ``backend`` for ``bundle`` (a loaded Bundle) at ``precision``."""
+    from ..errors import RuntimeFailure
+
+    if backend == "ort":
+        from .ort import OrtBackend
+        return OrtBackend(bundle.onnx_path(precision), precision=precision, **options)
+    if backend == "trt":
+        from .trt import TrtBackend
+        return TrtBackend.for_bundle(bundle, precision=precision, **options)
+    raise RuntimeFailure(f"unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}")

@@ -1,0 +1,91 @@
+"""ONNX Runtime backend: CPU everywhere, CUDA / TensorRT execution providers when present.
+
+Provider choice is a pure function of what the installed onnxruntime offers, so the same code
+runs on a laptop (CPU), an x86 GPU box (CUDA) and a Jetson (onnxruntime-gpu from JetPack).
+"""
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import RuntimeFailure
+
+PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+DEVICES = {"auto": PREFERENCE, "cpu": ("CPUExecutionProvider",),
+           "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+           "tensorrt": PREFERENCE}
+_NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
+             "tensor(double)": np.float64}
+
+
+def choose_providers(available: Sequence[str], device: str = "auto") -> list[str]:
+    """Ordered providers for ``device`` (auto/cpu/cuda/tensorrt) among ``available``.
+
+    CPU is always last as a fallback; asking for cuda/tensorrt where it is absent is an error
+    rather than a silent CPU run (a benchmark would otherwise lie).
+    """
+    if device not in DEVICES:
+        raise RuntimeFailure(f"unknown ORT device {device!r}; use one of: {', '.join(DEVICES)}")
+    wanted = DEVICES[device]
+    if device in ("cuda", "tensorrt"):
+        head = "CUDAExecutionProvider" if device == "cuda" else "TensorrtExecutionProvider"
+        if head not in available:
+            raise RuntimeFailure(f"onnxruntime here has no {head} (has: {', '.join(available)}); "
+                                 "install onnxruntime-gpu or use --device cpu")
+    chosen = [p for p in wanted if p in available]
+    return chosen or ["CPUExecutionProvider"]
+
+
+class OrtBackend:
+    """One InferenceSession over a bundle's ONNX model."""
+
+    def __init__(self, model_path: str | os.PathLike[str], precision: str = "fp32",
+                 device: str = "auto", threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(model_path)
+        self.precision = precision
+        self.max_batch: int | None = None
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        if threads:
+            opts.intra_op_num_threads = threads
+        providers = choose_providers(ort.get_available_providers(), device)
+        try:
+            self.session = ort.InferenceSession(str(self.path), opts, providers=providers)
+        except Exception as exc:  # onnxruntime raises several unrelated types
+            raise RuntimeFailure(f"onnxruntime cannot load {self.path}: "
+                                 f"{str(exc).splitlines()[0]}") from exc
+        inp, out = self.session.get_inputs()[0], self.session.get_outputs()[0]
+        self.input_name, self.output_name = inp.name, out.name
+        self.input_dtype = _NP_TYPES.get(inp.type, np.float32)
+        batch_dim = inp.shape[0] if inp.shape else None
+        self.max_batch = batch_dim if isinstance(batch_dim, int) and batch_dim > 0 else None
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Logits (N,K) float32 for a float32 (N,C,H,W) batch."""
+        x = np.ascontiguousarray(batch, dtype=self.input_dtype)
+        out = self.session.run([self.output_name], {self.input_name: x})[0]
+        return np.asarray(out, dtype=np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        import onnxruntime as ort
+
+        providers = self.session.get_providers()
+        return {"backend": "ort", "precision": self.precision, "model": self.path.name,
+                "providers": providers, "device": _device_name(providers),
+                "versions": {"onnxruntime": ort.__version__, "numpy": np.__version__,
+                             "python": platform.python_version()}}
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]
+
+
+def _device_name(providers: Sequence[str]) -> str:
+    if providers and providers[0] != "CPUExecutionProvider":
+        return providers[0].replace("ExecutionProvider", "")
+    return f"CPU ({platform.machine()}, {os.cpu_count()} cores)"

@@ -1,0 +1,175 @@
+"""Load and check an export bundle (``RUN/task-NN/export/``, see docs/CONTRACTS.md).
+
+Checks, in order, each failing with one line that names the problem:
+
+1. ``manifest.json`` exists, is JSON, and its ``manifest_version`` is not newer than
+   ``MANIFEST_VERSION`` (a newer one means the exporter is ahead of this runtime).
+2. Every file listed in ``files`` exists inside the bundle with the listed size and sha256
+   (size first: cheap, catches truncated copies; sha256 then catches any altered byte).
+3. ``golden.npz`` loads without pickle and holds ``inputs`` (N,C,H,W) and ``logits`` (N,K).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import BundleError
+from .gate import base_precision
+
+MANIFEST_VERSION = 1
+MANIFEST = "manifest.json"
+DEFAULT_FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class Bundle:
+    """A checked bundle: its folder, manifest and golden arrays."""
+
+    path: Path
+    manifest: dict[str, Any]
+    golden: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.manifest["classes"]]
+
+    @property
+    def task(self) -> int:
+        return int(self.manifest.get("task", 0))
+
+    @property
+    def input_spec(self) -> dict[str, Any]:
+        return dict(self.manifest["input"])
+
+    def onnx_path(self, precision: str) -> Path:
+        """Path of the ONNX model for fp32/fp16/int8; error if the bundle has none."""
+        prec = base_precision(precision)
+        entry = self.manifest.get("formats", {}).get(prec, {})
+        status = entry.get("status", "passed")
+        if status == "export_failed":
+            raise BundleError(f"bundle {self.path} has no {prec} model (export failed: "
+                              f"{entry.get('error', '') or 'no detail'}); use another precision")
+        name = entry.get("file") or DEFAULT_FILES[prec]
+        path = self.path / name
+        if not path.is_file():
+            raise BundleError(f"bundle {self.path} has no {prec} model ({name} missing); "
+                              "use another precision or re-export")
+        return path
+
+    def onnx_sha256(self, precision: str) -> str:
+        """sha256 recorded in the manifest for the precision's ONNX (else computed)."""
+        path = self.onnx_path(precision)
+        entry = self.manifest.get("files", {}).get(path.name, {})
+        return str(entry.get("sha256") or sha256_file(path))
+
+
+def read_manifest(bundle_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse ``manifest.json`` and refuse versions newer than this runtime."""
+    path = Path(bundle_dir) / MANIFEST
+    if not Path(bundle_dir).is_dir():
+        raise BundleError(f"bundle folder {bundle_dir} does not exist; pass a task's export/ folder")
+    if not path.is_file():
+        raise BundleError(f"{path} is missing; this is not an export bundle (re-export the task)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON ({exc}); re-export or re-copy the bundle")
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{path} must hold a JSON object; re-export the bundle")
+    version = manifest.get("manifest_version")
+    if not isinstance(version, int) or version < 1:
+        raise BundleError(f"{path}: manifest_version {version!r} is not a positive integer")
+    if version > MANIFEST_VERSION:
+        raise BundleError(f"{path}: manifest_version {version} is newer than this runtime "
+                          f"supports ({MANIFEST_VERSION}); upgrade edgecl-rt")
+    for key in ("classes", "input", "files"):
+        if key not in manifest:
+            raise BundleError(f"{path} lacks the '{key}' field; re-export the bundle")
+    return manifest
+
+
+def check_files(bundle_dir: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
+    """Verify size and sha256 of every listed file; one line naming every bad file."""
+    root = Path(bundle_dir).resolve()
+    problems: list[str] = []
+    for name, entry in sorted(manifest["files"].items()):
+        path = (root / name).resolve()
+        if root not in path.parents:
+            problems.append(f"{name} points outside the bundle")
+        elif not path.is_file():
+            problems.append(f"{name} is missing")
+        elif "bytes" in entry and path.stat().st_size != int(entry["bytes"]):
+            problems.append(f"{name} has {path.stat().st_size} bytes, manifest says {entry['bytes']}")
+        elif sha256_file(path) != str(entry.get("sha256", "")).lower():
+            problems.append(f"{name} was altered (sha256 mismatch)")
+    if problems:
+        raise BundleError(f"bundle {bundle_dir}: {'; '.join(problems)}; re-copy or re-export it")
+
+
+def load_golden(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Load golden.npz (no pickle) and check the shapes of inputs/logits/labels."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            golden = {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise BundleError(f"{path} is missing; re-export the bundle")
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{path} cannot be read without pickle ({exc}); re-export the bundle")
+    for key, ndim in (("inputs", 4), ("logits", 2)):
+        if key not in golden or golden[key].ndim != ndim:
+            raise BundleError(f"{path}: '{key}' must be a {ndim}-D array; re-export the bundle")
+    n = golden["inputs"].shape[0]
+    for key in ("logits", "labels", "task_ids"):
+        if key in golden and golden[key].shape[0] != n:
+            raise BundleError(f"{path}: '{key}' has {golden[key].shape[0]} rows, inputs have {n}")
+    golden["inputs"] = golden["inputs"].astype(np.float32, copy=False)
+    golden["logits"] = golden["logits"].astype(np.float32, copy=False)
+    return golden
+
+
+def load_bundle(bundle_dir: str | os.PathLike[str], check_hashes: bool = True) -> Bundle:
+    """Read the manifest, verify every file's sha256 (unless told not to), load golden.npz."""
+    manifest = read_manifest(bundle_dir)
+    if check_hashes:
+        check_files(bundle_dir, manifest)
+    root = Path(bundle_dir)
+    golden = load_golden(root / "golden.npz") if (root / "golden.npz").exists() else {}
+    if not golden and "golden.npz" in manifest["files"]:
+        raise BundleError(f"bundle {bundle_dir}: golden.npz is missing; re-copy the bundle")
+    return Bundle(path=root, manifest=manifest, golden=golden)
+
+
+def fingerprint(bundle_dir: str | os.PathLike[str]) -> tuple[tuple[str, int, int], ...]:
+    """(name, size, mtime_ns) of the manifest and every listed file: changes when files change.
+
+    The serve watcher re-verifies a rejected bundle only when this tuple differs.
+    """
+    root = Path(bundle_dir)
+    names = [MANIFEST]
+    try:
+        names += sorted(json.loads((root / MANIFEST).read_text(encoding="utf-8")).get("files", {}))
+    except (OSError, ValueError, AttributeError):
+        pass
+    out = []
+    for name in names:
+        try:
+            st = (root / name).stat()
+            out.append((name, st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append((name, -1, -1))
+    return tuple(out)
