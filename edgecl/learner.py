@@ -100,7 +100,7 @@ def _train(clf: IncrementalClassifier, adapter: Adapter, head: nn.Linear, train_
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(labels)
+            total += float(loss.detach()) * len(labels)
             count += len(labels)
         losses.append(total / max(count, 1))
     return losses
