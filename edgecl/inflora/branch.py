@@ -90,5 +90,6 @@ class Adapter(nn.Module):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
+    @torch.no_grad()
     def weight_deltas(self) -> list[Tensor]:
         return [b.weight_delta() for b in self.branches]

@@ -83,7 +83,8 @@ def open_image(path: str | os.PathLike[str], limit: int | None = None) -> Image.
     except UnidentifiedImageError:
         raise ImageError(f"{p}: not an image (format not recognised)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{p}: image too large (decompression-bomb guard); downscale it") from None
+        raise ImageError(f"{p}: image too large (decompression-bomb guard, header claims over "
+                         f"{Image.MAX_IMAGE_PIXELS} pixels); downscale it") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{p}: truncated or corrupt image ({_first_line(exc)})") from None
     except MemoryError:

@@ -89,12 +89,15 @@ class ModelServer:
         stamp = fingerprint(path)
         if self._rejected.get(path) == stamp:
             return None
+        clf = None
         try:
             clf = Classifier(load_bundle(path, check_hashes=True), self.backend, self.precision)
             gate = gate_on_golden(clf.bundle, clf.backend, self.precision)
             if not gate["passed"]:
                 raise RuntimeFailure(f"gate failed: {gate['reason']}")
         except RuntimeFailure as exc:
+            if clf is not None:
+                clf.close()
             self._rejected[path] = stamp
             self.log(f"skipping task {task} bundle {path}: {exc}")
             return None

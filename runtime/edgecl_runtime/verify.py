@@ -25,16 +25,27 @@ def record_path(bundle_dir: str | os.PathLike[str], backend: str, precision: str
     return Path(bundle_dir) / f"verification-{backend}-{base_precision(precision)}.json"
 
 
+def bundle_thresholds(bundle: Bundle, precision: str,
+                      overrides: dict[str, Any] | None = None) -> dict[str, float]:
+    """Thresholds for ``precision``: defaults <- manifest ``thresholds`` <- ``overrides``."""
+    try:
+        table = merge_thresholds(bundle.manifest.get("thresholds") or None)
+        if overrides:
+            table = merge_thresholds({**table, **overrides})
+    except ValueError as exc:
+        raise BundleError(f"bundle {bundle.path}: bad thresholds ({exc})") from None
+    return table[base_precision(precision)]
+
+
 def gate_on_golden(bundle: Bundle, backend: Backend, precision: str,
                    thresholds: dict[str, Any] | None = None) -> dict[str, Any]:
     """Levels 1-2 of the gate for ``backend`` on the bundle's golden set."""
     golden = bundle.golden
     if "inputs" not in golden:
         raise BundleError(f"bundle {bundle.path} has no golden.npz; cannot verify, re-export it")
-    table = merge_thresholds(thresholds if thresholds is not None
-                             else bundle.manifest.get("thresholds") or None)
+    thr = bundle_thresholds(bundle, precision, thresholds)
     out = backend.run(golden["inputs"])
-    return evaluate_gate(precision, golden["logits"], out, thresholds=table)
+    return evaluate_gate(precision, golden["logits"], out, thresholds=thr)
 
 
 def _record(bundle_dir: Path, backend: str, precision: str) -> dict[str, Any]:
@@ -61,6 +72,7 @@ def verify_bundle(bundle_dir: str | os.PathLike[str], backend: str = "ort",
         engine = open_backend(bundle, backend, base_precision(precision), **backend_options)
         try:
             rec["device"] = engine.describe()
+            rec["thresholds"] = bundle_thresholds(bundle, precision, thresholds)
             rec["gate"] = gate_on_golden(bundle, engine, precision, thresholds)
         finally:
             engine.close()

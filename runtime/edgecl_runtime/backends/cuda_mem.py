@@ -48,11 +48,15 @@ def device_identity(device: int = 0) -> tuple[str, str]:
 
 
 class Stream:
-    """A CUDA stream (``handle`` is what execute_async_v3 takes)."""
+    """A CUDA stream; ``address`` (an int) is what ``execute_async_v3`` takes."""
 
     def __init__(self) -> None:
         self.rt = cudart()
         self.handle = _ok(self.rt.cudaStreamCreate(), "cudaStreamCreate")
+
+    @property
+    def address(self) -> int:
+        return int(self.handle)
 
     def sync(self) -> None:
         _ok(self.rt.cudaStreamSynchronize(self.handle), "cudaStreamSynchronize")

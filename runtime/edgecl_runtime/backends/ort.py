@@ -14,10 +14,12 @@ import numpy as np
 
 from ..errors import RuntimeFailure
 
-PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
-DEVICES = {"auto": PREFERENCE, "cpu": ("CPUExecutionProvider",),
+# "auto" never picks the TensorRT EP: it builds an engine inside every new session (minutes on
+# a Jetson); the native `trt` backend with a prebuilt engine is the fast path for TensorRT.
+DEVICES = {"auto": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+           "cpu": ("CPUExecutionProvider",),
            "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
-           "tensorrt": PREFERENCE}
+           "tensorrt": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")}
 _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
              "tensor(double)": np.float64}
 

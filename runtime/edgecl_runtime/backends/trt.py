@@ -93,7 +93,7 @@ class TrtBackend:
         if not self.context.set_input_shape(self.input_name, tuple(host_in.shape)):
             raise EngineError(f"engine {self.path.name} rejects input shape {host_in.shape}")
         self.d_in.upload(host_in, self.stream)
-        if not self.context.execute_async_v3(self.stream.handle):
+        if not self.context.execute_async_v3(self.stream.address):
             raise EngineError(f"TensorRT execution of {self.path.name} failed")
         self.d_out.download(host_out, self.stream)
         self.stream.sync()

@@ -1,0 +1,76 @@
+"""The ``edgecl`` command line (Typer)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .console import console, one_line_errors
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Continual learning (InfLoRA) for edge devices: learn task by task, export, verify.")
+
+RunOpt = Annotated[Path, typer.Option("--run", help="Run folder (one per run).")]
+DEFAULT_RUN = Path("models/default")
+
+
+@app.command()
+@one_line_errors
+def learn(
+    run: RunOpt = DEFAULT_RUN,
+    task: Annotated[Optional[int], typer.Option(help="1-based task to learn (default: the next one).")] = None,
+    all_tasks: Annotated[bool, typer.Option("--all", help="Learn every remaining task.")] = False,
+    force: Annotated[bool, typer.Option(help="Relearn a finished task, discarding it and later tasks.")] = False,
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML file with run options.")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="default | mnist | fashion-mnist | cifar100 | imagefolder")] = None,
+    data_root: Annotated[Optional[str], typer.Option(help="Folder holding the data set files.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="timm ViT name (e.g. vit_base_patch16_224).")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="bundled | none | hub | PATH (.safetensors / timm checkpoint).")] = None,
+    tasks: Annotated[Optional[int], typer.Option(help="Number of tasks the classes are split into.")] = None,
+    rank: Annotated[Optional[int], typer.Option(help="Branch rank r.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs per task.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Adam learning rate.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Training batch size.")] = None,
+    lam: Annotated[Optional[float], typer.Option("--lambda", help="Memory threshold start lambda.")] = None,
+    method: Annotated[Optional[str], typer.Option(help="inflora | seqlora")] = None,
+    blocks: Annotated[Optional[int], typer.Option(help="Adapt only the first n blocks.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed (data order, heads, augmentation).")] = None,
+    shuffle_classes: Annotated[Optional[bool], typer.Option("--shuffle-classes", help="Shuffle the class order with the seed.")] = None,
+    augment: Annotated[Optional[str], typer.Option(help="none | shift | crop-flip")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda (auto = CUDA when present).")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch.")] = None,
+    export: Annotated[bool, typer.Option("--export/--no-export", help="Export a bundle after each task.")] = True,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Learn task N (or the next, or all) on top of the tasks before it, merge, save and measure."""
+    from .learn_command import run_learn
+
+    options = dict(dataset=dataset, data_root=data_root, model=model, weights=weights, tasks=tasks, rank=rank,
+                   epochs=epochs, lr=lr, batch_size=batch_size, lam=lam, method=method, blocks=blocks, seed=seed,
+                   shuffle_classes=shuffle_classes, augment=augment)
+    run_learn(run, task, all_tasks, force, config, options, device, threads, export, quiet)
+
+
+@app.command()
+@one_line_errors
+def status(run: RunOpt = DEFAULT_RUN) -> None:
+    """Tasks done, metrics so far, and what is next."""
+    from .learn_command import show_status
+
+    show_status(run)
+
+
+def _register_optional() -> None:
+    try:
+        from .pretrain_cli import pretrain_command
+    except ImportError:
+        return
+    app.command("pretrain")(one_line_errors(pretrain_command))
+
+
+_register_optional()
+
+
+def main() -> None:
+    app()

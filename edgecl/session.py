@@ -1,0 +1,148 @@
+"""One ``learn`` step on a run: load task t-1 from the store, learn task t, evaluate, save.
+
+Every task starts from what is on disk (never from memory), so ``--all``, separate calls and a
+rerun after a crash all see bit-identical starting state; with the per-task seeds this makes an
+interrupted-and-rerun task equal to an uninterrupted one.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from . import backbone
+from .atomic import write_json
+from .classifier import IncrementalClassifier
+from .config import RunConfig
+from .data.loader import iterate_batches, n_batches
+from .data.sources import Source, load_source
+from .evaluation import evaluate_task
+from .inflora import SubspaceMemory, qkv_layers
+from .learner import TaskOutcome, TaskSettings, learn_task
+from .metrics import run_metrics
+from .model import create_vit
+from .state import load_memories, load_tensors, save_memories, save_model
+from .store import RunStore, StoreError
+
+
+class Batches:
+    """A re-iterable, sized view of one epoch's batches (so progress bars know the total)."""
+
+    def __init__(self, make: Callable[[], Any], total: int) -> None:
+        self.make, self.total = make, total
+
+    def __iter__(self):
+        return iter(self.make())
+
+    def __len__(self) -> int:
+        return self.total
+
+
+@dataclass
+class RunData:
+    source: Source
+    tasks: list[list[int]]  # class ids per task, in task order
+    spec: dict[str, Any]
+
+    def indices(self, split: str, task: int) -> np.ndarray:
+        """Sample indices of 1-based ``task`` in ``split``."""
+        imageset = getattr(self.source, split)
+        return np.flatnonzero(np.isin(imageset.labels, self.tasks[task - 1]))
+
+
+def open_data(run: dict[str, Any]) -> RunData:
+    config = RunConfig.from_dict(run["config"])
+    source = load_source(config.dataset, config.data_root)
+    if source.class_names != run["class_names"]:
+        raise StoreError(f"the {config.dataset} data no longer matches this run's classes: point --data-root at the original data")
+    return RunData(source, run["task_classes"], run["input"])
+
+
+def seed_for(config: RunConfig, task: int) -> int:
+    return config.seed * 1000 + task
+
+
+def load_state(store: RunStore, run: dict[str, Any], task: int, device: torch.device):
+    """The classifier and memories as they were after ``task - 1`` (task 1: the backbone)."""
+    config = RunConfig.from_dict(run["config"])
+    if task == 1:
+        vit = backbone.build(config.weights, config.model, config.model_kwargs, run.get("weights_sha256"))
+        n_hooked = len(qkv_layers(vit, config.blocks))
+        memories = [SubspaceMemory.empty(vit.num_features) for _ in range(n_hooked)]
+    else:
+        seen = sum(len(c) for c in run["task_classes"][: task - 1])
+        vit = create_vit(config.model, seen, config.model_kwargs)
+        vit.load_state_dict(load_tensors(store.verified_path(task - 1, "weights.safetensors"), "weights"))
+        memories = load_memories(store.verified_path(task - 1, "memory.safetensors"))
+    clf = IncrementalClassifier(vit, config.mean, config.std).to(device)
+    return clf, memories
+
+
+def settings_for(config: RunConfig) -> TaskSettings:
+    return TaskSettings(rank=config.rank, epochs=config.epochs, lr=config.lr, lam=config.lam,
+                        num_tasks=config.tasks, method=config.method, num_blocks=config.blocks, seed=config.seed)
+
+
+def learn_one(store: RunStore, run: dict[str, Any], data: RunData, task: int, device: torch.device,
+              wrap=None) -> dict[str, Any]:
+    """Learn 1-based ``task``, write ``task-NN`` atomically, refresh the run metrics; returns the task metrics."""
+    config = RunConfig.from_dict(run["config"])
+    clf, memories = load_state(store, run, task, device)
+    train_idx = data.indices("train", task)
+    seed = seed_for(config, task)
+
+    def epoch_batches(epoch: int) -> Batches:
+        return Batches(lambda: iterate_batches(data.source.train, train_idx, data.spec, config.batch_size,
+                                               augment=config.augment, shuffle=True, seed=seed, epoch=epoch),
+                       n_batches(len(train_idx), config.batch_size))
+
+    def stats_batches() -> Batches:  # the same augmented pass before and after training
+        return Batches(lambda: iterate_batches(data.source.train, train_idx, data.spec, config.batch_size,
+                                               augment=config.augment, shuffle=False, seed=seed, epoch=10_000),
+                       n_batches(len(train_idx), config.batch_size))
+
+    kwargs = {} if wrap is None else {"wrap": wrap}
+    outcome: TaskOutcome = learn_task(clf, memories, task - 1, len(data.tasks[task - 1]), stats_batches,
+                                      epoch_batches, settings_for(config), device, **kwargs)
+    start = time.perf_counter()
+    evaluation = evaluate_task(store, clf, data, task, device, wrap)
+    outcome.seconds["evaluation"] = time.perf_counter() - start
+    metrics = task_metrics(task, outcome, evaluation)
+    with store.writing_task(task) as tmp:
+        save_model(tmp / "weights.safetensors", clf.vit)
+        save_memories(tmp / "memory.safetensors", outcome.memories)
+        evaluation.save_features(tmp / "features.safetensors")
+        write_json(tmp / "metrics.json", metrics)
+    refresh_run_metrics(store)
+    return metrics
+
+
+def task_metrics(task: int, outcome: TaskOutcome, evaluation) -> dict[str, Any]:
+    ratios = outcome.interference
+    return {
+        "task": task,
+        "accuracy_row": evaluation.accuracy_row,
+        "seen_accuracy": evaluation.seen_accuracy,
+        "interference": {
+            "kv_weight_ratio": ratios,
+            "kv_weight_ratio_max": max(ratios) if ratios else 0.0,
+            "feature_drift": evaluation.drift,
+            "feature_drift_mean": (sum(evaluation.drift.values()) / len(evaluation.drift)) if evaluation.drift else 0.0,
+        },
+        "old_space_dim": [m.old_space_dim for m in outcome.memories],
+        "memory_kind": [m.kind for m in outcome.memories],
+        "losses": outcome.losses,
+        "seconds": outcome.seconds,
+    }
+
+
+def refresh_run_metrics(store: RunStore) -> dict[str, Any]:
+    from .atomic import read_json
+
+    per_task = [read_json(store.verified_path(t, "metrics.json"), "task metrics") for t in store.finished_tasks()]
+    metrics = run_metrics(per_task)
+    write_json(store.root / "metrics.json", metrics)
+    return metrics

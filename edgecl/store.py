@@ -1,0 +1,151 @@
+"""The run store: ``RUN/run.json``, ``RUN/task-NN/`` (1-based, two digits), ``RUN/metrics.json``.
+
+A task folder is built under a hidden temp name and renamed into place only when complete, and
+its ``record.json`` lists every file with its sha256; so a process killed at any moment (kill -9)
+leaves either the finished task or nothing, and a damaged file is caught on load.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from .atomic import read_json, sha256_file, write_json
+from .config import RunConfig
+
+RUN_FILE = "run.json"
+RECORD = "record.json"
+STORE_VERSION = 1
+
+
+class StoreError(RuntimeError):
+    """A run folder that cannot be used as asked (corrupt, locked, out of order)."""
+
+
+def task_dirname(task: int) -> str:
+    return f"task-{task:02d}"
+
+
+class RunStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # --- run-level ---------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return (self.root / RUN_FILE).is_file()
+
+    def create(self, config: RunConfig, meta: dict[str, Any]) -> None:
+        if self.exists():
+            raise StoreError(f"a run already exists at {self.root}")
+        if self.root.exists() and any(p for p in self.root.iterdir() if not p.name.startswith(".")):
+            raise StoreError(f"{self.root} exists and is not an edgecl run: choose an empty or new --run DIR")
+        write_json(self.root / RUN_FILE, {"store_version": STORE_VERSION, "config": config.to_dict(), **meta})
+
+    def read_run(self) -> dict[str, Any]:
+        data = read_json(self.root / RUN_FILE, "run.json")
+        if data.get("store_version", 0) > STORE_VERSION:
+            raise StoreError(f"{self.root} was written by a newer edgecl (store v{data['store_version']}): upgrade edgecl")
+        return data
+
+    def config(self) -> RunConfig:
+        return RunConfig.from_dict(self.read_run()["config"])
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive, non-blocking lock: two ``learn`` on one run at once are refused."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fh = open(self.root / ".lock", "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise StoreError(f"run {self.root} is locked by {holder}: wait for it to finish") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+    # --- tasks -------------------------------------------------------------------------------
+    def task_dir(self, task: int) -> Path:
+        return self.root / task_dirname(task)
+
+    def finished_tasks(self) -> list[int]:
+        """Tasks 1..k whose folder has a record (a gap ends the list: later folders are stale)."""
+        done = []
+        task = 1
+        while (self.task_dir(task) / RECORD).is_file():
+            done.append(task)
+            task += 1
+        return done
+
+    def next_task(self) -> int:
+        return len(self.finished_tasks()) + 1
+
+    def clean_partials(self) -> None:
+        """Remove temp folders left by a killed process."""
+        for path in self.root.glob(".task-*.partial-*"):
+            shutil.rmtree(path, ignore_errors=True)
+
+    def discard_from(self, task: int) -> list[int]:
+        """Delete task ``task`` and every later task (``--force``); returns what was removed."""
+        removed = []
+        for path in sorted(self.root.glob("task-[0-9][0-9]*")):
+            number = int(path.name.split("-")[1])
+            if number >= task:
+                shutil.rmtree(path)
+                removed.append(number)
+        return removed
+
+    @contextmanager
+    def writing_task(self, task: int) -> Iterator[Path]:
+        """A temp folder to fill; on success it gets its record and is renamed to task-NN."""
+        final = self.task_dir(task)
+        if final.exists():
+            raise StoreError(f"{final} already exists; use --force to relearn task {task}")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{task_dirname(task)}.partial-", dir=self.root))
+        try:
+            yield tmp
+            files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+                     for p in sorted(tmp.rglob("*")) if p.is_file() and p.name != RECORD}
+            write_json(tmp / RECORD, {"task": task, "files": files})
+            os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def record(self, task: int) -> dict[str, Any]:
+        return read_json(self.task_dir(task) / RECORD, f"record of task {task}")
+
+    def verified_path(self, task: int, name: str) -> Path:
+        """Path of a task file after checking its sha256 against the task's record."""
+        entry = self.record(task)["files"].get(name)
+        path = self.task_dir(task) / name
+        if entry is None:
+            raise StoreError(f"task {task} has no {name} in its record: relearn it with --task {task} --force")
+        if not path.is_file():
+            raise StoreError(f"{path} is missing: relearn task {task} with --task {task} --force")
+        if sha256_file(path) != entry["sha256"]:
+            raise StoreError(f"{path} does not match its checksum (corrupt or edited): "
+                             f"relearn task {task} with --task {task} --force")
+        return path
+
+    def add_task_file(self, task: int, name: str, writer) -> None:
+        """Add (or replace) a file in a finished task and update its record atomically."""
+        path = self.task_dir(task) / name
+        writer(path)
+        record = self.record(task)
+        record["files"][name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+        write_json(self.task_dir(task) / RECORD, record)
+
+    def read_json_metrics(self) -> dict[str, Any]:
+        return read_json(self.root / "metrics.json", "run metrics")

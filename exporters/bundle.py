@@ -1,0 +1,181 @@
+"""Export bundle: FP32 ONNX (always) + requested formats, each gated, with golden set and manifest.
+
+The bundle is built in a staging directory next to ``out_dir`` and renamed into place only once the
+manifest is written, so ``out_dir`` holds either the previous bundle or the complete new one. A
+failing FP32 export, golden set or manifest aborts the whole export (nothing is written); a failing
+optional format is recorded as ``export_failed`` with a one-line error and the others go on. The
+caller turns ``failed_formats(manifest)`` into an exit code.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+from torch import nn
+
+from edgecl_runtime.gate import merge_thresholds
+from edgecl_runtime.preprocess import check_spec, spec_chw
+from edgecl_runtime.trt_compat import NO_TENSORRT, tensorrt_available
+
+from .atomic import atomic_write_json, staged_dir
+from .fp16 import convert_fp16
+from .gate_run import Reference, gate_onnx, gate_runner, reference
+from .golden import write_golden
+from .int8 import quantize_int8
+from .manifest import MANIFEST_NAME, build_manifest, failed_formats, file_entries, format_entry
+from .onnx_export import DEFAULT_EXPORTER, export_onnx
+
+FORMATS = ("fp16", "int8", "trt")
+FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
+TRT_KEY = "trt_fp16"
+TRT_MISSING = f"{NO_TENSORRT.split(';')[0]}; build the engine on the device with `edgecl-rt build BUNDLE`"
+
+__all__ = ["export_bundle", "failed_formats", "FORMATS", "FILES"]
+
+
+def export_bundle(
+    model: nn.Module,
+    out_dir: str | Path,
+    *,
+    classes: Sequence[str],
+    input_spec: Mapping[str, Any],
+    golden: tuple[np.ndarray, np.ndarray, np.ndarray],
+    test_sets: Sequence[tuple[np.ndarray, np.ndarray]],
+    calib: np.ndarray | None = None,
+    formats: set[str] | frozenset[str] = frozenset(),
+    opset: int = 17,
+    max_batch: int = 32,
+    thresholds: Mapping[str, Mapping[str, float]] | None = None,
+    run_name: str = "",
+    task: int = 0,
+    exporter: str = DEFAULT_EXPORTER,
+    int8_options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Export, gate and write the bundle for ``model`` (a ``Normalized`` ViT); returns the manifest.
+
+    ``golden`` = (inputs float32 (N,C,H,W) in [0, 1], labels (N,), task_ids (N,) 1-based);
+    ``test_sets`` = one (inputs, labels) per seen task; ``calib`` = INT8 calibration inputs (needed
+    when "int8" is requested). ``formats`` is a subset of {"fp16", "int8", "trt"}; "trt" also writes
+    ``model.fp16.onnx`` (TensorRT >= 11 builds fp16 engines from it). ``thresholds`` overrides
+    ``edgecl_runtime.gate.DEFAULT_THRESHOLDS``. ``int8_options`` go to :func:`quantize_int8`.
+    """
+    fmts = _check_formats(formats, calib)
+    shape = _check_inputs(input_spec, golden, test_sets, calib if "int8" in fmts else None)
+    table = merge_thresholds(thresholds)
+    if max_batch < 1:
+        raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+    with staged_dir(out_dir) as stage:
+        fp32 = stage / FILES["fp32"]
+        started = time.perf_counter()
+        export_onnx(model, fp32, input_shape=shape, opset=opset, exporter=exporter)
+        seconds = time.perf_counter() - started
+        ref = reference(model, np.asarray(golden[0], dtype=np.float32), test_sets)
+        _check_classes(classes, ref.golden_logits.shape[1])
+        write_golden(stage / "golden.npz", golden[0], golden[1], golden[2], ref.golden_logits)
+        entries = {"fp32": _entry("fp32", True, fp32, gate_onnx("fp32", fp32, ref, table), seconds)}
+        if fmts & {"fp16", "trt"}:
+            entries["fp16"] = _optional("fp16", "fp16" in fmts, stage, ref, table,
+                                        lambda p: convert_fp16(fp32, p))
+        if "int8" in fmts:
+            opts = dict(int8_options or {})
+            entries["int8"] = _optional("int8", True, stage, ref, table,
+                                        lambda p: quantize_int8(fp32, p, calib, **opts),
+                                        calibration={"n": int(len(calib)), **_jsonable(opts)})
+        if "trt" in fmts:
+            entries[TRT_KEY] = _trt_entry(stage, entries, ref, table, max_batch)
+        manifest = build_manifest(
+            run=run_name, task=task, classes=[str(c) for c in classes], input_spec=input_spec,
+            num_classes=ref.golden_logits.shape[1], opset=opset, exporter=exporter,
+            files=file_entries(stage), formats=entries, pytorch=ref.accuracy(), thresholds=table,
+            extra={"max_batch": int(max_batch)},
+        )
+        atomic_write_json(stage / MANIFEST_NAME, manifest)
+    return manifest
+
+
+def _check_formats(formats: set[str] | frozenset[str], calib: np.ndarray | None) -> set[str]:
+    fmts = set(formats or ())
+    unknown = sorted(fmts - set(FORMATS))
+    if unknown:
+        raise ValueError(f"unknown export format(s) {', '.join(unknown)}: choose from {', '.join(FORMATS)} (fp32 is always exported)")
+    if "int8" in fmts and calib is None:
+        raise ValueError("int8 export needs calibration images (calib): pass a stratified sample of training images")
+    return fmts
+
+
+def _check_inputs(spec: Mapping[str, Any], golden: tuple, test_sets: Sequence, calib: np.ndarray | None) -> tuple[int, int, int]:
+    """One-line ValueError unless every array is float32-convertible NCHW of the spec's size in [0, 1]."""
+    check_spec(dict(spec))
+    chw = spec_chw(dict(spec))
+    if not isinstance(golden, (tuple, list)) or len(golden) != 3:
+        raise ValueError("golden must be (inputs, labels, task_ids)")
+    if not test_sets:
+        raise ValueError("test_sets must hold one (inputs, labels) pair per seen task")
+    arrays = [("golden inputs", golden[0])] + [(f"task {t} test inputs", x) for t, (x, _) in enumerate(test_sets, 1)]
+    arrays += [("calibration inputs", calib)] if calib is not None else []
+    for what, x in arrays:
+        if np.ndim(x) != 4 or tuple(np.shape(x)[1:]) != chw or len(x) == 0:
+            raise ValueError(f"{what} must be (N>=1, {chw[0]}, {chw[1]}, {chw[2]}) per the input spec, got {np.shape(x)}")
+        lo, hi = float(np.min(x)), float(np.max(x))
+        if not (lo >= -1e-6 and hi <= 1 + 1e-6):
+            raise ValueError(f"{what} span [{lo:.3g}, {hi:.3g}]: give [0, 1] inputs (normalisation is inside the graph)")
+    for t, (x, y) in enumerate(test_sets, 1):
+        if np.shape(y) != (len(x),):
+            raise ValueError(f"task {t} labels must be ({len(x)},), got {np.shape(y)}")
+    return chw
+
+
+def _check_classes(classes: Sequence[str], k: int) -> None:
+    if isinstance(classes, str) or len(classes) != k:
+        raise ValueError(f"classes lists {len(classes)} names but the model has {k} outputs")
+
+
+def _entry(name: str, requested: bool, path: Path, gate: dict[str, Any], seconds: float, **extra: Any) -> dict[str, Any]:
+    return format_entry(path.name, requested, gate=gate, export_seconds=round(seconds, 3), **extra)
+
+
+def _optional(name: str, requested: bool, stage: Path, ref: Reference, table: Mapping[str, Any],
+              build: Callable[[Path], Path], **extra: Any) -> dict[str, Any]:
+    """Build one optional format and gate it; any failure becomes an export_failed record."""
+    path = stage / FILES[name]
+    started = time.perf_counter()
+    try:
+        build(path)
+        seconds = time.perf_counter() - started
+        gate = gate_onnx(name, path, ref, table)
+    except Exception as exc:  # recorded, not raised: the other formats still ship
+        path.unlink(missing_ok=True)
+        return format_entry(None, requested, error=f"{name} export failed: {type(exc).__name__}: {exc}", **extra)
+    return _entry(name, requested, path, gate, seconds, **extra)
+
+
+def _trt_entry(stage: Path, entries: Mapping[str, Any], ref: Reference, table: Mapping[str, Any],
+               max_batch: int) -> dict[str, Any]:
+    """TensorRT FP16 engine via ``edgecl_runtime.trt_build`` (only where TensorRT imports)."""
+    if not tensorrt_available():
+        return format_entry(None, True, error=TRT_MISSING)
+    from edgecl_runtime.backends.trt import TrtBackend
+    from edgecl_runtime.bundle import Bundle
+    from edgecl_runtime.trt_build import build_engine
+
+    started = time.perf_counter()
+    try:
+        bundle = Bundle(path=stage, manifest={"formats": dict(entries), "files": file_entries(stage)})
+        engine = build_engine(bundle, "fp16", max_batch=max_batch)
+        seconds = time.perf_counter() - started
+        backend = TrtBackend.for_bundle(bundle, precision="fp16", engine=engine)
+        try:
+            gate = gate_runner(TRT_KEY, backend.run, ref, table)
+        finally:
+            backend.close()
+    except Exception as exc:
+        for leftover in stage.glob("*.engine"):
+            leftover.unlink()
+        return format_entry(None, True, error=f"TensorRT build failed: {type(exc).__name__}: {exc}")
+    return _entry(TRT_KEY, True, Path(engine), gate, seconds)
+
+
+def _jsonable(opts: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, (tuple, set, frozenset)) else v for k, v in opts.items()}

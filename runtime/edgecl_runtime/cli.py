@@ -1,0 +1,239 @@
+"""``edgecl-rt``: build, verify, predict, bench and serve export bundles on a device.
+
+Exit codes: 0 success; 1 the command could not do its job (invalid bundle, verification
+failed, TensorRT missing, no image classified); 2 bad command-line usage (Typer).
+``predict`` reports each bad image on its own stderr line (and in ``--json``) and still exits 0
+when at least one image was classified: a folder with one stray file should not fail a batch.
+
+No ``from __future__ import annotations`` here: Typer reads the ``Annotated`` parameter
+metadata at runtime, and on Python 3.8 (JetPack 5) string annotations lose it.
+"""
+import json
+import os
+import sys
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from . import __version__
+from .errors import RuntimeFailure
+
+try:
+    from typing import Annotated
+except ImportError:  # Python 3.8 (JetPack 5 / TensorRT 8.5): typer depends on typing_extensions
+    from typing_extensions import Annotated
+
+app = typer.Typer(name="edgecl-rt", add_completion=False, no_args_is_help=True,
+                  help="Torch-free device runtime for edgecl export bundles.")
+out = Console(highlight=False, soft_wrap=True)
+
+
+class BackendName(str, Enum):
+    ort = "ort"
+    trt = "trt"
+
+
+class Precision(str, Enum):
+    fp32 = "fp32"
+    fp16 = "fp16"
+    int8 = "int8"
+
+
+BundleArg = Annotated[Path, typer.Argument(help="Bundle folder (RUN/task-NN/export).")]
+BackendOpt = Annotated[BackendName, typer.Option("--backend", "-b", help="Inference backend.")]
+PrecisionOpt = Annotated[Precision, typer.Option("--precision", "-p", help="Model precision.")]
+
+
+def _error(msg: str) -> None:
+    typer.echo(f"edgecl-rt: error: {' '.join(str(msg).split())}", err=True)
+
+
+@contextmanager
+def _failures() -> Iterator[None]:
+    """Turn a RuntimeFailure into one stderr line and exit status 1."""
+    try:
+        yield
+    except RuntimeFailure as exc:
+        _error(str(exc))
+        raise typer.Exit(1) from None
+
+
+def _fmt(x: Any, spec: str = ".3g") -> str:
+    return "-" if x is None else format(x, spec) if isinstance(x, float) else str(x)
+
+
+def _print_verification(rec: Dict[str, Any]) -> None:
+    from .gate import DEFAULT_THRESHOLDS
+
+    thr = rec.get("thresholds") or DEFAULT_THRESHOLDS[rec["precision"]]
+    gate = rec.get("gate") or {}
+    table = Table(title=escape(f"verify {rec['bundle']} [{rec['backend']} {rec['precision']}]"))
+    for col in ("check", "value", "limit", "result"):
+        table.add_column(col)
+    files = rec.get("files", {})
+    table.add_row("sha256 of listed files", f"{files.get('checked', 0)} files", "all match",
+                  "ok" if files.get("ok") else "FAIL")
+    if gate:
+        table.add_row("1: max |dlogit| (golden)", _fmt(gate["max_abs_diff"]),
+                      f"<= {thr['max_abs_diff']:g}", "FAIL" if 1 in gate["failed_levels"] else "ok")
+        table.add_row("2: top-1 agreement (golden)", _fmt(gate["top1_agreement"], ".4f"),
+                      f">= {thr['top1_agreement']:g}", "FAIL" if 2 in gate["failed_levels"] else "ok")
+    out.print(table)
+    out.print(escape(f"device: {rec.get('device', {}).get('device', '-')}"))
+    out.print("PASSED" if rec["passed"] else escape(f"FAILED: {rec['reason']}"))
+
+
+@app.command()
+def verify(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
+           precision: PrecisionOpt = Precision.fp32) -> None:
+    """Check sha256 of every file and the golden gate (levels 1-2); write verification-*.json."""
+    from .verify import record_path, verify_bundle
+
+    with _failures():
+        rec = verify_bundle(bundle, backend.value, precision.value)
+    _print_verification(rec)
+    out.print(f"record: {record_path(bundle, backend.value, precision.value)}")
+    if not rec["passed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def build(bundle: BundleArg,
+          fp16: Annotated[bool, typer.Option("--fp16", help="Build an FP16 engine.")] = False,
+          int8: Annotated[bool, typer.Option("--int8", help="Build from the INT8 Q/DQ model.")] = False,
+          max_batch: Annotated[int, typer.Option("--max-batch", min=1)] = 8,
+          opt_batch: Annotated[int, typer.Option("--opt-batch", min=1)] = 1,
+          workspace_mb: Annotated[int, typer.Option("--workspace-mb", min=16)] = 1024,
+          cache_dir: Annotated[Optional[Path], typer.Option(
+              "--timing-cache-dir", help="Default: $EDGECL_RT_CACHE or ~/.cache/edgecl-rt")] = None,
+          ) -> None:
+    """Build a TensorRT engine (model.<precision>.engine) on this device, then verify it."""
+    from .bundle import load_bundle
+    from .trt_build import build_engine
+    from .trt_compat import import_tensorrt
+    from .verify import verify_bundle
+
+    if fp16 and int8:
+        _error("--fp16 and --int8 are exclusive; pick one (default fp32)")
+        raise typer.Exit(2)
+    precision = "fp16" if fp16 else "int8" if int8 else "fp32"
+    cache = cache_dir or Path(os.environ.get("EDGECL_RT_CACHE", Path.home() / ".cache/edgecl-rt"))
+    with _failures():
+        import_tensorrt()
+        path = build_engine(load_bundle(bundle), precision, max_batch, min(opt_batch, max_batch),
+                            workspace_mb, cache, log=lambda s: typer.echo(s, err=True))
+        out.print(f"engine: {path}")
+        rec = verify_bundle(bundle, "trt", precision)
+    _print_verification(rec)
+    if not rec["passed"]:
+        path.unlink(missing_ok=True)
+        _error(f"the {precision} engine failed verification and was deleted: {rec['reason']}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def predict(bundle: BundleArg,
+            images: Annotated[List[Path], typer.Argument(help="Image files or folders.")],
+            top_k: Annotated[int, typer.Option("--top-k", "-k", min=1)] = 5,
+            as_json: Annotated[bool, typer.Option("--json", help="JSON list on stdout.")] = False,
+            backend: BackendOpt = BackendName.ort, precision: PrecisionOpt = Precision.fp32,
+            ) -> None:
+    """Classify images; bad items get one error line each, good ones are still classified."""
+    from .classifier import Classifier
+
+    with _failures():
+        clf = Classifier(bundle, backend.value, precision.value)
+        records = clf.classify([str(p) for p in images], top_k)
+    for rec in records:
+        if "error" in rec:
+            _error(rec["error"])
+    if as_json:
+        typer.echo(json.dumps({"task": clf.task, "results": records}, indent=2))
+    else:
+        _print_predictions(records)
+    if not any("predictions" in r for r in records):
+        _error("no image could be classified")
+        raise typer.Exit(1)
+
+
+def _print_predictions(records: List[Dict[str, Any]]) -> None:
+    table = Table()
+    for col in ("input", "class", "probability", "others"):
+        table.add_column(col)
+    for rec in records:
+        if "predictions" in rec:
+            best, *rest = rec["predictions"]
+            others = ", ".join(f"{p['class']} {p['probability']:.3f}" for p in rest)
+            table.add_row(escape(rec["input"]), escape(best["class"]),
+                          f"{best['probability']:.4f}", escape(others))
+        else:
+            table.add_row(escape(rec["input"]), "[red]error[/red]", "-", "")
+    out.print(table)
+
+
+@app.command()
+def bench(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
+          precision: PrecisionOpt = Precision.fp32,
+          batch: Annotated[int, typer.Option("--batch", min=1)] = 1,
+          iters: Annotated[int, typer.Option("--iters", min=1)] = 100,
+          warmup: Annotated[int, typer.Option("--warmup", min=0)] = 10) -> None:
+    """Latency percentiles and throughput on synthetic inputs."""
+    from .backends import open_backend
+    from .bench import benchmark
+    from .bundle import load_bundle
+    from .preprocess import spec_chw
+
+    with _failures():
+        b = load_bundle(bundle)
+        engine = open_backend(b, backend.value, precision.value)
+        try:
+            info = engine.describe()
+            stats = benchmark(engine, spec_chw(b.input_spec), batch, iters, warmup)
+        finally:
+            engine.close()
+    table = Table(title=escape(f"bench {bundle}"))
+    table.add_column("field")
+    table.add_column("value")
+    versions = ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items())
+    for key, value in (("backend", info["backend"]), ("precision", info["precision"]),
+                       ("device", info.get("device", "-")), ("versions", versions),
+                       ("edgecl-rt", __version__), ("batch", batch), ("iters", iters),
+                       ("p50 ms", f"{stats['p50_ms']:.3f}"), ("p95 ms", f"{stats['p95_ms']:.3f}"),
+                       ("p99 ms", f"{stats['p99_ms']:.3f}"), ("mean ms", f"{stats['mean_ms']:.3f}"),
+                       ("throughput img/s", f"{stats['throughput_ips']:.1f}")):
+        table.add_row(key, escape(str(value)))
+    out.print(table)
+
+
+@app.command()
+def serve(models_dir: Annotated[Path, typer.Argument(help="Run folder or folder of bundles.")],
+          backend: BackendOpt = BackendName.ort, precision: PrecisionOpt = Precision.fp32,
+          top_k: Annotated[int, typer.Option("--top-k", "-k", min=1)] = 5,
+          poll_s: Annotated[float, typer.Option("--poll-s", min=0.05)] = 2.0) -> None:
+    """JSON-lines server on stdin/stdout; hot-swaps to newer verified task bundles."""
+    from .serve import ModelServer
+
+    server = ModelServer(models_dir, backend.value, precision.value, top_k, poll_s)
+    with _failures():
+        server.start()
+    try:
+        server.serve(sys.stdin, sys.stdout)
+    finally:
+        server.stop()
+
+
+@app.command()
+def version() -> None:
+    """Print the runtime version."""
+    typer.echo(f"edgecl-rt {__version__}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,80 @@
+"""Fixtures for the exporter tests: a tiny ViT trained for a few seconds on synthetic classes.
+
+A trained model matters: with random weights the logits of all classes are nearly equal, so top-1
+agreement (gate level 2) would hinge on ties. A few dozen steps on well-separated synthetic classes
+give confident, realistic margins; the test sets are from the same generator, held out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+from edgecl.model import Normalized, create_vit
+
+TINY = dict(img_size=28, patch_size=7, in_chans=1, embed_dim=32, depth=2, num_heads=2)
+NUM_CLASSES = 4
+CLASSES_PER_TASK = 2
+
+
+def tiny_model(num_classes: int = NUM_CLASSES, seed: int = 0) -> Normalized:
+    """Untrained tiny ViT wrapped with normalisation (mean 0.5, std 0.25)."""
+    torch.manual_seed(seed)
+    return Normalized(create_vit("vit_tiny_patch16_224", num_classes, TINY), [0.5], [0.25])
+
+
+def synthetic(n_per_class: int, seed: int, num_classes: int = NUM_CLASSES) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs float32 (N,1,28,28) in [0,1], labels int64): a fixed template per class + noise."""
+    templates = np.random.default_rng(1234).random((num_classes, 1, 28, 28), dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(num_classes), n_per_class)
+    x = templates[labels] + rng.normal(0, 0.3, (len(labels), 1, 28, 28)).astype(np.float32)
+    return np.clip(x, 0, 1).astype(np.float32), labels.astype(np.int64)
+
+
+def train(model: Normalized, x: np.ndarray, y: np.ndarray, steps: int = 40) -> Normalized:
+    """Plain AdamW steps on random mini-batches; returns the model in eval mode."""
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    model.train()
+    for _ in range(steps):
+        idx = torch.randint(0, len(x), (64,), generator=gen)
+        loss = torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+@dataclass
+class Setup:
+    model: Normalized
+    test_sets: list[tuple[np.ndarray, np.ndarray]]
+    calib: np.ndarray
+    golden: tuple[np.ndarray, np.ndarray, np.ndarray]
+    spec: dict
+    classes: list[str]
+
+
+def task_split(x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Class-incremental tasks of CLASSES_PER_TASK classes each."""
+    tasks = y // CLASSES_PER_TASK
+    return [(x[tasks == t], y[tasks == t]) for t in range(int(tasks.max()) + 1)]
+
+
+@pytest.fixture(scope="session")
+def setup() -> Setup:
+    from edgecl.exporters.golden import select_golden
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    x, y = synthetic(150, seed=1)
+    model = train(tiny_model(), x, y)
+    tx, ty = synthetic(60, seed=2)
+    test_sets = task_split(tx, ty)
+    spec = {"name": "input", "shape": [-1, 1, 28, 28], "dtype": "float32", "layout": "NCHW",
+            "value_range": [0.0, 1.0], "color": "L", "resize": None, "crop": 28, "interpolation": "bilinear"}
+    return Setup(model, test_sets, x[::3].copy(), select_golden(test_sets, n=32), spec,
+                 [str(i) for i in range(NUM_CLASSES)])
