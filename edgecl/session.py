@@ -69,6 +69,7 @@ def load_state(store: RunStore, run: dict[str, Any], task: int, device: torch.de
     """The classifier and memories as they were after ``task - 1`` (task 1: the backbone)."""
     config = RunConfig.from_dict(run["config"])
     if task == 1:
+        torch.manual_seed(config.seed)  # a random-init backbone (--weights none) is part of the run
         vit = backbone.build(config.weights, config.model, config.model_kwargs, run.get("weights_sha256"))
         n_hooked = len(qkv_layers(vit, config.blocks))
         memories = [SubspaceMemory.empty(vit.num_features) for _ in range(n_hooked)]

@@ -35,7 +35,7 @@ def save_memories(path: str | Path, memories: list[SubspaceMemory]) -> None:
     tensors: dict[str, torch.Tensor] = {}
     for i, mem in enumerate(memories):
         tensors.update(mem.to_tensors(f"blocks.{i}"))
-    save_tensors(path, tensors, {"blocks": str(len(memories)), "format": "edgecl-dualgpm-1"})
+    save_tensors(path, tensors, {"format": "edgecl-dualgpm-1"})  # one key: safetensors orders metadata randomly
 
 
 def load_memories(path: str | Path) -> list[SubspaceMemory]:
