@@ -38,6 +38,9 @@ def learn(
     seed: Annotated[Optional[int], typer.Option(help="Seed (data order, heads, augmentation).")] = None,
     shuffle_classes: Annotated[Optional[bool], typer.Option("--shuffle-classes", help="Shuffle the class order with the seed.")] = None,
     augment: Annotated[Optional[str], typer.Option(help="none | shift | crop-flip")] = None,
+    align: Annotated[Optional[str], typer.Option(help="Classifier alignment after each task: none | ca.")] = None,
+    ca_cov: Annotated[Optional[str], typer.Option(help="CA covariance storage: full | diag | shared.")] = None,
+    ca_logit_norm: Annotated[Optional[bool], typer.Option("--ca-logit-norm", help="CA with logit normalisation (tau 0.1).")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda (auto = CUDA when present).")] = "auto",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch.")] = None,
     export: Annotated[bool, typer.Option("--export/--no-export", help="Export a bundle after each task.")] = True,
@@ -48,7 +51,8 @@ def learn(
 
     options = dict(dataset=dataset, data_root=data_root, model=model, weights=weights, tasks=tasks, rank=rank,
                    epochs=epochs, lr=lr, batch_size=batch_size, lam=lam, method=method, blocks=blocks, seed=seed,
-                   shuffle_classes=shuffle_classes, augment=augment)
+                   shuffle_classes=shuffle_classes, augment=augment, align=align, ca_cov=ca_cov,
+                   ca_logit_norm=ca_logit_norm)
     run_learn(run, task, all_tasks, force, config, options, device, threads, export, quiet)
 
 

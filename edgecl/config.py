@@ -20,7 +20,7 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "tasks": 5, "rank": 10, "epochs": 20, "lr": 5e-4, "batch_size": 128, "lam": 0.95,
     "method": "inflora", "blocks": None, "seed": 0, "shuffle_classes": False, "augment": "crop-flip",
     "mean": None, "std": None, "resize": None, "export_formats": ["fp16", "int8"], "opset": 17,
-    "max_batch": 32, "align": "none", "ca_cov": "full",
+    "max_batch": 32, "align": "none", "ca_cov": "full", "ca_logit_norm": False,
 }
 
 # The bundled default stream (5 x 2 MNIST digits at 28 px) must finish in minutes on 2 CPU cores.
@@ -60,6 +60,7 @@ class RunConfig:
     max_batch: int
     align: str
     ca_cov: str
+    ca_logit_norm: bool
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +84,10 @@ class RunConfig:
             raise ValueError(f"--lambda must be in (0, 1], got {self.lam}")
         if self.lr <= 0:
             raise ValueError(f"--lr must be positive, got {self.lr}")
+        if self.align not in ("none", "ca"):
+            raise ValueError(f"--align must be none or ca, got {self.align!r}")
+        if self.ca_cov not in ("full", "diag", "shared"):
+            raise ValueError(f"--ca-cov must be full, diag or shared, got {self.ca_cov!r}")
         bad = sorted(set(self.export_formats) - {"fp16", "int8", "trt"})
         if bad:
             raise ValueError(f"unknown export formats {bad}: use fp16, int8, trt")
@@ -98,7 +103,10 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"config file {path} is not valid YAML: {exc}".splitlines()[0]) from None
     if not isinstance(data, dict):
         raise ValueError(f"config file {path} must hold a mapping of option: value")
-    return {k.replace("-", "_"): v for k, v in data.items()}
+    renamed = {k.replace("-", "_"): v for k, v in data.items()}
+    if "lambda" in renamed:
+        renamed["lam"] = renamed.pop("lambda")
+    return renamed
 
 
 def resolve(options: dict[str, Any], yaml_values: dict[str, Any] | None = None) -> RunConfig:

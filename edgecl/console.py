@@ -67,13 +67,18 @@ def progress_wrap(enabled: bool = True) -> Iterator[Callable]:
 
 
 def accuracy_table(task: int, metrics: dict[str, Any], run_metrics: dict[str, Any]) -> Table:
+    """The accuracy-matrix row after ``task`` (one column per task) with A_t, as a Rich table."""
     row = metrics["accuracy_row"]
     table = Table(title=f"after task {task}: accuracy (%) per task")
     for j in range(len(row)):
         table.add_column(f"T{j + 1}", justify="right")
     table.add_column("all seen (A_t)", justify="right", style="bold")
     table.add_row(*[f"{a:.1f}" for a in row], f"{metrics['seen_accuracy']:.1f}")
-    table.caption = (f"A_T {metrics['seen_accuracy']:.1f}  ·  mean incremental {run_metrics['average_incremental_accuracy']:.1f}  ·  "
-                     f"forgetting {run_metrics['forgetting']:.1f} pp  ·  "
-                     f"max ‖ΔW P_old‖/‖ΔW‖ {metrics['interference']['kv_weight_ratio_max']:.1e}")
     return table
+
+
+def summary_line(metrics: dict[str, Any], run_metrics: dict[str, Any]) -> str:
+    return (f"A_T {metrics['seen_accuracy']:.1f}  mean incremental {run_metrics['average_incremental_accuracy']:.1f}  "
+            f"forgetting {run_metrics['forgetting']:.1f} pp  "
+            f"max |dW P_old|/|dW| {metrics['interference']['kv_weight_ratio_max']:.1e}  "
+            f"feature drift {metrics['interference']['feature_drift_mean']:.3f}")

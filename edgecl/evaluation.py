@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from .classifier import IncrementalClassifier
-from .data.loader import iterate_eval
 from .state import load_tensors, save_tensors
 
 DRIFT_SAMPLE = 128
@@ -42,12 +41,8 @@ class Evaluation:
 def predict(clf: IncrementalClassifier, data, idx: np.ndarray, device: torch.device, wrap=None, phase: str = "eval"):
     """(predictions, labels) over test images ``idx``."""
     preds, labels = [], []
-    batches = iterate_eval(data.source.test, idx, data.spec, batch_size=256)
-    if wrap is not None:
-        from .session import Batches
-
-        batches = wrap(phase, Batches(lambda: iterate_eval(data.source.test, idx, data.spec, 256), -(-len(idx) // 256)))
-    for images, y in batches:
+    batches = data.eval_batches("test", idx)
+    for images, y in (batches if wrap is None else wrap(phase, batches)):
         preds.append(clf(images.to(device)).argmax(1).cpu())
         labels.append(y)
     return torch.cat(preds), torch.cat(labels)
@@ -55,7 +50,7 @@ def predict(clf: IncrementalClassifier, data, idx: np.ndarray, device: torch.dev
 
 @torch.no_grad()
 def features_of(clf: IncrementalClassifier, data, idx: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.cat([clf.features(x.to(device)).cpu() for x, _ in iterate_eval(data.source.test, idx, data.spec)])
+    return torch.cat([clf.features(x.to(device)).cpu() for x, _ in data.eval_batches("test", idx)])
 
 
 def evaluate_task(store, clf: IncrementalClassifier, data, task: int, device: torch.device, wrap=None) -> Evaluation:

@@ -8,7 +8,7 @@ import torch
 from rich.table import Table
 
 from .config import conflicts, read_yaml, resolve
-from .console import accuracy_table, console, fail, progress_wrap
+from .console import accuracy_table, console, fail, progress_wrap, summary_line
 from .creation import create_run
 from .store import RunStore
 
@@ -82,6 +82,7 @@ def run_learn(run_dir: Path, task: int | None, all_tasks: bool, force: bool, con
                 metrics = learn_one(store, run, data, t, device, wrap)
             run_metrics = store.read_json_metrics()
             console.print(accuracy_table(t, metrics, run_metrics))
+            console.print(summary_line(metrics, run_metrics))
             if export:
                 from .export_command import export_after_task
 

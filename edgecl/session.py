@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from . import backbone
+from .align import ClassStats, align_heads, compute_stats
 from .atomic import write_json
 from .classifier import IncrementalClassifier
 from .config import RunConfig
@@ -24,7 +25,7 @@ from .inflora import SubspaceMemory, qkv_layers
 from .learner import TaskOutcome, TaskSettings, learn_task
 from .metrics import run_metrics
 from .model import create_vit
-from .state import load_memories, load_tensors, save_memories, save_model
+from .state import load_memories, load_tensors, save_memories, save_model, save_tensors
 from .store import RunStore, StoreError
 
 
@@ -43,9 +44,29 @@ class Batches:
 
 @dataclass
 class RunData:
+    """The run's data; labels are remapped to output positions (the order classes were learned)."""
+
     source: Source
     tasks: list[list[int]]  # class ids per task, in task order
     spec: dict[str, Any]
+
+    @property
+    def position(self) -> torch.Tensor:
+        """position[class id] = index of that class in the model's output."""
+        order = [c for group in self.tasks for c in group]
+        table = torch.full((len(self.source.class_names),), -1, dtype=torch.int64)
+        table[torch.tensor(order)] = torch.arange(len(order))
+        return table
+
+    def batches(self, split: str, idx: np.ndarray, batch_size: int, **kw) -> Batches:
+        imageset, table = getattr(self.source, split), self.position
+        def make():
+            for x, y in iterate_batches(imageset, idx, self.spec, batch_size, **kw):
+                yield x, table[y]
+        return Batches(make, n_batches(len(idx), batch_size))
+
+    def eval_batches(self, split: str, idx: np.ndarray, batch_size: int = 256) -> Batches:
+        return self.batches(split, idx, batch_size, augment="none", shuffle=False, seed=0, epoch=0)
 
     def indices(self, split: str, task: int) -> np.ndarray:
         """Sample indices of 1-based ``task`` in ``split``."""
@@ -96,18 +117,21 @@ def learn_one(store: RunStore, run: dict[str, Any], data: RunData, task: int, de
     seed = seed_for(config, task)
 
     def epoch_batches(epoch: int) -> Batches:
-        return Batches(lambda: iterate_batches(data.source.train, train_idx, data.spec, config.batch_size,
-                                               augment=config.augment, shuffle=True, seed=seed, epoch=epoch),
-                       n_batches(len(train_idx), config.batch_size))
+        return data.batches("train", train_idx, config.batch_size, augment=config.augment, shuffle=True,
+                            seed=seed, epoch=epoch)
 
     def stats_batches() -> Batches:  # the same augmented pass before and after training
-        return Batches(lambda: iterate_batches(data.source.train, train_idx, data.spec, config.batch_size,
-                                               augment=config.augment, shuffle=False, seed=seed, epoch=10_000),
-                       n_batches(len(train_idx), config.batch_size))
+        return data.batches("train", train_idx, config.batch_size, augment=config.augment, shuffle=False,
+                            seed=seed, epoch=10_000)
 
     kwargs = {} if wrap is None else {"wrap": wrap}
     outcome: TaskOutcome = learn_task(clf, memories, task - 1, len(data.tasks[task - 1]), stats_batches,
                                       epoch_batches, settings_for(config), device, **kwargs)
+    start = time.perf_counter()
+    class_stats = None
+    if config.align == "ca":
+        class_stats = calibrate(store, clf, data, task, config, device, wrap)
+        outcome.seconds["alignment"] = time.perf_counter() - start
     start = time.perf_counter()
     evaluation = evaluate_task(store, clf, data, task, device, wrap)
     outcome.seconds["evaluation"] = time.perf_counter() - start
@@ -116,9 +140,39 @@ def learn_one(store: RunStore, run: dict[str, Any], data: RunData, task: int, de
         save_model(tmp / "weights.safetensors", clf.vit)
         save_memories(tmp / "memory.safetensors", outcome.memories)
         evaluation.save_features(tmp / "features.safetensors")
+        if class_stats is not None:
+            save_tensors(tmp / "class_stats.safetensors", class_stats.to_tensors())
         write_json(tmp / "metrics.json", metrics)
     refresh_run_metrics(store)
     return metrics
+
+
+@torch.no_grad()
+def train_features(clf: IncrementalClassifier, data: RunData, idx: np.ndarray, device: torch.device, wrap=None):
+    """Final features of training images under the evaluation transform, with output-position labels."""
+    clf.eval()
+    batches = data.eval_batches("train", idx)
+    feats, labels = [], []
+    for x, y in (batches if wrap is None else wrap("class stats", batches)):
+        feats.append(clf.features(x.to(device)).double().cpu())
+        labels.append(y)
+    return torch.cat(feats), torch.cat(labels)
+
+
+def calibrate(store: RunStore, clf: IncrementalClassifier, data: RunData, task: int, config: RunConfig,
+              device: torch.device, wrap=None) -> ClassStats:
+    """Add this task's class statistics and, from task 2 on, align every head on sampled features."""
+    previous = None
+    if task > 1:
+        previous = ClassStats.from_tensors(load_tensors(store.verified_path(task - 1, "class_stats.safetensors"),
+                                                        "class statistics"))
+    feats, labels = train_features(clf, data, data.indices("train", task), device, wrap)
+    stats = compute_stats(feats, labels, task - 1, config.ca_cov, previous)
+    if task > 1:
+        sizes = [len(c) for c in data.tasks[:task]]
+        with torch.enable_grad():
+            align_heads(clf.vit.head, stats, task - 1, sizes, seed_for(config, task), logit_norm=config.ca_logit_norm)
+    return stats
 
 
 def task_metrics(task: int, outcome: TaskOutcome, evaluation) -> dict[str, Any]:

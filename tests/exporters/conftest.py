@@ -6,6 +6,7 @@ give confident, realistic margins; the test sets are from the same generator, he
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,13 +66,30 @@ def task_split(x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarra
     return [(x[tasks == t], y[tasks == t]) for t in range(int(tasks.max()) + 1)]
 
 
+@contextlib.contextmanager
+def one_thread():
+    """Torch on one thread: on the shared 2-core machine, 2 threads ran 60x slower under load."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with one_thread():
+        yield
+
+
 @pytest.fixture(scope="session")
 def setup() -> Setup:
     from edgecl.exporters.golden import select_golden
 
-    torch.set_num_threads(min(2, torch.get_num_threads()))
     x, y = synthetic(150, seed=1)
-    model = train(tiny_model(), x, y)
+    with one_thread():
+        model = train(tiny_model(), x, y)
     tx, ty = synthetic(60, seed=2)
     test_sets = task_split(tx, ty)
     spec = {"name": "input", "shape": [-1, 1, 28, 28], "dtype": "float32", "layout": "NCHW",
