@@ -65,6 +65,24 @@ def status(run: RunOpt = DEFAULT_RUN) -> None:
     show_status(run)
 
 
+@app.command()
+@one_line_errors
+def export(
+    run: RunOpt = DEFAULT_RUN,
+    task: Annotated[Optional[int], typer.Option(help="Task to export (default: the latest finished).")] = None,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Also FP16 ONNX (LayerNorm/Softmax kept FP32).")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Also INT8 ONNX (QDQ, symmetric, calibrated).")] = False,
+    trt: Annotated[bool, typer.Option("--trt", help="Also a TensorRT engine (needs TensorRT: on the device).")] = False,
+    opset: Annotated[Optional[int], typer.Option(help="ONNX opset: 17 (JetPack 6/7), 16 (JetPack 5).")] = None,
+    max_batch: Annotated[Optional[int], typer.Option(help="Largest batch of the TensorRT profile.")] = None,
+) -> None:
+    """Export a finished task as a bundle (ONNX FP32 always) behind the parity gate; exit 1 if a format fails."""
+    from .export_command import run_export
+
+    formats = {name for name, on in (("fp16", fp16), ("int8", int8), ("trt", trt)) if on}
+    run_export(run, task, formats, opset, max_batch)
+
+
 def _register_optional() -> None:
     try:
         from .pretrain_cli import pretrain_command

@@ -76,6 +76,7 @@ def run_learn(run_dir: Path, task: int | None, all_tasks: bool, force: bool, con
             console.print(f"all {config.tasks} tasks of {run_dir} are learned; see `edgecl status --run {run_dir}`")
             return
         data = open_data(run)
+        failed_exports: list[str] = []
         for t in todo:
             console.print(f"[bold]task {t}/{config.tasks}[/]: classes {[run['class_names'][c] for c in run['task_classes'][t - 1]]}")
             with progress_wrap(not quiet) as wrap:
@@ -86,7 +87,9 @@ def run_learn(run_dir: Path, task: int | None, all_tasks: bool, force: bool, con
             if export:
                 from .export_command import export_after_task
 
-                export_after_task(store, run, data, t, device)
+                failed_exports += [f"task {t} {f}" for f in export_after_task(store, run, data, t, device)]
+        if failed_exports:
+            fail(f"learned, but these exports failed their gate: {', '.join(failed_exports)} (see the manifests)", code=1)
 
 
 def show_status(run_dir: Path) -> None:

@@ -1,0 +1,120 @@
+"""What ``edgecl export`` (and the export after every learned task) does: store -> bundle.
+
+Data flows one way: the finished task's weights are read back from the store (checksums checked),
+the test sets of every seen task and a stratified calibration sample of their training images are
+prepared with the evaluation transform (the device's preprocessing), and ``edgecl.exporters``
+writes and gates the bundle in ``task-NN/export/``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.table import Table
+
+from .config import RunConfig
+from .console import console, fail
+from .exporters.bundle import export_bundle
+from .exporters.golden import select_golden
+from .exporters.manifest import failed_formats
+from .exporters.sampling import stratified_sample
+from .model import Normalized, create_vit
+from .state import load_tensors
+from .store import RunStore
+
+CALIBRATION_IMAGES = 512
+
+
+def _arrays(data, split: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for x, y in data.eval_batches(split, idx):
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def task_model(store: RunStore, run: dict[str, Any], task: int) -> torch.nn.Module:
+    """The stored model after ``task`` with its normalisation, exactly as a device will run it."""
+    config = RunConfig.from_dict(run["config"])
+    seen = sum(len(c) for c in run["task_classes"][:task])
+    vit = create_vit(config.model, seen, config.model_kwargs)
+    vit.load_state_dict(load_tensors(store.verified_path(task, "weights.safetensors"), "weights"))
+    return Normalized(vit, config.mean, config.std).eval()
+
+
+def calibration_set(data, task: int, seed: int) -> np.ndarray:
+    """A stratified sample of training images from every seen task (fresh for every task)."""
+    idx = np.concatenate([data.indices("train", j) for j in range(1, task + 1)])
+    labels = data.position[torch.from_numpy(data.source.train.labels[idx])].numpy()
+    pick = idx[stratified_sample(labels, min(CALIBRATION_IMAGES, len(idx)), seed=seed)]
+    return _arrays(data, "train", np.sort(pick))[0]
+
+
+def export_task(store: RunStore, run: dict[str, Any], data, task: int, formats: set[str],
+                opset: int, max_batch: int) -> dict[str, Any]:
+    config = RunConfig.from_dict(run["config"])
+    test_sets = [_arrays(data, "test", data.indices("test", j)) for j in range(1, task + 1)]
+    golden = select_golden(test_sets, seed=config.seed)
+    calib = calibration_set(data, task, config.seed * 1000 + task) if "int8" in formats else None
+    classes = [run["class_names"][c] for c in run["class_order"][: golden_classes(run, task)]]
+    return export_bundle(task_model(store, run, task), store.task_dir(task) / "export", classes=classes,
+                         input_spec=run["input"], golden=golden, test_sets=test_sets, calib=calib,
+                         formats=formats, opset=opset, max_batch=max_batch,
+                         thresholds=config.extra.get("thresholds"), run_name=store.root.name, task=task)
+
+
+def golden_classes(run: dict[str, Any], task: int) -> int:
+    return sum(len(c) for c in run["task_classes"][:task])
+
+
+def manifest_table(manifest: dict[str, Any]) -> Table:
+    table = Table(title=f"export of task {manifest['task']} (gate vs PyTorch)")
+    for col in ("format", "status", "max |Δlogit|", "top-1 agree", "acc %", "Δ pp"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("reason", overflow="ellipsis", no_wrap=True, max_width=48)
+    for name, entry in manifest["formats"].items():
+        gate = entry.get("gate") or {}
+        mark = {"passed": "✅ passed", "gate_failed": "❎ gate failed", "export_failed": "❌ export failed"}
+        table.add_row(name, mark.get(entry.get("status"), str(entry.get("status"))),
+                      _fmt(gate.get("max_abs_diff"), ".1e"), _fmt(gate.get("top1_agreement"), ".4f"),
+                      _fmt(gate.get("accuracy"), ".2f"), _fmt(gate.get("accuracy_delta_pp"), "+.2f"),
+                      (gate.get("reason") or entry.get("error") or "")[:60])
+    return table
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+def export_after_task(store: RunStore, run: dict[str, Any], data, task: int, device: torch.device) -> list[str]:
+    """The export ``learn`` runs after each task, with the formats chosen at run creation."""
+    config = RunConfig.from_dict(run["config"])
+    manifest = export_task(store, run, data, task, set(config.export_formats), config.opset, config.max_batch)
+    console.print(manifest_table(manifest))
+    return failed_formats(manifest)
+
+
+def run_export(run_dir: Path, task: int | None, formats: set[str], opset: int | None, max_batch: int | None) -> None:
+    from .session import open_data
+
+    store = RunStore(run_dir)
+    if not store.exists():
+        fail(f"no run at {run_dir}: learn a task first with `edgecl learn --run {run_dir}`")
+    done = store.finished_tasks()
+    if not done:
+        fail(f"run {run_dir} has no finished task to export: run `edgecl learn --run {run_dir}` first")
+    task = task or done[-1]
+    if task not in done:
+        fail(f"task {task} is not learned yet (finished: {done[-1] if done else 'none'}): learn it first")
+    run = store.read_run()
+    config = store.config()
+    with store.lock():
+        manifest = export_task(store, run, open_data(run), task, formats,
+                               opset or config.opset, max_batch or config.max_batch)
+    console.print(manifest_table(manifest))
+    failed = failed_formats(manifest)
+    console.print(f"bundle: {store.task_dir(task) / 'export'}")
+    if failed:
+        fail(f"formats failed their gate or export: {', '.join(failed)} (see manifest.json)", code=1)
