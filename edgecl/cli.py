@@ -11,7 +11,7 @@ from .console import console, one_line_errors
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Continual learning (InfLoRA) for edge devices: learn task by task, export, verify.")
 
-RunOpt = Annotated[Path, typer.Option("--run", help="Run folder (one per run).")]
+RunOpt = Annotated[Path, typer.Option("--run", "--run-dir", help="Run folder (one per run). Under torchrun use --run-dir (torchrun claims --run).")]
 DEFAULT_RUN = Path("models/default")
 
 

@@ -61,35 +61,72 @@ def tasks_to_learn(store: RunStore, total: int, task: int | None, all_tasks: boo
 
 def run_learn(run_dir: Path, task: int | None, all_tasks: bool, force: bool, config_file: Path | None,
               options: dict[str, Any], device_name: str, threads: int | None, export: bool, quiet: bool) -> None:
-    from .session import learn_one, open_data
+    """Learn the requested tasks; under torchrun every rank trains, rank 0 alone writes and prints."""
+    from .distributed import local_device, setup, teardown
 
     if threads is not None:
         torch.set_num_threads(threads)
     device = pick_device(device_name)
+    ctx = setup(device)
+    device = local_device(device)
     store = RunStore(run_dir)
-    with store.lock():
-        store.clean_partials()
-        run = open_or_create(store, options, config_file)
-        config = store.config()
-        todo = tasks_to_learn(store, config.tasks, task, all_tasks, force)
-        if not todo:
-            console.print(f"all {config.tasks} tasks of {run_dir} are learned; see `edgecl status --run {run_dir}`")
-            return
-        data = open_data(run)
-        failed_exports: list[str] = []
-        for t in todo:
-            console.print(f"[bold]task {t}/{config.tasks}[/]: classes {[run['class_names'][c] for c in run['task_classes'][t - 1]]}")
-            with progress_wrap(not quiet) as wrap:
-                metrics = learn_one(store, run, data, t, device, wrap)
-            run_metrics = store.read_json_metrics()
-            console.print(accuracy_table(t, metrics, run_metrics))
-            console.print(summary_line(metrics, run_metrics))
-            if export:
-                from .export_command import export_after_task
+    try:
+        if ctx.is_main:
+            with store.lock():
+                _learn(store, ctx, task, all_tasks, force, config_file, options, device, export, quiet)
+        else:
+            _learn(store, ctx, task, all_tasks, force, config_file, options, device, False, True)
+    finally:
+        teardown()
 
-                failed_exports += [f"task {t} {f}" for f in export_after_task(store, run, data, t, device)]
-        if failed_exports:
-            fail(f"learned, but these exports failed their gate: {', '.join(failed_exports)} (see the manifests)", code=1)
+
+def _plan(store: RunStore, ctx, task, all_tasks, force, config_file, options) -> list[int]:
+    """Rank 0 opens or creates the run and decides the tasks; the other ranks receive the plan."""
+    from .distributed import broadcast_plan
+
+    todo: list[int] | None = None
+    if ctx.is_main:
+        try:
+            store.clean_partials()
+            open_or_create(store, options, config_file)
+            todo = tasks_to_learn(store, store.config().tasks, task, all_tasks, force)
+        finally:
+            plan = broadcast_plan(todo, ctx)  # a failed rank 0 sends "stop" before raising
+    else:
+        plan = broadcast_plan(None, ctx)
+        if plan is None:
+            raise SystemExit(1)
+    return plan
+
+
+def _learn(store: RunStore, ctx, task, all_tasks, force, config_file, options, device, export, quiet) -> None:
+    from .session import learn_one, open_data
+
+    todo = _plan(store, ctx, task, all_tasks, force, config_file, options)
+    config = store.config()
+    if not todo:
+        console.print(f"all {config.tasks} tasks of {store.root} are learned; see `edgecl status --run {store.root}`")
+        return
+    run = store.read_run()
+    data = open_data(run, ctx.rank, ctx.world)
+    failed_exports: list[str] = []
+    for t in todo:
+        if ctx.is_main:
+            names = [run["class_names"][c] for c in run["task_classes"][t - 1]]
+            console.print(f"[bold]task {t}/{config.tasks}[/]: classes {names}")
+        with progress_wrap(not quiet) as wrap:
+            metrics = learn_one(store, run, data, t, device, wrap)
+        if not ctx.is_main:
+            continue
+        run_metrics = store.read_json_metrics()
+        console.print(accuracy_table(t, metrics, run_metrics))
+        console.print(summary_line(metrics, run_metrics))
+        if export:
+            from .export_command import export_after_task
+
+            failed_exports += [f"task {t} {f}" for f in export_after_task(store, run, data, t, device)]
+    if failed_exports:
+        fail(f"learned, but these exports failed their gate: {', '.join(failed_exports)} (see the manifests)", code=1)
 
 
 def show_status(run_dir: Path) -> None:

@@ -68,6 +68,7 @@ def second_moments(clf: IncrementalClassifier, batches: Batches, num_blocks: int
     with recording(clf.vit, num_blocks) as moments:
         for images, _ in wrap(phase, batches):
             clf.vit.forward_features((images.to(device) - clf.mean) / clf.std)
+    moments.all_reduce()  # no-op in a single process
     return moments.means()
 
 
@@ -83,9 +84,23 @@ def interference(adapter: Adapter, memories: list[SubspaceMemory]) -> list[float
     return out
 
 
+class _Step(nn.Module):
+    """The trained path as one module, so DDP can synchronise its (branch + head) gradients."""
+
+    def __init__(self, clf: IncrementalClassifier, adapter: Adapter, head: nn.Linear) -> None:
+        super().__init__()
+        self.clf, self.adapter, self.head = clf, adapter, head
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.head(self.clf.features(images))
+
+
 def _train(clf: IncrementalClassifier, adapter: Adapter, head: nn.Linear, train_batches: Callable[[int], Batches],
            offset: int, settings: TaskSettings, device: torch.device, wrap: Wrap) -> list[float]:
     params = adapter.trainable_parameters() + list(head.parameters())
+    step: nn.Module = _Step(clf, adapter, head)
+    if torch.distributed.is_initialized():
+        step = nn.parallel.DistributedDataParallel(step, device_ids=[device] if device.type == "cuda" else None)
     optimiser = torch.optim.Adam(params, lr=settings.lr, weight_decay=0.0)
     losses = []
     clf.eval()  # backbone in eval mode: no dropout / drop-path while adapting
@@ -95,7 +110,7 @@ def _train(clf: IncrementalClassifier, adapter: Adapter, head: nn.Linear, train_
         total, count = 0.0, 0
         for images, labels in wrap(f"epoch {epoch + 1}/{settings.epochs}", train_batches(epoch)):
             images, labels = images.to(device), labels.to(device)
-            logits = head(clf.features(images))
+            logits = step(images)
             loss = nn.functional.cross_entropy(logits, labels - offset)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

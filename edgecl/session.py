@@ -18,7 +18,9 @@ from .align import ClassStats, align_heads, compute_stats
 from .atomic import write_json
 from .classifier import IncrementalClassifier
 from .config import RunConfig
-from .data.loader import iterate_batches, n_batches
+from .data.loader import epoch_order, iterate_batches, make_generator, n_batches
+from .data.transforms import eval_batch, train_batch
+from .distributed import barrier, shard
 from .data.sources import Source, load_source
 from .evaluation import evaluate_task
 from .inflora import SubspaceMemory, qkv_layers
@@ -49,6 +51,8 @@ class RunData:
     source: Source
     tasks: list[list[int]]  # class ids per task, in task order
     spec: dict[str, Any]
+    rank: int = 0
+    world: int = 1
 
     @property
     def position(self) -> torch.Tensor:
@@ -65,6 +69,26 @@ class RunData:
                 yield x, table[y]
         return Batches(make, n_batches(len(idx), batch_size))
 
+    def train_batches(self, idx: np.ndarray, batch_size: int, *, augment: str, shuffle: bool, seed: int,
+                      epoch: int) -> Batches:
+        """Training-side batches; under torchrun, this rank's share of every global batch."""
+        if self.world == 1:
+            return self.batches("train", idx, batch_size, augment=augment, shuffle=shuffle, seed=seed, epoch=epoch)
+        imageset, table = self.source.train, self.position
+        order = epoch_order(idx, shuffle=shuffle, seed=seed, epoch=epoch)
+        labels = torch.from_numpy(np.asarray(imageset.labels, dtype=np.int64))
+        total = n_batches(len(order), batch_size)
+
+        def make():
+            for b in range(total):
+                part = shard(order[b * batch_size:(b + 1) * batch_size], self.rank, self.world)
+                if augment == "none":
+                    x = eval_batch(imageset, part, self.spec)
+                else:
+                    x = train_batch(imageset, part, self.spec, augment, make_generator(seed, epoch, 1, b, self.rank))
+                yield x, table[labels[torch.from_numpy(part)]]
+        return Batches(make, total)
+
     def eval_batches(self, split: str, idx: np.ndarray, batch_size: int = 256) -> Batches:
         return self.batches(split, idx, batch_size, augment="none", shuffle=False, seed=0, epoch=0)
 
@@ -74,12 +98,12 @@ class RunData:
         return np.flatnonzero(np.isin(imageset.labels, self.tasks[task - 1]))
 
 
-def open_data(run: dict[str, Any]) -> RunData:
+def open_data(run: dict[str, Any], rank: int = 0, world: int = 1) -> RunData:
     config = RunConfig.from_dict(run["config"])
     source = load_source(config.dataset, config.data_root)
     if source.class_names != run["class_names"]:
         raise StoreError(f"the {config.dataset} data no longer matches this run's classes: point --data-root at the original data")
-    return RunData(source, run["task_classes"], run["input"])
+    return RunData(source, run["task_classes"], run["input"], rank, world)
 
 
 def seed_for(config: RunConfig, task: int) -> int:
@@ -117,16 +141,19 @@ def learn_one(store: RunStore, run: dict[str, Any], data: RunData, task: int, de
     seed = seed_for(config, task)
 
     def epoch_batches(epoch: int) -> Batches:
-        return data.batches("train", train_idx, config.batch_size, augment=config.augment, shuffle=True,
-                            seed=seed, epoch=epoch)
+        return data.train_batches(train_idx, config.batch_size, augment=config.augment, shuffle=True,
+                                  seed=seed, epoch=epoch)
 
     def stats_batches() -> Batches:  # the same augmented pass before and after training
-        return data.batches("train", train_idx, config.batch_size, augment=config.augment, shuffle=False,
-                            seed=seed, epoch=10_000)
+        return data.train_batches(train_idx, config.batch_size, augment=config.augment, shuffle=False,
+                                  seed=seed, epoch=10_000)
 
     kwargs = {} if wrap is None else {"wrap": wrap}
     outcome: TaskOutcome = learn_task(clf, memories, task - 1, len(data.tasks[task - 1]), stats_batches,
                                       epoch_batches, settings_for(config), device, **kwargs)
+    if data.rank != 0:  # other ranks stop here; rank 0 evaluates and writes the store
+        barrier()
+        return {}
     start = time.perf_counter()
     class_stats = None
     if config.align == "ca":
@@ -144,6 +171,7 @@ def learn_one(store: RunStore, run: dict[str, Any], data: RunData, task: int, de
             save_tensors(tmp / "class_stats.safetensors", class_stats.to_tensors())
         write_json(tmp / "metrics.json", metrics)
     refresh_run_metrics(store)
+    barrier()
     return metrics
 
 

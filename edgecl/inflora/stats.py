@@ -28,6 +28,16 @@ class SecondMoments:
         self.sums[index] += tokens.T @ tokens
         self.counts[index] += tokens.shape[0]
 
+    def all_reduce(self) -> None:
+        """Sum the statistics of every process (exact: sums and counts, not means)."""
+        from ..distributed import all_reduce_sum_
+
+        for s in self.sums:
+            all_reduce_sum_(s)
+        counts = torch.tensor(self.counts, dtype=torch.float64)
+        all_reduce_sum_(counts)
+        self.counts = [int(c) for c in counts]
+
     def means(self) -> list[Tensor]:
         if not all(self.counts):
             raise RuntimeError("no tokens were seen: the statistics pass ran on an empty data set")

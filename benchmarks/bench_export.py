@@ -1,0 +1,135 @@
+"""Export benchmark: export time, file size and CPU latency of every ONNX format vs PyTorch eager.
+
+Everything is measured in one run, side by side, with the same thread count for PyTorch and ONNX
+Runtime, so the ratios are comparable even on a loaded machine (absolute numbers are not).
+
+    python benchmarks/bench_export.py                      # ViT 28 px, 1 channel, e128 d4 h4 p4
+    python benchmarks/bench_export.py --model vit_tiny     # vit_tiny_patch16_224, 3 x 224 x 224
+    python benchmarks/bench_export.py --threads 2 --opset 16 --repeats 20
+
+Latency: median wall time of ``--repeats`` runs after 3 warm-up runs, at batch 1 and 32. The weights
+are random (latency does not depend on them) and INT8 calibrates on random [0, 1] images, so the
+INT8 row says nothing about accuracy: the gate in ``export_bundle`` is where accuracy is judged.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from edgecl.exporters.fp16 import convert_fp16
+from edgecl.exporters.int8 import quantize_int8
+from edgecl.exporters.onnx_export import export_onnx
+from edgecl.exporters.ort_session import make_session
+from edgecl.exporters.reference import export_mode
+from edgecl.model import Normalized, create_vit
+
+MODELS = {
+    "small28": ("vit_tiny_patch16_224", dict(img_size=28, patch_size=4, in_chans=1, embed_dim=128, depth=4, num_heads=4)),
+    "vit_tiny": ("vit_tiny_patch16_224", dict()),
+    "vit_small": ("vit_small_patch16_224", dict()),
+}
+BATCHES = (1, 32)
+
+
+def build_model(name: str, num_classes: int = 10) -> tuple[Normalized, tuple[int, int, int]]:
+    """Random-weight ``Normalized`` ViT and its (C, H, W)."""
+    timm_name, kwargs = MODELS[name]
+    torch.manual_seed(0)
+    vit = create_vit(timm_name, num_classes, kwargs)
+    chans, size = kwargs.get("in_chans", 3), kwargs.get("img_size", 224)
+    return Normalized(vit, [0.5] * chans, [0.25] * chans).eval(), (chans, size, size)
+
+
+def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
+    """Median wall time of ``fn`` in milliseconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def export_all(model: Normalized, shape: tuple[int, int, int], out: Path, opset: int, calib_n: int) -> dict:
+    """Export every format; returns {format: {"path", "export_s"}}."""
+    calib = np.random.default_rng(0).random((calib_n, *shape), dtype=np.float32)
+    rows = {}
+    for exporter in ("torchscript", "dynamo"):
+        if exporter == "dynamo" and opset < 17:
+            continue
+        path = out / f"model.{exporter}.onnx"
+        rows[f"fp32 ({exporter})"] = {"path": path, "export_s": timed(
+            lambda: export_onnx(model, path, input_shape=shape, opset=opset, exporter=exporter))}
+    fp32 = out / "model.torchscript.onnx"
+    rows["fp16"] = {"path": out / "model.fp16.onnx", "export_s": timed(lambda: convert_fp16(fp32, out / "model.fp16.onnx"))}
+    rows["int8"] = {"path": out / "model.int8.onnx", "export_s": timed(lambda: quantize_int8(fp32, out / "model.int8.onnx", calib))}
+    return rows
+
+
+def latencies(model: Normalized, shape: tuple[int, int, int], rows: dict, threads: int, repeats: int) -> dict:
+    """{name: {batch: ms}} for PyTorch eager and every ONNX file."""
+    torch.set_num_threads(threads)
+    xs = {b: np.random.default_rng(b).random((b, *shape), dtype=np.float32) for b in BATCHES}
+    result = {"pytorch eager": {}}
+    with export_mode(model), torch.inference_mode():
+        for b, x in xs.items():
+            xt = torch.from_numpy(x)
+            result["pytorch eager"][b] = median_ms(lambda: model(xt), repeats)
+    for name, row in rows.items():
+        session = make_session(row["path"], threads=threads)
+        result[name] = {b: median_ms(lambda: session.run(None, {"input": x}), repeats) for b, x in xs.items()}
+    return result
+
+
+def print_table(rows: dict, lat: dict) -> None:
+    base = lat["pytorch eager"]
+    head = f"{'format':<20}{'export s':>9}{'MB':>8}" + "".join(f"{f'b{b} ms':>10}{f'b{b} x':>8}" for b in BATCHES)
+    print(head)
+    print("-" * len(head))
+    for name, per_batch in lat.items():
+        row = rows.get(name)
+        export_s = f"{row['export_s']:9.2f}" if row else f"{'-':>9}"
+        size = f"{row['path'].stat().st_size / 2**20:8.2f}" if row else f"{'-':>8}"
+        cells = "".join(f"{per_batch[b]:10.2f}{per_batch[b] / base[b]:8.2f}" for b in BATCHES)
+        print(f"{name:<20}{export_s}{size}{cells}")
+    print("x = latency / PyTorch eager latency at the same batch (< 1: faster than PyTorch)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=sorted(MODELS), default="small28")
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads for PyTorch and ORT (default 1)")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--calib", type=int, default=64, help="random calibration images for INT8 (timing only)")
+    args = parser.parse_args(argv)
+    if args.threads < 1 or args.repeats < 1 or args.calib < 1:
+        parser.error("--threads, --repeats and --calib must be >= 1")
+    torch.set_num_threads(args.threads)
+    model, shape = build_model(args.model)
+    print(f"model {args.model} input {shape} opset {args.opset} threads {args.threads} "
+          f"torch {torch.__version__}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench_export_") as tmp:
+        rows = export_all(model, shape, Path(tmp), args.opset, args.calib)
+        print_table(rows, latencies(model, shape, rows, args.threads, args.repeats))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
