@@ -43,6 +43,7 @@ def learn(
     ca_logit_norm: Annotated[Optional[bool], typer.Option("--ca-logit-norm", help="CA with logit normalisation (tau 0.1).")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda (auto = CUDA when present).")] = "auto",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch.")] = None,
+    amp: Annotated[str, typer.Option(help="Training autocast: none | bf16 (CUDA).")] = "none",
     export: Annotated[bool, typer.Option("--export/--no-export", help="Export a bundle after each task.")] = True,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
@@ -53,7 +54,7 @@ def learn(
                    epochs=epochs, lr=lr, batch_size=batch_size, lam=lam, method=method, blocks=blocks, seed=seed,
                    shuffle_classes=shuffle_classes, augment=augment, align=align, ca_cov=ca_cov,
                    ca_logit_norm=ca_logit_norm)
-    run_learn(run, task, all_tasks, force, config, options, device, threads, export, quiet)
+    run_learn(run, task, all_tasks, force, config, options, device, threads, export, quiet, amp)
 
 
 @app.command()

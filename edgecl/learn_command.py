@@ -60,22 +60,25 @@ def tasks_to_learn(store: RunStore, total: int, task: int | None, all_tasks: boo
 
 
 def run_learn(run_dir: Path, task: int | None, all_tasks: bool, force: bool, config_file: Path | None,
-              options: dict[str, Any], device_name: str, threads: int | None, export: bool, quiet: bool) -> None:
+              options: dict[str, Any], device_name: str, threads: int | None, export: bool, quiet: bool,
+              amp: str = "none") -> None:
     """Learn the requested tasks; under torchrun every rank trains, rank 0 alone writes and prints."""
     from .distributed import local_device, setup, teardown
 
     if threads is not None:
         torch.set_num_threads(threads)
     device = pick_device(device_name)
+    if amp not in ("none", "bf16"):
+        fail(f"--amp must be none or bf16, got {amp!r}")
     ctx = setup(device)
     device = local_device(device)
     store = RunStore(run_dir)
     try:
         if ctx.is_main:
             with store.lock():
-                _learn(store, ctx, task, all_tasks, force, config_file, options, device, export, quiet)
+                _learn(store, ctx, task, all_tasks, force, config_file, options, device, export, quiet, amp)
         else:
-            _learn(store, ctx, task, all_tasks, force, config_file, options, device, False, True)
+            _learn(store, ctx, task, all_tasks, force, config_file, options, device, False, True, amp)
     finally:
         teardown()
 
@@ -99,7 +102,7 @@ def _plan(store: RunStore, ctx, task, all_tasks, force, config_file, options) ->
     return plan
 
 
-def _learn(store: RunStore, ctx, task, all_tasks, force, config_file, options, device, export, quiet) -> None:
+def _learn(store: RunStore, ctx, task, all_tasks, force, config_file, options, device, export, quiet, amp) -> None:
     from .session import learn_one, open_data
 
     todo = _plan(store, ctx, task, all_tasks, force, config_file, options)
@@ -115,7 +118,7 @@ def _learn(store: RunStore, ctx, task, all_tasks, force, config_file, options, d
             names = [run["class_names"][c] for c in run["task_classes"][t - 1]]
             console.print(f"[bold]task {t}/{config.tasks}[/]: classes {names}")
         with progress_wrap(not quiet) as wrap:
-            metrics = learn_one(store, run, data, t, device, wrap)
+            metrics = learn_one(store, run, data, t, device, wrap, amp)
         if not ctx.is_main:
             continue
         run_metrics = store.read_json_metrics()

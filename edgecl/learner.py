@@ -37,6 +37,7 @@ class TaskSettings:
     method: str = "inflora"  # or "seqlora"
     num_blocks: int | None = None
     seed: int = 0
+    amp: str = "none"  # "bf16": bfloat16 autocast for the training forward (CUDA)
 
 
 @dataclass
@@ -110,7 +111,8 @@ def _train(clf: IncrementalClassifier, adapter: Adapter, head: nn.Linear, train_
         total, count = 0.0, 0
         for images, labels in wrap(f"epoch {epoch + 1}/{settings.epochs}", train_batches(epoch)):
             images, labels = images.to(device), labels.to(device)
-            logits = step(images)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.amp == "bf16"):
+                logits = step(images).float()
             loss = nn.functional.cross_entropy(logits, labels - offset)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

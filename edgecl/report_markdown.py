@@ -26,9 +26,13 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str | Non
     """A GitHub Markdown table; ``align`` is one char per column (l/r), default: first left, rest right."""
     align = align or "l" + "r" * (len(header) - 1)
     rule = ["---:" if a == "r" else ":---" for a in align]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    lines = [_row(header), "| " + " | ".join(rule) + " |", *(_row(r) for r in rows)]
     return "\n".join(lines)
+
+
+def _row(cells: Sequence[Any]) -> str:
+    """One table line; a literal ``|`` inside a cell is escaped so it cannot split the cell."""
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
 
 def _tasks(data: dict[str, Any]) -> str:

@@ -30,9 +30,9 @@ def _empty(ax, message: str) -> None:
     ax.set_yticks([])
 
 
-def _task_ticks(ax, n: int, axis: str = "x") -> None:
-    """Integer task ticks 1..n, thinned so at most ~12 labels show."""
-    step = max(1, int(np.ceil(n / 12)))
+def _task_ticks(ax, n: int, axis: str = "x", most: int = 12) -> None:
+    """Integer task ticks 1..n, thinned so at most about ``most`` labels show."""
+    step = max(1, int(np.ceil(n / most)))
     ticks = list(range(1, n + 1, step))
     (ax.set_xticks if axis == "x" else ax.set_yticks)(ticks)
 
@@ -51,19 +51,19 @@ def accuracy_matrix_png(data: dict[str, Any]) -> bytes:
     grid = np.full((n, n), np.nan)
     for i, row in enumerate(matrix):
         grid[i, : len(row)] = row
-    cmap = _cmap("viridis")
-    cmap.set_bad("0.93")
+    cmap = _cmap("viridis").with_extremes(bad="0.93")
     image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=100,
                       extent=(0.5, n + 0.5, n + 0.5, 0.5))
-    size = max(5.0, min(11.0, 80.0 / n))
-    fmt = "{:.1f}" if n <= 10 else "{:.0f}"
+    cell_pt = side * 72 * 0.8 / n  # the axes take ~80 % of the figure side
+    size = float(np.clip(0.26 * cell_pt, 6.0, 11.0))
+    fmt = "{:.1f}" if n <= 6 else "{:.0f}"
     for i in range(n):
         for j in range(n):
             if not np.isnan(grid[i, j]):
                 ax.text(j + 1, i + 1, fmt.format(grid[i, j]), ha="center", va="center", fontsize=size,
                         color="black" if grid[i, j] > 60 else "white")
-    _task_ticks(ax, n, "x")
-    _task_ticks(ax, n, "y")
+    _task_ticks(ax, n, "x", most=25)
+    _task_ticks(ax, n, "y", most=25)
     ax.set_xlabel("evaluated on task")
     ax.set_ylabel("after learning task")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="accuracy (%)")

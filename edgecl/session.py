@@ -127,13 +127,13 @@ def load_state(store: RunStore, run: dict[str, Any], task: int, device: torch.de
     return clf, memories
 
 
-def settings_for(config: RunConfig) -> TaskSettings:
-    return TaskSettings(rank=config.rank, epochs=config.epochs, lr=config.lr, lam=config.lam,
-                        num_tasks=config.tasks, method=config.method, num_blocks=config.blocks, seed=config.seed)
+def settings_for(config: RunConfig, amp: str = "none") -> TaskSettings:
+    return TaskSettings(rank=config.rank, epochs=config.epochs, lr=config.lr, lam=config.lam, num_tasks=config.tasks,
+                        method=config.method, num_blocks=config.blocks, seed=config.seed, amp=amp)
 
 
 def learn_one(store: RunStore, run: dict[str, Any], data: RunData, task: int, device: torch.device,
-              wrap=None) -> dict[str, Any]:
+              wrap=None, amp: str = "none") -> dict[str, Any]:
     """Learn 1-based ``task``, write ``task-NN`` atomically, refresh the run metrics; returns the task metrics."""
     config = RunConfig.from_dict(run["config"])
     clf, memories = load_state(store, run, task, device)
@@ -150,7 +150,7 @@ def learn_one(store: RunStore, run: dict[str, Any], data: RunData, task: int, de
 
     kwargs = {} if wrap is None else {"wrap": wrap}
     outcome: TaskOutcome = learn_task(clf, memories, task - 1, len(data.tasks[task - 1]), stats_batches,
-                                      epoch_batches, settings_for(config), device, **kwargs)
+                                      epoch_batches, settings_for(config, amp), device, **kwargs)
     if data.rank != 0:  # other ranks stop here; rank 0 evaluates and writes the store
         barrier()
         return {}

@@ -22,7 +22,7 @@ from edgecl_runtime.trt_compat import NO_TENSORRT, tensorrt_available
 from .atomic import atomic_write_json, staged_dir
 from .fp16 import convert_fp16
 from .gate_run import Reference, gate_onnx, gate_runner, reference
-from .golden import write_golden
+from .golden import select_golden, write_golden
 from .int8 import quantize_int8
 from .manifest import MANIFEST_NAME, build_manifest, failed_formats, file_entries, format_entry
 from .onnx_export import DEFAULT_EXPORTER, export_onnx
@@ -41,7 +41,7 @@ def export_bundle(
     *,
     classes: Sequence[str],
     input_spec: Mapping[str, Any],
-    golden: tuple[np.ndarray, np.ndarray, np.ndarray],
+    golden: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     test_sets: Sequence[tuple[np.ndarray, np.ndarray]],
     calib: np.ndarray | None = None,
     formats: set[str] | frozenset[str] = frozenset(),
@@ -55,13 +55,16 @@ def export_bundle(
 ) -> dict[str, Any]:
     """Export, gate and write the bundle for ``model`` (a ``Normalized`` ViT); returns the manifest.
 
-    ``golden`` = (inputs float32 (N,C,H,W) in [0, 1], labels (N,), task_ids (N,) 1-based);
+    ``golden`` = (inputs float32 (N,C,H,W) in [0, 1], labels (N,), task_ids (N,) 1-based), or None
+    for :func:`select_golden` over ``test_sets``;
     ``test_sets`` = one (inputs, labels) per seen task; ``calib`` = INT8 calibration inputs (needed
     when "int8" is requested). ``formats`` is a subset of {"fp16", "int8", "trt"}; "trt" also writes
     ``model.fp16.onnx`` (TensorRT >= 11 builds fp16 engines from it). ``thresholds`` overrides
     ``edgecl_runtime.gate.DEFAULT_THRESHOLDS``. ``int8_options`` go to :func:`quantize_int8`.
     """
     fmts = _check_formats(formats, calib)
+    if golden is None:
+        golden = select_golden(test_sets)
     shape = _check_inputs(input_spec, golden, test_sets, calib if "int8" in fmts else None)
     table = merge_thresholds(thresholds)
     if max_batch < 1:

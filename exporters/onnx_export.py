@@ -74,10 +74,14 @@ def export_onnx(
         example = _example(model, shape, batch=2, seed=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=(DeprecationWarning, FutureWarning, torch.jit.TracerWarning))
-            if exporter == "torchscript":
-                _export_torchscript(model, example, tmp, opset)
-            else:
-                _export_dynamo(model, example, tmp, opset, external=_too_big(model))
+            try:
+                if exporter == "torchscript":
+                    _export_torchscript(model, example, tmp, opset)
+                else:
+                    _export_dynamo(model, example, tmp, opset, external=_too_big(model))
+            except Exception as exc:  # torch raises many types, often with pages of trace text
+                first = (str(exc).strip().splitlines() or [""])[0][:300]
+                raise ExportError(f"{exporter} export failed: {type(exc).__name__}: {first}") from exc
         check_graph(tmp, opset=opset)
         check_parity(model, tmp, _example(model, shape, batch=3, seed=1).cpu().numpy(), atol=parity_atol)
         _move_files(tmp_dir, path.parent)

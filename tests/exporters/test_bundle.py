@@ -11,6 +11,7 @@ from onnx import numpy_helper
 from edgecl.exporters import bundle as bmod
 from edgecl.exporters.atomic import sha256_file
 from edgecl.exporters.bundle import export_bundle, failed_formats
+from edgecl.exporters.golden import read_golden
 from edgecl_runtime.bundle import load_bundle
 
 
@@ -124,8 +125,10 @@ def test_new_bundle_replaces_old_one(setup, tmp_path):
     out = tmp_path / "export"
     out.mkdir()
     (out / "stale.onnx").write_text("x")
-    _export(setup, out, formats=set())
+    _export(setup, out, formats=set(), golden=None)  # None: golden set drawn from the test sets
     assert not (out / "stale.onnx").exists() and (out / "model.onnx").exists()
+    golden = read_golden(out / "golden.npz")
+    assert sorted(set(golden["task_ids"].tolist())) == [1, 2] and len(golden["labels"]) > 0
     assert [p.name for p in tmp_path.iterdir()] == ["export"]
 
 
@@ -187,3 +190,12 @@ def test_trt_path_with_a_stand_in_builder(setup, tmp_path, monkeypatch):
     assert seen["sha"] == man["files"]["model.fp16.onnx"]["sha256"]
     assert man["formats"]["fp16"]["requested"] is False and FakeBackend.closed
     assert failed_formats(man) == []
+
+
+def test_package_exports_public_api():
+    import edgecl.exporters as ex
+
+    assert ex.export_bundle is export_bundle and ex.failed_formats is failed_formats
+    assert callable(ex.quantize_int8) and callable(ex.stratified_sample) and callable(ex.export_onnx)
+    with pytest.raises(AttributeError):
+        ex.not_there  # noqa: B018

@@ -86,3 +86,14 @@ def test_check_graph_rejects_wrong_names(tmp_path):
                       input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "b"}, "y": {0: "b"}})
     with pytest.raises(ox.ExportError, match="graph I/O"):
         ox.check_graph(bad)
+
+
+def test_exporter_crash_becomes_one_line_error(tmp_path):
+    class NotExportable(torch.nn.Module):
+        def forward(self, x):
+            return torch.nonzero(x).float().sum(0, keepdim=True).repeat(x.shape[0], 1) if x.sum() > 0 else x
+
+    with pytest.raises(ox.ExportError) as err:
+        ox.export_onnx(NotExportable(), tmp_path / "m.onnx", input_shape=(1, 4, 4), exporter="dynamo")
+    assert "\n" not in str(err.value) and str(err.value).startswith("dynamo export failed")
+    assert not list(tmp_path.iterdir())
