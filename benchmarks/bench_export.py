@@ -5,9 +5,10 @@ Runtime, so the ratios are comparable even on a loaded machine (absolute numbers
 
     python benchmarks/bench_export.py                      # ViT 28 px, 1 channel, e128 d4 h4 p4
     python benchmarks/bench_export.py --model vit_tiny     # vit_tiny_patch16_224, 3 x 224 x 224
-    python benchmarks/bench_export.py --threads 2 --opset 16 --repeats 20
+    python benchmarks/bench_export.py --threads 2 --opset 16 --repeats 10 --rounds 5
 
-Latency: median wall time of ``--repeats`` runs after 3 warm-up runs, at batch 1 and 32. The weights
+Latency at batch 1 and 32: ``--rounds`` interleaved rounds, each timing every runner ``--repeats``
+times (median); the table shows the median over rounds (see :func:`latencies`). The weights
 are random (latency does not depend on them) and INT8 calibrates on random [0, 1] images, so the
 INT8 row says nothing about accuracy: the gate in ``export_bundle`` is where accuracy is judged.
 """
@@ -18,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -32,7 +34,8 @@ from edgecl.exporters.reference import export_mode
 from edgecl.model import Normalized, create_vit
 
 MODELS = {
-    "small28": ("vit_tiny_patch16_224", dict(img_size=28, patch_size=4, in_chans=1, embed_dim=128, depth=4, num_heads=4)),
+    "small28": ("vit_tiny_patch16_224",
+                dict(img_size=28, patch_size=4, in_chans=1, embed_dim=128, depth=4, num_heads=4)),
     "vit_tiny": ("vit_tiny_patch16_224", dict()),
     "vit_small": ("vit_small_patch16_224", dict()),
 }
@@ -60,41 +63,51 @@ def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
     return 1000 * statistics.median(times)
 
 
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def export_all(model: Normalized, shape: tuple[int, int, int], out: Path, opset: int, calib_n: int) -> dict:
     """Export every format; returns {format: {"path", "export_s"}}."""
     calib = np.random.default_rng(0).random((calib_n, *shape), dtype=np.float32)
-    rows = {}
-    for exporter in ("torchscript", "dynamo"):
-        if exporter == "dynamo" and opset < 17:
-            continue
-        path = out / f"model.{exporter}.onnx"
-        rows[f"fp32 ({exporter})"] = {"path": path, "export_s": timed(
-            lambda: export_onnx(model, path, input_shape=shape, opset=opset, exporter=exporter))}
     fp32 = out / "model.torchscript.onnx"
-    rows["fp16"] = {"path": out / "model.fp16.onnx", "export_s": timed(lambda: convert_fp16(fp32, out / "model.fp16.onnx"))}
-    rows["int8"] = {"path": out / "model.int8.onnx", "export_s": timed(lambda: quantize_int8(fp32, out / "model.int8.onnx", calib))}
+    steps = {
+        "fp32 (torchscript)": (fp32, lambda p: export_onnx(model, p, input_shape=shape, opset=opset)),
+        "fp32 (dynamo)": (out / "model.dynamo.onnx",
+                          lambda p: export_onnx(model, p, input_shape=shape, opset=opset, exporter="dynamo")),
+        "fp16": (out / "model.fp16.onnx", lambda p: convert_fp16(fp32, p)),
+        "int8": (out / "model.int8.onnx", lambda p: quantize_int8(fp32, p, calib)),
+    }
+    if opset < 17:  # the dynamo exporter cannot emit opset 16 (see edgecl.exporters.onnx_export)
+        del steps["fp32 (dynamo)"]
+    rows = {}
+    for name, (path, step) in steps.items():  # in order: fp16 and int8 read the torchscript fp32 file
+        start = time.perf_counter()
+        step(path)
+        rows[name] = {"path": path, "export_s": time.perf_counter() - start}
     return rows
 
 
-def latencies(model: Normalized, shape: tuple[int, int, int], rows: dict, threads: int, repeats: int) -> dict:
-    """{name: {batch: ms}} for PyTorch eager and every ONNX file."""
+def latencies(model: Normalized, shape: tuple[int, int, int], rows: dict, threads: int, repeats: int,
+              rounds: int) -> dict:
+    """{name: {batch: ms}} for PyTorch eager and every ONNX file.
+
+    Interleaved: each round times every runner once (``repeats`` calls, median), starting from a
+    different runner each round; the result is the median over rounds. Timing the runners one after
+    the other instead let load changes masquerade as format effects (measured on vit_tiny at batch 32:
+    the TorchScript FP32 graph, timed first, came out 2.4x slower than in an interleaved run, where it
+    matched the dynamo graph).
+    """
     torch.set_num_threads(threads)
     xs = {b: np.random.default_rng(b).random((b, *shape), dtype=np.float32) for b in BATCHES}
-    result = {"pytorch eager": {}}
-    with export_mode(model), torch.inference_mode():
-        for b, x in xs.items():
-            xt = torch.from_numpy(x)
-            result["pytorch eager"][b] = median_ms(lambda: model(xt), repeats)
+    runners = {"pytorch eager": {b: partial(model, torch.from_numpy(x)) for b, x in xs.items()}}
     for name, row in rows.items():
-        session = make_session(row["path"], threads=threads)
-        result[name] = {b: median_ms(lambda: session.run(None, {"input": x}), repeats) for b, x in xs.items()}
-    return result
+        run = make_session(row["path"], threads=threads).run
+        runners[name] = {b: partial(run, None, {"input": x}) for b, x in xs.items()}
+    names = list(runners)
+    samples: dict = {n: {b: [] for b in BATCHES} for n in names}
+    with export_mode(model), torch.inference_mode():
+        for r in range(rounds):
+            for name in names[r % len(names):] + names[: r % len(names)]:
+                for b in BATCHES:
+                    samples[name][b].append(median_ms(runners[name][b], repeats, warmup=2 if r == 0 else 1))
+    return {n: {b: statistics.median(samples[n][b]) for b in BATCHES} for n in names}
 
 
 def print_table(rows: dict, lat: dict) -> None:
@@ -115,19 +128,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(MODELS), default="small28")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads for PyTorch and ORT (default 1)")
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per runner per round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median over rounds)")
     parser.add_argument("--opset", type=int, default=17)
     parser.add_argument("--calib", type=int, default=64, help="random calibration images for INT8 (timing only)")
     args = parser.parse_args(argv)
-    if args.threads < 1 or args.repeats < 1 or args.calib < 1:
-        parser.error("--threads, --repeats and --calib must be >= 1")
+    if min(args.threads, args.repeats, args.rounds, args.calib) < 1:
+        parser.error("--threads, --repeats, --rounds and --calib must be >= 1")
     torch.set_num_threads(args.threads)
     model, shape = build_model(args.model)
     print(f"model {args.model} input {shape} opset {args.opset} threads {args.threads} "
           f"torch {torch.__version__}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench_export_") as tmp:
         rows = export_all(model, shape, Path(tmp), args.opset, args.calib)
-        print_table(rows, latencies(model, shape, rows, args.threads, args.repeats))
+        print_table(rows, latencies(model, shape, rows, args.threads, args.repeats, args.rounds))
     return 0
 
 

@@ -85,11 +85,11 @@ def export(
 
 
 def _register_optional() -> None:
-    try:
-        from .pretrain_cli import pretrain_command
-    except ImportError:
-        return
+    from .pretrain_cli import pretrain_command
+    from .report_cli import report_command
+
     app.command("pretrain")(one_line_errors(pretrain_command))
+    app.command("report")(report_command)
 
 
 _register_optional()

@@ -165,14 +165,17 @@ def _format_rows(section: dict[str, Any]) -> list[list[str]]:
 
 
 def _latency_note(section: dict[str, Any]) -> str:
-    sources = section.get("latency_sources", [])
+    """Which latency numbers came from the exporter and which were measured by the report."""
+    by_source: dict[str, list[str]] = {}
+    for r in section["formats"]:
+        by_source.setdefault(r.get("latency_source") or "none", []).append(f"`{r['format']}`")
     parts = []
-    if "manifest" in sources:
-        parts.append("from the manifest (measured by the exporter)")
-    if "measured" in sources:
-        parts.append(f"measured by `edgecl report` with onnxruntime (CPU, `edgecl_runtime` ort backend) on the "
-                     f"golden inputs, batch 1, {section.get('latency_iters')} iterations")
-    return "Latency " + " and ".join(parts) + "." if parts else "Latency: not measured."
+    if "manifest" in by_source:
+        parts.append(f"{', '.join(by_source['manifest'])}: from the manifest (measured by the exporter)")
+    if "measured" in by_source:
+        parts.append(f"{', '.join(by_source['measured'])}: measured by `edgecl report` with onnxruntime on the CPU "
+                     f"(`edgecl_runtime` ort backend), golden inputs, batch 1, {section.get('latency_iters')} runs")
+    return "Latency " + "; ".join(parts) + "." if parts else "Latency: not available."
 
 
 def _exports(data: dict[str, Any]) -> str:
@@ -184,7 +187,7 @@ def _exports(data: dict[str, Any]) -> str:
     for sec in data["exports"]:
         out.append(f"### Task {sec['task']}")
         if sec["state"] != "present":
-            out.append(f"❌ {sec['detail']}")
+            out.append(f"⚠️ {sec['detail']}")
             continue
         py = sec.get("pytorch") or {}
         out.append(f"PyTorch top-1 {num(py.get('accuracy'), '.2f')} % on {num(py.get('n_test'), 'd')} test images "
@@ -192,7 +195,7 @@ def _exports(data: dict[str, Any]) -> str:
         out.append(table(header, _format_rows(sec), "llrrrrrrrr"))
         notes = [f"- `{r['format']}`: {r['note']}" for r in sec["formats"] if r.get("note")]
         notes += [f"- {n}" for n in sec.get("notes", [])]
-        out.append("\n".join([_latency_note(sec), *notes]))
+        out.append(_latency_note(sec) + ("\n\n" + "\n".join(notes) if notes else ""))
     legend = "Status: ✅ passed the gate, ❎ exported but the gate failed, ❌ export failed.\n\n"
     return legend + "\n\n".join(out)
 

@@ -23,7 +23,7 @@ from .atomic import atomic_write_json, staged_dir
 from .fp16 import convert_fp16
 from .gate_run import Reference, gate_onnx, gate_runner, reference
 from .golden import select_golden, write_golden
-from .int8 import quantize_int8
+from .int8 import int8_settings, quantize_int8
 from .manifest import MANIFEST_NAME, build_manifest, failed_formats, file_entries, format_entry
 from .onnx_export import DEFAULT_EXPORTER, export_onnx
 
@@ -67,25 +67,16 @@ def export_bundle(
         golden = select_golden(test_sets)
     shape = _check_inputs(input_spec, golden, test_sets, calib if "int8" in fmts else None)
     table = merge_thresholds(thresholds)
+    int8_settings(int8_options if "int8" in fmts else None)  # unknown option names fail before any work
     if max_batch < 1:
         raise ValueError(f"max_batch must be >= 1, got {max_batch}")
     with staged_dir(out_dir) as stage:
-        fp32 = stage / FILES["fp32"]
-        started = time.perf_counter()
-        export_onnx(model, fp32, input_shape=shape, opset=opset, exporter=exporter)
-        seconds = time.perf_counter() - started
-        ref = reference(model, np.asarray(golden[0], dtype=np.float32), test_sets)
-        _check_classes(classes, ref.golden_logits.shape[1])
-        write_golden(stage / "golden.npz", golden[0], golden[1], golden[2], ref.golden_logits)
-        entries = {"fp32": _entry("fp32", True, fp32, gate_onnx("fp32", fp32, ref, table), seconds)}
+        ref, entries = _fp32_and_golden(model, stage, shape, opset, exporter, golden, test_sets, classes, table)
         if fmts & {"fp16", "trt"}:
-            entries["fp16"] = _optional("fp16", "fp16" in fmts, stage, ref, table,
-                                        lambda p: convert_fp16(fp32, p))
+            fp32 = stage / FILES["fp32"]
+            entries["fp16"] = _optional("fp16", "fp16" in fmts, stage, ref, table, lambda p: convert_fp16(fp32, p))
         if "int8" in fmts:
-            opts = dict(int8_options or {})
-            entries["int8"] = _optional("int8", True, stage, ref, table,
-                                        lambda p: quantize_int8(fp32, p, calib, **opts),
-                                        calibration={"n": int(len(calib)), **_jsonable(opts)})
+            entries["int8"] = _int8_entry(stage, ref, table, calib, int8_options)
         if "trt" in fmts:
             entries[TRT_KEY] = _trt_entry(stage, entries, ref, table, max_batch)
         manifest = build_manifest(
@@ -98,17 +89,41 @@ def export_bundle(
     return manifest
 
 
+def _fp32_and_golden(model: nn.Module, stage: Path, shape: tuple[int, int, int], opset: int, exporter: str,
+                     golden: tuple, test_sets: Sequence, classes: Sequence[str], table: Mapping[str, Any]
+                     ) -> tuple[Reference, dict[str, Any]]:
+    """FP32 ONNX, PyTorch reference logits, golden.npz and the FP32 gate: every failure here aborts."""
+    fp32 = stage / FILES["fp32"]
+    started = time.perf_counter()
+    export_onnx(model, fp32, input_shape=shape, opset=opset, exporter=exporter)
+    seconds = time.perf_counter() - started
+    ref = reference(model, np.asarray(golden[0], dtype=np.float32), test_sets)
+    _check_classes(classes, ref.golden_logits.shape[1])
+    write_golden(stage / "golden.npz", golden[0], golden[1], golden[2], ref.golden_logits)
+    return ref, {"fp32": _entry("fp32", True, fp32, gate_onnx("fp32", fp32, ref, table), seconds)}
+
+
+def _int8_entry(stage: Path, ref: Reference, table: Mapping[str, Any], calib: np.ndarray,
+                options: Mapping[str, Any] | None) -> dict[str, Any]:
+    opts = dict(options or {})
+    record = {"n": int(len(calib)), **int8_settings(opts)}
+    return _optional("int8", True, stage, ref, table, lambda p: quantize_int8(stage / FILES["fp32"], p, calib, **opts),
+                     calibration=record)
+
+
 def _check_formats(formats: set[str] | frozenset[str], calib: np.ndarray | None) -> set[str]:
     fmts = set(formats or ())
     unknown = sorted(fmts - set(FORMATS))
     if unknown:
-        raise ValueError(f"unknown export format(s) {', '.join(unknown)}: choose from {', '.join(FORMATS)} (fp32 is always exported)")
+        raise ValueError(f"unknown export format(s) {', '.join(unknown)}: choose from {', '.join(FORMATS)}"
+                         " (fp32 is always exported)")
     if "int8" in fmts and calib is None:
         raise ValueError("int8 export needs calibration images (calib): pass a stratified sample of training images")
     return fmts
 
 
-def _check_inputs(spec: Mapping[str, Any], golden: tuple, test_sets: Sequence, calib: np.ndarray | None) -> tuple[int, int, int]:
+def _check_inputs(spec: Mapping[str, Any], golden: tuple, test_sets: Sequence,
+                  calib: np.ndarray | None) -> tuple[int, int, int]:
     """One-line ValueError unless every array is float32-convertible NCHW of the spec's size in [0, 1]."""
     check_spec(dict(spec))
     chw = spec_chw(dict(spec))
@@ -120,10 +135,12 @@ def _check_inputs(spec: Mapping[str, Any], golden: tuple, test_sets: Sequence, c
     arrays += [("calibration inputs", calib)] if calib is not None else []
     for what, x in arrays:
         if np.ndim(x) != 4 or tuple(np.shape(x)[1:]) != chw or len(x) == 0:
-            raise ValueError(f"{what} must be (N>=1, {chw[0]}, {chw[1]}, {chw[2]}) per the input spec, got {np.shape(x)}")
+            raise ValueError(f"{what} must be (N>=1, {chw[0]}, {chw[1]}, {chw[2]}) per the input spec,"
+                             f" got {np.shape(x)}")
         lo, hi = float(np.min(x)), float(np.max(x))
         if not (lo >= -1e-6 and hi <= 1 + 1e-6):
-            raise ValueError(f"{what} span [{lo:.3g}, {hi:.3g}]: give [0, 1] inputs (normalisation is inside the graph)")
+            raise ValueError(f"{what} span [{lo:.3g}, {hi:.3g}]: give [0, 1] inputs"
+                             " (normalisation is inside the graph)")
     for t, (x, y) in enumerate(test_sets, 1):
         if np.shape(y) != (len(x),):
             raise ValueError(f"task {t} labels must be ({len(x)},), got {np.shape(y)}")
@@ -135,7 +152,8 @@ def _check_classes(classes: Sequence[str], k: int) -> None:
         raise ValueError(f"classes lists {len(classes)} names but the model has {k} outputs")
 
 
-def _entry(name: str, requested: bool, path: Path, gate: dict[str, Any], seconds: float, **extra: Any) -> dict[str, Any]:
+def _entry(name: str, requested: bool, path: Path, gate: dict[str, Any], seconds: float,
+           **extra: Any) -> dict[str, Any]:
     return format_entry(path.name, requested, gate=gate, export_seconds=round(seconds, 3), **extra)
 
 
@@ -179,6 +197,3 @@ def _trt_entry(stage: Path, entries: Mapping[str, Any], ref: Reference, table: M
         return format_entry(None, True, error=f"TensorRT build failed: {type(exc).__name__}: {exc}")
     return _entry(TRT_KEY, True, Path(engine), gate, seconds)
 
-
-def _jsonable(opts: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, (tuple, set, frozenset)) else v for k, v in opts.items()}

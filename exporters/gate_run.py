@@ -41,7 +41,8 @@ class Reference:
 
     def accuracy(self) -> dict[str, Any]:
         """PyTorch top-1 accuracy in percent over all tasks, and per task."""
-        per_task = [float(100 * np.mean(lg.argmax(1) == np.asarray(y))) for lg, (_, y) in zip(self.test_logits, self.test_sets)]
+        per_task = [float(100 * np.mean(lg.argmax(1) == np.asarray(y)))
+                    for lg, (_, y) in zip(self.test_logits, self.test_sets)]
         overall = float(100 * np.mean(self.all_logits.argmax(1) == self.labels))
         return {"accuracy": overall, "per_task_accuracy": per_task, "n_test": int(len(self.labels))}
 

@@ -94,10 +94,9 @@ def _check_args(model: nn.Module, input_shape: Sequence[int], opset: int, export
     if exporter not in EXPORTERS:
         raise ExportError(f"unknown exporter {exporter!r}: choose one of {', '.join(EXPORTERS)}")
     if not (MIN_OPSET[exporter] <= int(opset) <= MAX_OPSET):
-        raise ExportError(
-            f"opset {opset} not supported by the {exporter} exporter"
-            f" (use {MIN_OPSET[exporter]}..{MAX_OPSET}; opset 16 needs --exporter torchscript)"
-        )
+        hint = "; below 17 use the torchscript exporter" if exporter == "dynamo" else ""
+        raise ExportError(f"opset {opset} not supported by the {exporter} exporter"
+                          f" (use {MIN_OPSET[exporter]}..{MAX_OPSET}{hint})")
     shape = tuple(int(v) for v in input_shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ExportError(f"input_shape must be (C, H, W) with positive sizes, got {tuple(input_shape)}")
@@ -142,14 +141,18 @@ def check_graph(path: str | Path, *, opset: int | None = None) -> onnx.ModelProt
     Returns the model without external weights loaded (enough for interface checks).
     """
     path = Path(path)
-    onnx.checker.check_model(str(path), full_check=True)
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ExportError(f"ONNX checker rejected {path.name}: {str(exc).strip().splitlines()[0]}") from exc
     m = onnx.load(str(path), load_external_data=False)
     got = {o.version for o in m.opset_import if o.domain in ("", "ai.onnx")}
     if opset is not None and got != {int(opset)}:
         raise ExportError(f"exported graph has opset {sorted(got)}, asked for {opset}")
     ins, outs = list(m.graph.input), list(m.graph.output)
     if [i.name for i in ins] != [INPUT_NAME] or [o.name for o in outs] != [OUTPUT_NAME]:
-        raise ExportError(f"graph I/O is {[i.name for i in ins]} -> {[o.name for o in outs]}, want ['input'] -> ['logits']")
+        got_io = f"{[i.name for i in ins]} -> {[o.name for o in outs]}"
+        raise ExportError(f"graph I/O is {got_io}, want ['input'] -> ['logits']")
     for v, rank in ((ins[0], 4), (outs[0], 2)):
         t = v.type.tensor_type
         if t.elem_type != onnx.TensorProto.FLOAT or len(t.shape.dim) != rank or t.shape.dim[0].dim_value:

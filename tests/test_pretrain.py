@@ -75,3 +75,22 @@ def test_probes_are_above_chance_on_an_easy_set():
     f[torch.arange(300), lab] += 5.0
     assert ncm_accuracy(f[:200], lab[:200], f[200:], lab[200:]) > 0.8
     assert gaussian_accuracy(f[:200], lab[:200], f[200:], lab[200:]) > 0.8
+
+
+def test_pretrain_command_runs_and_records_the_exact_command(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from edgecl.pretrain_cli import pretrain_command
+
+    app = typer.Typer()
+    app.command()(pretrain_command)
+    out = tmp_path / "cli.safetensors"
+    res = CliRunner().invoke(app, ["--out", str(out), "--model-kwargs", json.dumps(TINY), "--epochs", "1",
+                                   "--samples-per-epoch", "32", "--batch-size", "16", "--stroke-classes", "2",
+                                   "--threads", "1", "--no-probe"])
+    assert res.exit_code == 0, res.output
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["command"].startswith("edgecl pretrain --out ") and "--epochs 1" in side["command"]
+    bad = CliRunner().invoke(app, ["--out", str(out), "--method", "nope", "--no-probe"])
+    assert bad.exit_code == 1

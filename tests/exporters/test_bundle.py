@@ -141,6 +141,7 @@ def test_bad_arguments(setup, tmp_path):
         (dict(test_sets=[(x[:, :, :14], y)]), "per the input spec"),
         (dict(classes=["a", "b"]), "model has 4 outputs"),
         (dict(thresholds={"fp32": {"max_abs": 1}}), "unknown gate threshold"),
+        (dict(formats={"int8"}, int8_options={"calibration": "x"}), "unknown int8 option"),
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):

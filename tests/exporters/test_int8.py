@@ -6,7 +6,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from edgecl.exporters.int8 import nonzero_zero_points, quant_nodes, quantize_int8
+from edgecl.exporters.int8 import activation_matmuls, int8_settings, nonzero_zero_points, quant_nodes, quantize_int8
 from edgecl.exporters.onnx_export import export_onnx
 from edgecl.exporters.ort_session import onnx_logits
 from edgecl.exporters.sampling import split_quota, stratified_sample
@@ -46,7 +46,8 @@ def test_qdq_symmetric_int8(quantized):
     inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
     zps = [inits[n.input[2]] for n in quant_nodes(m)]
     assert zps and all(z.dtype == np.int8 and not z.any() for z in zps)
-    assert all(i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for i in list(m.graph.input) + list(m.graph.output))
+    io = list(m.graph.input) + list(m.graph.output)
+    assert all(i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for i in io)
 
 
 def test_weights_are_int8_per_channel(quantized):
@@ -83,3 +84,34 @@ def test_bad_calibration_is_refused(quantized, tmp_path):
     with pytest.raises(ValueError, match="calibration method"):
         quantize_int8(src, tmp_path / "q.onnx", np.zeros((4, 1, 28, 28), np.float32), method="magic")
     assert not (tmp_path / "q.onnx").exists()
+
+
+def _dq_fed(model: onnx.ModelProto) -> set[str]:
+    """Names of nodes that read at least one DequantizeLinear output."""
+    dq_out = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    return {n.name for n in model.graph.node if dq_out.intersection(n.input)}
+
+
+def test_attention_matmuls_stay_float_by_default(setup, quantized, tmp_path):
+    src, dst = quantized
+    attn = activation_matmuls(onnx.load(str(src)))
+    assert len(attn) == 2 * 2  # q k^T and softmax(.) v in each of the 2 blocks
+    weight_mm = [n.name for n in onnx.load(str(src)).graph.node if n.op_type == "MatMul" and n.name not in attn]
+    fed = _dq_fed(onnx.load(str(dst)))
+    assert not fed.intersection(attn) and set(weight_mm) <= fed
+    with_attn = quantize_int8(src, tmp_path / "all.onnx", setup.calib[:64], attention_matmuls=True)
+    assert set(attn) <= _dq_fed(onnx.load(str(with_attn)))
+
+
+def test_int8_settings_record_and_refuse_unknown():
+    s = int8_settings({"method": "percentile"})
+    assert s["method"] == "percentile" and s["attention_matmuls"] is False
+    assert s["op_types"] == ["MatMul", "Conv", "Gemm"]
+    with pytest.raises(ValueError, match="unknown int8 option"):
+        int8_settings({"per_tensor": True})
+
+
+def test_histogram_calibration_with_uneven_batches(setup, quantized, tmp_path):
+    src, _ = quantized
+    dst = quantize_int8(src, tmp_path / "p.onnx", setup.calib[:37], method="percentile", batch_size=32)
+    assert nonzero_zero_points(onnx.load(str(dst))) == [] and quant_nodes(onnx.load(str(dst)))

@@ -37,7 +37,7 @@ def test_dynamo_opset17_and_refuses_16(tmp_path):
     path = ox.export_onnx(model, tmp_path / "d.onnx", input_shape=(1, 28, 28), opset=17, exporter="dynamo")
     ox.check_graph(path, opset=17)
     assert [p.name for p in tmp_path.iterdir()] == ["d.onnx"]  # single file, no .onnx.data
-    with pytest.raises(ox.ExportError, match="opset 16 needs --exporter torchscript"):
+    with pytest.raises(ox.ExportError, match="below 17 use the torchscript exporter"):
         ox.export_onnx(model, tmp_path / "e.onnx", input_shape=(1, 28, 28), opset=16, exporter="dynamo")
 
 
@@ -79,6 +79,7 @@ def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())  # neither the file nor the staging folder
 
 
+@pytest.mark.filterwarnings("ignore")  # the deliberate raw torch.onnx.export call warns about deprecation
 def test_check_graph_rejects_wrong_names(tmp_path):
     model = tiny_model().eval()
     bad = tmp_path / "bad.onnx"
@@ -91,9 +92,9 @@ def test_check_graph_rejects_wrong_names(tmp_path):
 def test_exporter_crash_becomes_one_line_error(tmp_path):
     class NotExportable(torch.nn.Module):
         def forward(self, x):
-            return torch.nonzero(x).float().sum(0, keepdim=True).repeat(x.shape[0], 1) if x.sum() > 0 else x
+            return torch.linalg.eigvals(x).real  # no ONNX op for eigenvalues
 
     with pytest.raises(ox.ExportError) as err:
-        ox.export_onnx(NotExportable(), tmp_path / "m.onnx", input_shape=(1, 4, 4), exporter="dynamo")
-    assert "\n" not in str(err.value) and str(err.value).startswith("dynamo export failed")
+        ox.export_onnx(NotExportable(), tmp_path / "m.onnx", input_shape=(1, 4, 4))
+    assert "\n" not in str(err.value) and str(err.value).startswith("torchscript export failed")
     assert not list(tmp_path.iterdir())

@@ -148,7 +148,7 @@ def test_format_table_statuses_sizes_and_latency(runs, tmp_path):
     assert rows["fp16"]["latency_source"] == "manifest" and "| 1.250 | 2.500 | 777 |" in text
     assert rows["fp16"]["delta_pp"] == -1.75 and "| -1.75 |" in text and "| 97.00 % |" in text
     assert rows["int8"]["latency"] is None and "calibration diverged" in text
-    assert "measured by `edgecl report` with onnxruntime" in text and "from the manifest" in text
+    assert "`fp32`: measured by `edgecl report` with onnxruntime" in text and "`fp16`: from the manifest" in text
     assert data["exports"][1]["state"] == "missing"  # task 2 still has no bundle
     check_pngs(tmp_path / "out")
 
