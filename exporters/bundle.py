@@ -59,7 +59,8 @@ def export_bundle(
     for :func:`select_golden` over ``test_sets``;
     ``test_sets`` = one (inputs, labels) per seen task; ``calib`` = INT8 calibration inputs (needed
     when "int8" is requested). ``formats`` is a subset of {"fp16", "int8", "trt"}; "trt" also writes
-    ``model.fp16.onnx`` (TensorRT >= 11 builds fp16 engines from it). ``thresholds`` overrides
+    ``model.fp16.onnx`` (TensorRT >= 11 builds fp16 engines from it) and, where TensorRT imports,
+    ``model.fp16.engine`` (the runtime's naming) as format ``trt_fp16``. ``thresholds`` overrides
     ``edgecl_runtime.gate.DEFAULT_THRESHOLDS``. ``int8_options`` go to :func:`quantize_int8`.
     """
     fmts = _check_formats(formats, calib)
