@@ -1,13 +1,14 @@
 """Atomic file writes and checksums: a reader sees the old file or the new one, never half."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+from edgecl_runtime.atomic_io import sha256_file, write_bytes_atomic, write_json_atomic  # noqa: F401
 
 
 @contextmanager
@@ -28,12 +29,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, data)
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, obj)
 
 
 def read_json(path: str | Path, what: str = "file") -> Any:
@@ -44,11 +46,3 @@ def read_json(path: str | Path, what: str = "file") -> Any:
         raise FileNotFoundError(f"{what} not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{what} is corrupt (not valid JSON): {path}: {exc}") from None
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -20,28 +20,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a fsynced temp file + ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+from edgecl_runtime.atomic_io import sha256_file, write_bytes_atomic, write_json_atomic  # noqa: F401
 
 
-def atomic_write_json(path: str | Path, obj: Any) -> Path:
-    """JSON (UTF-8, indented, trailing newline) written atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
-    return atomic_write_bytes(path, text.encode("utf-8"))
+atomic_write_bytes = write_bytes_atomic
+atomic_write_json = write_json_atomic
 
 
 def atomic_savez(path: str | Path, **arrays: np.ndarray) -> Path:
@@ -98,12 +81,3 @@ def _swap_into_place(stage: Path, final: Path) -> None:
         os.replace(old, final)
         raise
     shutil.rmtree(old, ignore_errors=True)
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -21,19 +21,11 @@ import numpy as np
 
 from .errors import BundleError
 from .gate import base_precision
+from .atomic_io import sha256_file  # noqa: F401  (re-exported: part of the bundle API)
 
 MANIFEST_VERSION = 1
 MANIFEST = "manifest.json"
 DEFAULT_FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
-
-
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
