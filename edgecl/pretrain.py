@@ -14,7 +14,6 @@ numbers (pre-trained and random init, on MNIST *train* only) and the file's sha2
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -27,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
+
+from .atomic import sha256_file
 
 from edgecl.glyphs import GlyphAugment, GlyphBank, make_bank, sample_batch
 from edgecl.probe import extract_features, probe_features
@@ -97,14 +98,6 @@ def _lr_at(step: int, total: int, warmup: int, lr: float) -> float:
 def backbone_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """State dict without the classifier head, contiguous (what safetensors stores)."""
     return {k: v.detach().contiguous().clone() for k, v in model.state_dict().items() if not k.startswith("head.")}
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def probe_backbone(model: nn.Module, mean: float, std: float, probe_data: tuple[torch.Tensor, ...]) -> dict[str, float]:
