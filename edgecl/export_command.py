@@ -73,15 +73,23 @@ def manifest_table(manifest: dict[str, Any]) -> Table:
     table = Table(title=f"export of task {manifest['task']} (gate vs PyTorch)")
     for col in ("format", "status", "max |Δlogit|", "top-1 agree", "acc %", "Δ pp"):
         table.add_column(col, no_wrap=True)
-    table.add_column("reason", overflow="ellipsis", no_wrap=True, max_width=48)
+    mark = {"passed": "✅ passed", "gate_failed": "❎ gate failed", "export_failed": "❌ export failed"}
     for name, entry in manifest["formats"].items():
         gate = entry.get("gate") or {}
-        mark = {"passed": "✅ passed", "gate_failed": "❎ gate failed", "export_failed": "❌ export failed"}
         table.add_row(name, mark.get(entry.get("status"), str(entry.get("status"))),
                       _fmt(gate.get("max_abs_diff"), ".1e"), _fmt(gate.get("top1_agreement"), ".4f"),
-                      _fmt(gate.get("accuracy"), ".2f"), _fmt(gate.get("accuracy_delta_pp"), "+.2f"),
-                      (gate.get("reason") or entry.get("error") or "")[:60])
+                      _fmt(gate.get("accuracy"), ".2f"), _fmt(gate.get("accuracy_delta_pp"), "+.2f"))
     return table
+
+
+def failure_lines(manifest: dict[str, Any]) -> list[str]:
+    """One line per failed format: the failing level(s) or the export error."""
+    lines = []
+    for name, entry in manifest["formats"].items():
+        if entry.get("status") not in (None, "passed"):
+            reason = (entry.get("gate") or {}).get("reason") or entry.get("error") or "failed"
+            lines.append(f"{name}: {reason}")
+    return lines
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -93,6 +101,8 @@ def export_after_task(store: RunStore, run: dict[str, Any], data, task: int, dev
     config = RunConfig.from_dict(run["config"])
     manifest = export_task(store, run, data, task, set(config.export_formats), config.opset, config.max_batch)
     console.print(manifest_table(manifest))
+    for line in failure_lines(manifest):
+        console.print(f"  {line}")
     return failed_formats(manifest)
 
 
@@ -114,6 +124,8 @@ def run_export(run_dir: Path, task: int | None, formats: set[str], opset: int | 
         manifest = export_task(store, run, open_data(run), task, formats,
                                opset or config.opset, max_batch or config.max_batch)
     console.print(manifest_table(manifest))
+    for line in failure_lines(manifest):
+        console.print(f"  {line}")
     failed = failed_formats(manifest)
     console.print(f"bundle: {store.task_dir(task) / 'export'}")
     if failed:

@@ -31,6 +31,14 @@ with MinMax calibration. ORT CPU still ran this graph faster than FP32 (0.70 vs 
 32 vs 49 ms at batch 32, one thread). Too few calibration images (100) failed level 1, and the
 images of one task only lowered agreement to 99.25 %: hence a stratified sample of >= 500 images
 over every seen task.
+
+Then on the shipped default (28 px, patch 7, e128, depth 6, avg pool) after 5 tasks, 512
+calibration images, three calibration samples each (agreement over the 2000 test images):
+    weight operand only                         98.85 / 98.95 / 99.00 %   max|dlogit| 0.60   fails
+    + patch embedding Conv and head Gemm float  99.50 / 99.45 / 99.55 %   max|dlogit| 0.27-0.30
+The first layer sees raw pixels and the last one produces the logits; keeping those two small
+layers in float (a common PTQ practice) costs nothing measurable in speed here and gives margin,
+so ``float_layers=("patch_embed", "head")`` is the default.
 """
 from __future__ import annotations
 
@@ -85,6 +93,7 @@ def quantize_int8(
     exclude_nodes: Iterable[str] = (),
     method: str = DEFAULT_CALIB_METHOD,
     attention_matmuls: bool = False,
+    float_layers: Sequence[str] = ("patch_embed", "head"),
     batch_size: int = 32,
 ) -> Path:
     """Quantise the FP32 model ``src`` into ``dst`` (atomically) and check it is symmetric.
@@ -93,7 +102,8 @@ def quantize_int8(
     ``batch_size``: calibration batch for MinMax; the histogram methods (percentile, entropy) run
     one image at a time because ORT stacks their per-batch tensors, which needs equal batch sizes.
     ``op_types``: op types whose inputs get Q/DQ; ``exclude_ops``: op types taken out of that set;
-    ``exclude_nodes``: node names left in float; ``attention_matmuls``: also quantise MatMuls of two
+    ``exclude_nodes``: node names left in float; ``float_layers``: module names (as in the exported
+    node names ``/model/<layer>/...``) whose nodes stay float; ``attention_matmuls``: also quantise MatMuls of two
     activations (off by default, see the table above). Weights are int8 per output channel, activations
     int8 per tensor, every zero point 0 (raises ``ValueError`` otherwise). Graph I/O stays float32.
     """
@@ -101,7 +111,9 @@ def quantize_int8(
     if method not in CALIB_METHODS:
         raise ValueError(f"unknown calibration method {method!r}: choose one of {', '.join(CALIB_METHODS)}")
     ops = [op for op in op_types if op not in set(exclude_ops)]
-    skip = list(exclude_nodes) + ([] if attention_matmuls else activation_matmuls(onnx.load(str(src))))
+    graph = onnx.load(str(src))
+    skip = list(exclude_nodes) + ([] if attention_matmuls else activation_matmuls(graph))
+    skip += [n.name for n in graph.graph.node if any(f"/{layer}/" in n.name for layer in float_layers)]
     dst = Path(dst)
     with temp_path_beside(dst) as tmp_dir:
         tmp = tmp_dir / dst.name
