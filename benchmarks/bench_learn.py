@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--rank", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--out", type=Path, default=None, help="keep the runs here")
+    parser.add_argument("--skip-overhead", action="store_true", help="skip the 20-epoch overhead measurement")
     args = parser.parse_args()
     root = args.out or Path(tempfile.mkdtemp(prefix="edgecl-bench-"))
     base = dict(dataset=args.dataset, weights=args.weights, epochs=args.epochs, lam=args.lam, rank=args.rank, lr=args.lr)
@@ -97,6 +98,8 @@ def main() -> None:
             console.print(f"learning {name} ...")
             rows[name] = learn_run(root, name, {**base, "method": method, "align": align}, args.threads)
     console.print(results_table(rows))
+    if args.skip_overhead:
+        return
     long_run = root / "inflora-20ep"
     opts = {**base, "method": "inflora", "epochs": 20}
     run_learn(long_run, 1, False, False, None, opts, "cpu", args.threads, False, True)

@@ -45,6 +45,7 @@ def learn(
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch.")] = None,
     amp: Annotated[str, typer.Option(help="Training autocast: none | bf16 (CUDA).")] = "none",
     export: Annotated[bool, typer.Option("--export/--no-export", help="Export a bundle after each task.")] = True,
+    formats: Annotated[Optional[str], typer.Option(help="Formats exported after each task, e.g. fp16,int8,trt (FP32 always; 'none' for FP32 only).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Learn task N (or the next, or all) on top of the tasks before it, merge, save and measure."""
@@ -53,7 +54,8 @@ def learn(
     options = dict(dataset=dataset, data_root=data_root, model=model, weights=weights, tasks=tasks, rank=rank,
                    epochs=epochs, lr=lr, batch_size=batch_size, lam=lam, method=method, blocks=blocks, seed=seed,
                    shuffle_classes=shuffle_classes, augment=augment, align=align, ca_cov=ca_cov,
-                   ca_logit_norm=ca_logit_norm)
+                   ca_logit_norm=ca_logit_norm,
+                   export_formats=None if formats is None else [f for f in formats.split(",") if f and f != "none"])
     run_learn(run, task, all_tasks, force, config, options, device, threads, export, quiet, amp)
 
 

@@ -163,6 +163,8 @@ def learn_one(store: RunStore, run: dict[str, Any], data: RunData, task: int, de
     evaluation = evaluate_task(store, clf, data, task, device, wrap)
     outcome.seconds["evaluation"] = time.perf_counter() - start
     metrics = task_metrics(task, outcome, evaluation)
+    if class_stats is not None:
+        metrics["class_stats_bytes"] = class_stats.nbytes()
     with store.writing_task(task) as tmp:
         save_model(tmp / "weights.safetensors", clf.vit)
         save_memories(tmp / "memory.safetensors", outcome.memories)
