@@ -24,7 +24,7 @@ from edgecl.learn_command import run_learn
 from edgecl.session import load_state, open_data
 from edgecl.store import RunStore
 
-console = Console()
+console = Console(width=140)
 
 
 def learn_run(root: Path, name: str, options: dict, threads: int) -> dict:
