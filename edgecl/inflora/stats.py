@@ -2,6 +2,12 @@
 
 Accumulated as a float64 sum plus a token count (not a running mean) so that several processes
 can all-reduce both and obtain exactly the single-process statistics.
+
+Precision: the running sum over the data set is float64 everywhere. On CUDA each batch's x^T x is
+also float64 (fast on data-centre GPUs, and immune to TF32). On CPU a float64 matmul is ~6x slower
+than float32 and made a statistics pass 1.5x a plain forward pass; there each batch's product is
+taken in float32 (relative error ~sqrt(tokens) * 6e-8, about 2e-6 for a batch of 1088 tokens,
+far below anything the sigma^4 energy rule or the SVD can see) and added to the float64 sum.
 """
 from __future__ import annotations
 
@@ -22,10 +28,15 @@ class SecondMoments:
         self.counts = [0 for _ in dims]
 
     def add(self, index: int, x: Tensor) -> None:
-        tokens = x.detach().reshape(-1, x.shape[-1]).to(torch.float64)
+        tokens = x.detach().reshape(-1, x.shape[-1])
         if self.sums[index].device != tokens.device:
             self.sums[index] = self.sums[index].to(tokens.device)
-        self.sums[index] += tokens.T @ tokens
+        if tokens.device.type == "cuda":
+            tokens = tokens.double()
+            self.sums[index] += tokens.T @ tokens
+        else:
+            tokens = tokens.float()
+            self.sums[index] += (tokens.T @ tokens).double()
         self.counts[index] += tokens.shape[0]
 
     def all_reduce(self) -> None:
