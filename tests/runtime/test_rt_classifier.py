@@ -79,3 +79,12 @@ def test_provider_choice():
     assert choose_providers(["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
     with pytest.raises(RuntimeFailure, match="no CUDAExecutionProvider"):
         choose_providers(["CPUExecutionProvider"], "cuda")
+
+
+def test_fp32_on_cuda_turns_tf32_off():
+    from edgecl_runtime.backends.ort import with_options
+
+    gpu = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert with_options(gpu, "fp32") == [("CUDAExecutionProvider", {"use_tf32": "0"}), "CPUExecutionProvider"]
+    assert with_options(gpu, "fp16") == gpu
+    assert with_options(["CPUExecutionProvider"], "fp32") == ["CPUExecutionProvider"]

@@ -42,6 +42,21 @@ def choose_providers(available: Sequence[str], device: str = "auto") -> list[str
     return chosen or ["CPUExecutionProvider"]
 
 
+def with_options(providers: Sequence[str], precision: str) -> list:
+    """Providers with their options: an FP32 model on CUDA runs with TF32 off.
+
+    TF32 matmuls (Ampere and later, Orin included) carry ~1e-3 relative error, which would break
+    the FP32 gate's 1e-4 logit tolerance; the FP16/INT8 gates are looser and keep ORT's default.
+    """
+    out: list = []
+    for name in providers:
+        if name == "CUDAExecutionProvider" and precision == "fp32":
+            out.append((name, {"use_tf32": "0"}))
+        else:
+            out.append(name)
+    return out
+
+
 class OrtBackend:
     """One InferenceSession over a bundle's ONNX model."""
 
@@ -58,7 +73,7 @@ class OrtBackend:
             opts.intra_op_num_threads = threads
         providers = choose_providers(ort.get_available_providers(), device)
         try:
-            self.session = ort.InferenceSession(str(self.path), opts, providers=providers)
+            self.session = ort.InferenceSession(str(self.path), opts, providers=with_options(providers, precision))
         except Exception as exc:  # onnxruntime raises several unrelated types
             raise RuntimeFailure(f"onnxruntime cannot load {self.path}: "
                                  f"{str(exc).splitlines()[0]}") from exc
