@@ -93,6 +93,9 @@ def _plan(store: RunStore, ctx, task, all_tasks, force, config_file, options) ->
             store.clean_partials()
             open_or_create(store, options, config_file)
             todo = tasks_to_learn(store, store.config().tasks, task, all_tasks, force)
+            if todo and store.task_dir(todo[0]).exists():  # folders without a record (edited by hand)
+                removed = store.discard_from(todo[0])
+                console.print(f"removed unfinished task folders {removed} (no valid record.json)")
         finally:
             plan = broadcast_plan(todo, ctx)  # a failed rank 0 sends "stop" before raising
     else:
@@ -141,7 +144,10 @@ def show_status(run_dir: Path) -> None:
     console.print(f"run [bold]{run_dir}[/]: {config.dataset}, {config.method}, model {config.model}, "
                   f"rank {config.rank}, {config.epochs} epochs")
     if done:
-        metrics = store.read_json_metrics()
+        from .atomic import read_json
+        from .metrics import run_metrics
+
+        metrics = run_metrics([read_json(store.verified_path(t, "metrics.json"), "task metrics") for t in done])
         table = Table(title="accuracy matrix (%)")
         table.add_column("after")
         for j in range(len(done)):

@@ -84,3 +84,16 @@ def test_bad_inputs(tmp_path, tiny_config):
     assert out.exit_code == 2 and "no run at" in out.output
     out = learn(tmp_path / "e", "--config", str(tiny_config), "--device", "tpu")
     assert out.exit_code == 2 and "--device must be" in out.output
+
+
+def test_unfinished_task_folder_is_replaced(tmp_path, tiny_config):
+    run = tmp_path / "run"
+    assert learn(run, "--config", str(tiny_config)).exit_code == 0
+    assert learn(run).exit_code == 0
+    (run / "task-02" / "record.json").unlink()  # task 2 no longer counts as finished
+    out = runner.invoke(app, ["status", "--run", str(run)])
+    assert "tasks done: 1/5" in out.output
+    out = learn(run)
+    assert out.exit_code == 0, out.output
+    assert "removed unfinished task folders [2]" in out.output
+    assert (run / "task-02" / "record.json").is_file()
