@@ -48,7 +48,7 @@ def plain_pass_seconds(run: Path, task: int) -> float:
                            augment=store.config().augment, shuffle=False, seed=0, epoch=10_000)
     start = time.perf_counter()
     for x, _ in batches:
-        clf.vit.forward_features((x - clf.mean) / clf.std)
+        clf.vit.forward_features(clf.normalize(x))
     return time.perf_counter() - start
 
 

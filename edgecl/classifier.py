@@ -11,14 +11,12 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from .model import Normalized
 
 
 class IncrementalClassifier(nn.Module):
     def __init__(self, vit: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         self.vit = vit
-        self.mean_std = (list(mean), list(std))
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.new_head: nn.Linear | None = None
@@ -31,9 +29,13 @@ class IncrementalClassifier(nn.Module):
     def feature_dim(self) -> int:
         return int(self.vit.num_features)
 
+    def normalize(self, x: Tensor) -> Tensor:
+        """(x - mean) / std: the only preprocessing inside the model (inputs are in [0, 1])."""
+        return (x - self.mean) / self.std
+
     def features(self, x: Tensor) -> Tensor:
         """Pooled, normalised features (the CLS token after the final LayerNorm by default)."""
-        tokens = self.vit.forward_features((x - self.mean) / self.std)
+        tokens = self.vit.forward_features(self.normalize(x))
         return self.vit.forward_head(tokens, pre_logits=True)
 
     def logits_from_features(self, feats: Tensor) -> Tensor:
@@ -69,10 +71,3 @@ class IncrementalClassifier(nn.Module):
         self.vit.head = folded
         self.vit.num_classes = total
         self.new_head = None
-
-    def exportable(self) -> nn.Module:
-        """The deployable model: normalisation + plain timm ViT (requires the head folded)."""
-        if self.new_head is not None:
-            raise RuntimeError("fold the task head before exporting")
-        mean, std = self.mean_std
-        return Normalized(self.vit, mean, std)

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .console import console, one_line_errors
+from .console import one_line_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Continual learning (InfLoRA) for edge devices: learn task by task, export, verify.")

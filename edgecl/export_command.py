@@ -17,11 +17,11 @@ from rich.table import Table
 from .config import RunConfig
 from .console import console, fail
 from .exporters.bundle import export_bundle
+from .data.stream import seen_classes
 from .exporters.golden import select_golden
 from .exporters.manifest import failed_formats
 from .exporters.sampling import stratified_sample
-from .model import Normalized, create_vit
-from .state import load_tensors
+from .model import Normalized
 from .store import RunStore
 
 CALIBRATION_IMAGES = 512
@@ -37,11 +37,10 @@ def _arrays(data, split: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def task_model(store: RunStore, run: dict[str, Any], task: int) -> torch.nn.Module:
     """The stored model after ``task`` with its normalisation, exactly as a device will run it."""
+    from .session import stored_vit
+
     config = RunConfig.from_dict(run["config"])
-    seen = sum(len(c) for c in run["task_classes"][:task])
-    vit = create_vit(config.model, seen, config.model_kwargs)
-    vit.load_state_dict(load_tensors(store.verified_path(task, "weights.safetensors"), "weights"))
-    return Normalized(vit, config.mean, config.std).eval()
+    return Normalized(stored_vit(store, run, task), config.mean, config.std).eval()
 
 
 def calibration_set(data, task: int, seed: int) -> np.ndarray:
@@ -58,15 +57,11 @@ def export_task(store: RunStore, run: dict[str, Any], data, task: int, formats: 
     test_sets = [_arrays(data, "test", data.indices("test", j)) for j in range(1, task + 1)]
     golden = select_golden(test_sets, seed=config.seed)
     calib = calibration_set(data, task, config.seed * 1000 + task) if "int8" in formats else None
-    classes = [run["class_names"][c] for c in run["class_order"][: golden_classes(run, task)]]
+    classes = [run["class_names"][c] for c in seen_classes(run["task_classes"], task)]
     return export_bundle(task_model(store, run, task), store.task_dir(task) / "export", classes=classes,
                          input_spec=run["input"], golden=golden, test_sets=test_sets, calib=calib,
                          formats=formats, opset=opset, max_batch=max_batch,
                          thresholds=config.extra.get("thresholds"), run_name=store.root.name, task=task)
-
-
-def golden_classes(run: dict[str, Any], task: int) -> int:
-    return sum(len(c) for c in run["task_classes"][:task])
 
 
 def manifest_table(manifest: dict[str, Any]) -> Table:

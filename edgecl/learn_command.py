@@ -121,10 +121,9 @@ def _learn(store: RunStore, ctx, task, all_tasks, force, config_file, options, d
             names = [run["class_names"][c] for c in run["task_classes"][t - 1]]
             console.print(f"[bold]task {t}/{config.tasks}[/]: classes {names}")
         with progress_wrap(not quiet) as wrap:
-            metrics = learn_one(store, run, data, t, device, wrap, amp)
+            metrics, run_metrics = learn_one(store, run, data, t, device, wrap, amp)
         if not ctx.is_main:
             continue
-        run_metrics = store.read_json_metrics()
         console.print(accuracy_table(t, metrics, run_metrics))
         console.print(summary_line(metrics, run_metrics))
         if export:
@@ -144,10 +143,9 @@ def show_status(run_dir: Path) -> None:
     console.print(f"run [bold]{run_dir}[/]: {config.dataset}, {config.method}, model {config.model}, "
                   f"rank {config.rank}, {config.epochs} epochs")
     if done:
-        from .atomic import read_json
-        from .metrics import run_metrics
+        from .session import finished_run_metrics
 
-        metrics = run_metrics([read_json(store.verified_path(t, "metrics.json"), "task metrics") for t in done])
+        metrics = finished_run_metrics(store)
         table = Table(title="accuracy matrix (%)")
         table.add_column("after")
         for j in range(len(done)):

@@ -68,7 +68,7 @@ def second_moments(clf: IncrementalClassifier, batches: Batches, num_blocks: int
     clf.eval()
     with recording(clf.vit, num_blocks) as moments:
         for images, _ in wrap(phase, batches):
-            clf.vit.forward_features((images.to(device) - clf.mean) / clf.std)
+            clf.vit.forward_features(clf.normalize(images.to(device)))
     moments.all_reduce()  # no-op in a single process
     return moments.means()
 

@@ -15,13 +15,14 @@ import torch
 
 from . import backbone
 from .align import ClassStats, align_heads, compute_stats
-from .atomic import write_json
+from .atomic import read_json, write_json
 from .classifier import IncrementalClassifier
 from .config import RunConfig
 from .data.loader import epoch_order, iterate_batches, make_generator, n_batches
 from .data.transforms import eval_batch, train_batch
 from .distributed import barrier, shard
 from .data.sources import Source, load_source
+from .data.stream import seen_classes
 from .evaluation import evaluate_task
 from .inflora import SubspaceMemory, qkv_layers
 from .learner import TaskOutcome, TaskSettings, learn_task
@@ -110,6 +111,14 @@ def seed_for(config: RunConfig, task: int) -> int:
     return config.seed * 1000 + task
 
 
+def stored_vit(store: RunStore, run: dict[str, Any], task: int) -> torch.nn.Module:
+    """The plain timm ViT saved after ``task`` (checksum verified), head over every seen class."""
+    config = RunConfig.from_dict(run["config"])
+    vit = create_vit(config.model, len(seen_classes(run["task_classes"], task)), config.model_kwargs)
+    vit.load_state_dict(load_tensors(store.verified_path(task, "weights.safetensors"), "weights"))
+    return vit
+
+
 def load_state(store: RunStore, run: dict[str, Any], task: int, device: torch.device):
     """The classifier and memories as they were after ``task - 1`` (task 1: the backbone)."""
     config = RunConfig.from_dict(run["config"])
@@ -119,9 +128,7 @@ def load_state(store: RunStore, run: dict[str, Any], task: int, device: torch.de
         n_hooked = len(qkv_layers(vit, config.blocks))
         memories = [SubspaceMemory.empty(vit.num_features) for _ in range(n_hooked)]
     else:
-        seen = sum(len(c) for c in run["task_classes"][: task - 1])
-        vit = create_vit(config.model, seen, config.model_kwargs)
-        vit.load_state_dict(load_tensors(store.verified_path(task - 1, "weights.safetensors"), "weights"))
+        vit = stored_vit(store, run, task - 1)
         memories = load_memories(store.verified_path(task - 1, "memory.safetensors"))
     clf = IncrementalClassifier(vit, config.mean, config.std).to(device)
     return clf, memories
@@ -133,8 +140,11 @@ def settings_for(config: RunConfig, amp: str = "none") -> TaskSettings:
 
 
 def learn_one(store: RunStore, run: dict[str, Any], data: RunData, task: int, device: torch.device,
-              wrap=None, amp: str = "none") -> dict[str, Any]:
-    """Learn 1-based ``task``, write ``task-NN`` atomically, refresh the run metrics; returns the task metrics."""
+              wrap=None, amp: str = "none") -> tuple[dict[str, Any], dict[str, Any]]:
+    """Learn 1-based ``task``, write ``task-NN`` atomically, refresh the run metrics.
+
+    Returns (task metrics, run metrics); both are empty on ranks other than 0.
+    """
     config = RunConfig.from_dict(run["config"])
     clf, memories = load_state(store, run, task, device)
     train_idx = data.indices("train", task)
@@ -153,7 +163,7 @@ def learn_one(store: RunStore, run: dict[str, Any], data: RunData, task: int, de
                                       epoch_batches, settings_for(config, amp), device, **kwargs)
     if data.rank != 0:  # other ranks stop here; rank 0 evaluates and writes the store
         barrier()
-        return {}
+        return {}, {}
     start = time.perf_counter()
     class_stats = None
     if config.align == "ca":
@@ -172,9 +182,9 @@ def learn_one(store: RunStore, run: dict[str, Any], data: RunData, task: int, de
         if class_stats is not None:
             save_tensors(tmp / "class_stats.safetensors", class_stats.to_tensors())
         write_json(tmp / "metrics.json", metrics)
-    refresh_run_metrics(store)
+    run_level = refresh_run_metrics(store)
     barrier()
-    return metrics
+    return metrics, run_level
 
 
 @torch.no_grad()
@@ -224,10 +234,13 @@ def task_metrics(task: int, outcome: TaskOutcome, evaluation) -> dict[str, Any]:
     }
 
 
-def refresh_run_metrics(store: RunStore) -> dict[str, Any]:
-    from .atomic import read_json
+def finished_run_metrics(store: RunStore) -> dict[str, Any]:
+    """The run's metrics recomputed from the checksummed metrics of every finished task."""
+    return run_metrics([read_json(store.verified_path(t, "metrics.json"), "task metrics")
+                        for t in store.finished_tasks()])
 
-    per_task = [read_json(store.verified_path(t, "metrics.json"), "task metrics") for t in store.finished_tasks()]
-    metrics = run_metrics(per_task)
+
+def refresh_run_metrics(store: RunStore) -> dict[str, Any]:
+    metrics = finished_run_metrics(store)
     write_json(store.root / "metrics.json", metrics)
     return metrics

@@ -138,14 +138,3 @@ class RunStore:
             raise StoreError(f"{path} does not match its checksum (corrupt or edited): "
                              f"relearn task {task} with --task {task} --force")
         return path
-
-    def add_task_file(self, task: int, name: str, writer) -> None:
-        """Add (or replace) a file in a finished task and update its record atomically."""
-        path = self.task_dir(task) / name
-        writer(path)
-        record = self.record(task)
-        record["files"][name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-        write_json(self.task_dir(task) / RECORD, record)
-
-    def read_json_metrics(self) -> dict[str, Any]:
-        return read_json(self.root / "metrics.json", "run metrics")

@@ -176,10 +176,3 @@ def threshold_for_task(task_index: int, num_tasks: int, lam: float) -> float:
     if not 0.0 < lam <= 1.0:
         raise ValueError(f"lambda must be in (0, 1], got {lam}")
     return lam + (1.0 - lam) * task_index / num_tasks
-
-
-def energy_rank(second_moment: Tensor, threshold: float) -> int:
-    """Number of top directions whose sigma^4 energy stays below ``threshold`` (diagnostics)."""
-    s = torch.linalg.svdvals(second_moment.double())
-    ratios = torch.cumsum(s**2, 0) / (s**2).sum()
-    return max(int((ratios < threshold).sum()), 1)

@@ -10,7 +10,6 @@ Checks, in order, each failing with one line that names the problem:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
