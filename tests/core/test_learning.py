@@ -46,10 +46,18 @@ def test_task_two_does_not_touch_old_inputs():
 
 
 def test_seqlora_does_interfere():
-    _, _, history = run_tasks(2, method="seqlora")
-    _, _, out = history[1]
-    assert out.memories[0].is_empty  # no statistics, no memory
-    assert out.designs == []
+    """SeqLoRA's random, trained D moves the old space that InfLoRA's designed D leaves alone."""
+    seq, _, history = run_tasks(2, method="seqlora")
+    before, _, out = history[1]
+    assert out.memories[0].is_empty and out.designs == []  # no statistics, no memory
+    _, _, inflora = run_tasks(2)
+    old_space = inflora[1][1]  # InfLoRA's memory after task 1 (same model, data and seeds)
+    ratios = []
+    for blk, w0, mem in zip(seq.vit.blocks, before, old_space):
+        delta = (blk.attn.qkv.weight.detach() - w0)[32:].double()
+        ratios.append(float((delta @ mem.old_space_projector()).norm() / delta.norm()))
+    assert min(ratios) > 1e-2, ratios
+    assert min(ratios) > 1e3 * max(inflora[1][2].interference)
 
 
 def test_merged_trajectory_equals_unmerged_branches():

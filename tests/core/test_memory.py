@@ -59,6 +59,13 @@ def test_first_task_exactly_half_is_retain():
     assert half.kind == RETAIN and half.old_space_dim == 4 and half.basis.shape[1] == 4
 
 
+def test_first_task_energy_is_sigma4_not_sigma2():
+    # C's eigenvalues 2, 1, 1 (token sigma^2): sigma^4 energies 4, 1, 1 -> ratios .667 .833 1 -> k = 1
+    # at .8; sigma^2 energies would give .5 .75 1 -> k = 2
+    mem = SubspaceMemory.empty(D).update(moment([2, 1, 1, 0, 0, 0, 0, 0]), 0.8)
+    assert mem.old_space_dim == 1 and span_distance(mem.basis, Q[:, :1]) < 1e-8
+
+
 def remove_memory() -> SubspaceMemory:
     return SubspaceMemory(Q[:, :3].clone(), REMOVE, 1)
 
@@ -90,6 +97,23 @@ def test_retain_drops_new_directions_from_the_complement():
     loose = mem.update(c, 0.5)  # acc .667 >= .5 -> remove one -> .067 < .5 stop
     assert loose.old_space_dim == 6 and span_distance(loose.basis, Q[:, 6:]) < 1e-8
     assert_orthonormal(loose)
+
+
+def test_remove_growth_energy_is_sigma4_not_sigma2():
+    # sigma^4: old 3 of 8 -> .375, +4/8 -> .875 >= .85 stop: one direction added.
+    # sigma^2 would read old 3 of 6 -> .5, +2/6 -> .833 < .85, +1/6: two directions added.
+    grown = remove_memory().update(moment([1, 1, 1, 2, 1, 0, 0, 0]), 0.85)
+    assert grown.kind == REMOVE and grown.old_space_dim == 4
+    assert span_distance(grown.basis, Q[:, :4]) < 1e-8
+
+
+def test_retain_growth_energy_is_sigma4_not_sigma2():
+    # sigma^4: outside energy 9 + 1 of 15 = .667 >= .1 -> remove one -> .067 < .1 stop (old dim 6).
+    # sigma^2 would read 3 + 1 of 9 = .444 -> .111 >= .1 -> remove both (old dim 7).
+    mem = SubspaceMemory(Q[:, 5:].clone(), RETAIN, 2)
+    grown = mem.update(moment([1, 1, 1, 1, 1, 3, 1, 0]), 0.9)
+    assert grown.kind == RETAIN and grown.old_space_dim == 6
+    assert span_distance(grown.basis, Q[:, 6:]) < 1e-8
 
 
 def test_retain_never_switches_back():
