@@ -1,5 +1,6 @@
 """Gate maths: each level passes and fails on its own, thresholds merge strictly."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,3 +84,66 @@ def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shape"):
         tensor_check(np.zeros((2, 3)), np.zeros((2, 4)))
     assert tensor_check(np.zeros((2, 3)), np.ones((2, 3)))["max_abs_diff"] == 1.0
+
+
+# The README's gate table, written out once more on purpose: loosening a threshold in the code
+# (or in the README) must fail a test. The README sentence is checked too, so the two cannot drift.
+README_TABLE = {
+    "fp32": {"max_abs_diff": 1e-4, "top1_agreement": 1.0, "accuracy_delta_pp": 0.1},
+    "fp16": {"max_abs_diff": 5e-2, "top1_agreement": 0.995, "accuracy_delta_pp": 0.3},
+    "int8": {"max_abs_diff": 1.0, "top1_agreement": 0.99, "accuracy_delta_pp": 1.0},
+}
+
+
+def test_default_thresholds_are_the_readme_table():
+    assert DEFAULT_THRESHOLDS == README_TABLE
+    text = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    for phrase in ("FP32 ≤ 1e-4", "FP32 100 %, FP16 ≥ 99.5 %, INT8 ≥ 99 %", "≤ 0.1 / 0.3 / 1 pp"):
+        assert phrase in text, phrase
+
+
+def _clear_winners(n: int, k: int = 4) -> np.ndarray:
+    """Float64 logits whose column 0 is exactly 0 and whose argmax is never column 0."""
+    ref = np.zeros((n, k))
+    ref[np.arange(n), 1 + np.arange(n) % (k - 1)] = 8.0
+    return ref
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_level1_passes_exactly_at_the_threshold_and_fails_just_above(precision):
+    limit = DEFAULT_THRESHOLDS[precision]["max_abs_diff"]
+    ref = _clear_winners(10)
+    at = ref.copy()
+    at[:, 0] = limit  # |limit - 0| is exactly limit
+    above = ref.copy()
+    above[:, 0] = np.nextafter(limit, np.inf)
+    g = evaluate_gate(precision, ref, at)
+    assert g["passed"] and g["max_abs_diff"] == limit
+    assert evaluate_gate(precision, ref, above)["failed_levels"] == [1]
+
+
+@pytest.mark.parametrize("precision, flips", [("fp32", 0), ("fp16", 1), ("int8", 2)])
+def test_level2_passes_exactly_at_the_threshold_and_fails_one_flip_below(precision, flips):
+    ref = _clear_winners(200)
+    out = ref.copy()
+    out[:flips + 1, 0] = 20.0  # argmax moves to column 0 on flips + 1 rows
+    at = ref.copy()
+    at[:flips, 0] = 20.0
+    g = evaluate_gate(precision, ref[:5], ref[:5], ref, at)
+    assert g["passed"] and g["top1_agreement"] == DEFAULT_THRESHOLDS[precision]["top1_agreement"]
+    assert evaluate_gate(precision, ref[:5], ref[:5], ref, out)["failed_levels"] == [2]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_level3_boundary_is_inclusive(precision):
+    """|delta| equal to the threshold passes, one ulp above fails (thresholds set to the measured delta)."""
+    ref = _clear_winners(1000)
+    labels = ref.argmax(1)
+    out = ref.copy()
+    out[:3, 0] = 20.0  # 3 wrong of 1000
+    delta = abs(evaluate_gate(precision, ref[:5], ref[:5], ref, out, labels)["accuracy_delta_pp"])
+    loose = {precision: {"top1_agreement": 0.0, "accuracy_delta_pp": delta}}
+    assert evaluate_gate(precision, ref[:5], ref[:5], ref, out, labels, thresholds=loose)["passed"]
+    tight = {precision: {"top1_agreement": 0.0, "accuracy_delta_pp": float(np.nextafter(delta, 0))}}
+    g = evaluate_gate(precision, ref[:5], ref[:5], ref, out, labels, thresholds=tight)
+    assert g["failed_levels"] == [3]

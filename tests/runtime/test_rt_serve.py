@@ -6,7 +6,7 @@ import time
 from PIL import Image
 
 from edgecl_runtime.serve import ModelServer, find_bundles
-from rt_factory import make_bundle
+from rt_factory import make_bundle, tamper_same_size
 
 
 def _wait(cond, timeout=20.0):
@@ -18,9 +18,11 @@ def _wait(cond, timeout=20.0):
     return False
 
 
-def _publish(run, task, tmp_path, **kw):
-    """Write a bundle elsewhere, then move it into the run folder in one rename."""
+def _publish(run, task, tmp_path, tamper=False, **kw):
+    """Write a bundle elsewhere (altered after hashing if asked), then move it in with one rename."""
     staging = make_bundle(tmp_path / f"staging-{task}" / "export", task=task, **kw)
+    if tamper:
+        tamper_same_size(staging / "model.onnx")
     (run / f"task-{task:02d}").mkdir()
     staging.rename(run / f"task-{task:02d}" / "export")
     return run / f"task-{task:02d}" / "export"
@@ -56,10 +58,8 @@ def test_hot_swap_streaming(tmp_path):
     thread.start()
     try:
         assert _wait(lambda: len(responses) > 20)
-        # a corrupted task 3 (altered file after hashing) must be skipped ...
-        bad = _publish(run, 3, tmp_path, k=8, seed=3)
-        with open(bad / "model.onnx", "ab") as fh:
-            fh.write(b"tampered")
+        # a task 3 altered after hashing (same size, still a working model) must be skipped ...
+        _publish(run, 3, tmp_path, tamper=True, k=8, seed=3)
         assert _wait(lambda: any("skipping task 3" in l for l in logs))
         # ... while a good task 2 is swapped in
         _publish(run, 2, tmp_path, k=6, seed=2)
@@ -106,3 +106,17 @@ def test_gate_failure_is_never_served(tmp_path):
     server.stop()
     assert server.served.task == 1 and any("gate failed: level 1" in l for l in logs)
     assert json.dumps(server.handle({"id": 1, "cmd": "status"}))
+
+
+def test_same_size_alteration_is_never_served(tmp_path):
+    """Only sha256 can catch this bundle: same sizes, a model that works and passes the gate."""
+    run = tmp_path / "run"
+    make_bundle(run / "task-01" / "export", task=1)
+    b2 = make_bundle(run / "task-02" / "export", task=2)
+    tamper_same_size(b2 / "model.onnx")
+    logs = []
+    server = ModelServer(run, log=logs.append)
+    server.start()
+    server.stop()
+    assert server.served.task == 1
+    assert any("skipping task 2" in line and "sha256" in line for line in logs), logs
