@@ -10,6 +10,10 @@ from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from edgecl.cli import app
+from edgecl.data.sources import load_source
+from edgecl.data.transforms import eval_batch
+from edgecl.export_command import task_model
+from edgecl.store import RunStore
 from edgecl_runtime.classifier import Classifier
 
 runner = CliRunner()
@@ -44,9 +48,16 @@ def test_imagefolder_rgb_run_exports_and_device_agrees(tmp_path):
     manifest = json.loads((run / "task-02" / "export" / "manifest.json").read_text())
     assert manifest["formats"]["fp32"]["status"] == "passed"
     assert manifest["classes"] == [f"class_{c}" for c in range(4)]
-    files = sorted((tmp_path / "photos" / "test").rglob("*.png"))
-    device = Classifier(run / "task-02" / "export").classify(files, top_k=1)
+    # the device (files decoded and resized by the runtime) predicts what PyTorch predicts on the
+    # trainer's own evaluation transform of the same files
+    test = load_source("imagefolder", str(tmp_path / "photos")).test
+    device = Classifier(run / "task-02" / "export").classify(test.paths, top_k=1)
     assert all("predictions" in r for r in device) and len(device) == 16
+    store = RunStore(run)
+    inputs = eval_batch(test, np.arange(len(test)), record["input"])
+    with torch.no_grad():
+        torch_pred = task_model(store, store.read_run(), 2)(inputs).argmax(1).tolist()
+    assert [r["predictions"][0]["index"] for r in device] == torch_pred
 
 
 def test_local_weights_file_safetensors_and_checkpoint(tmp_path, tiny_config):
