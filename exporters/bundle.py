@@ -13,23 +13,29 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-from torch import nn
-
+from edgecl_runtime.atomic_io import staged_dir, write_json_atomic
+from edgecl_runtime.contract import (
+    GOLDEN_NAME,
+    MANIFEST_NAME,
+    ONNX_FILES,
+    REQUESTS,
+    format_named,
+)
 from edgecl_runtime.gate import merge_thresholds
 from edgecl_runtime.preprocess import check_spec, spec_chw
 from edgecl_runtime.trt_compat import NO_TENSORRT, tensorrt_available
+from torch import nn
 
-from .atomic import atomic_write_json, staged_dir
 from .fp16 import convert_fp16
 from .gate_run import Reference, gate_onnx, gate_runner, reference
 from .golden import select_golden, write_golden
 from .int8 import int8_settings, quantize_int8
-from .manifest import MANIFEST_NAME, build_manifest, failed_formats, file_entries, format_entry
+from .manifest import build_manifest, failed_formats, file_entries, format_entry
 from .onnx_export import DEFAULT_EXPORTER, export_onnx
 
-FORMATS = ("fp16", "int8", "trt")
-FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
-TRT_KEY = "trt_fp16"
+FORMATS = REQUESTS  # what a caller may request; fp32 is always exported
+FILES = ONNX_FILES
+TRT_KEY = format_named("trt_fp16").name
 TRT_MISSING = f"{NO_TENSORRT.split(';')[0]}; build the engine on the device with `edgecl-rt build BUNDLE`"
 
 __all__ = ["export_bundle", "failed_formats", "FORMATS", "FILES"]
@@ -86,7 +92,7 @@ def export_bundle(
             files=file_entries(stage), formats=entries, pytorch=ref.accuracy(), thresholds=table,
             extra={"max_batch": int(max_batch)},
         )
-        atomic_write_json(stage / MANIFEST_NAME, manifest)
+        write_json_atomic(stage / MANIFEST_NAME, manifest)
     return manifest
 
 
@@ -100,7 +106,7 @@ def _fp32_and_golden(model: nn.Module, stage: Path, shape: tuple[int, int, int],
     seconds = time.perf_counter() - started
     ref = reference(model, np.asarray(golden[0], dtype=np.float32), test_sets)
     _check_classes(classes, ref.golden_logits.shape[1])
-    write_golden(stage / "golden.npz", golden[0], golden[1], golden[2], ref.golden_logits)
+    write_golden(stage / GOLDEN_NAME, golden[0], golden[1], golden[2], ref.golden_logits)
     return ref, {"fp32": _entry("fp32", True, fp32, gate_onnx("fp32", fp32, ref, table), seconds)}
 
 

@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import Iterable
 
 import onnx
+from edgecl_runtime.atomic_io import write_bytes_atomic
 from onnxruntime.transformers import float16
 from onnxruntime.transformers.onnx_model import OnnxModel
-
-from .atomic import atomic_write_bytes
 
 # Ops computed in FP32 inside the FP16 graph (converter's own defaults are added on top).
 FP32_OPS: tuple[str, ...] = (
@@ -57,7 +56,7 @@ def convert_fp16(src: str | Path, dst: str | Path, *, fp32_ops: Iterable[str] = 
     drop_fp16_round_trips(half.graph, original)
     OnnxModel(half).topological_sort()  # the converter appends its I/O Casts after their consumers
     onnx.checker.check_model(half, full_check=True)
-    return atomic_write_bytes(dst, half.SerializeToString())
+    return write_bytes_atomic(dst, half.SerializeToString())
 
 
 def _name_unnamed_nodes(graph: onnx.GraphProto) -> None:

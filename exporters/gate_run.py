@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-from torch import nn
-
 from edgecl_runtime.gate import evaluate_gate, top1_agreement
+from torch import nn
 
 from .ort_session import make_session, run_batched
 from .reference import torch_logits

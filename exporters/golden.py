@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from edgecl_runtime.atomic_io import savez_atomic
 
-from .atomic import atomic_savez
 from .sampling import split_quota, stratified_sample
 
 DEFAULT_GOLDEN = 256  # images in total (at most; see max_bytes)
@@ -75,7 +75,7 @@ def write_golden(
         )
     if task_ids.min() < 1:
         raise ValueError("golden task_ids are 1-based: found a value < 1")
-    return atomic_savez(path, inputs=inputs, labels=labels, task_ids=task_ids, logits=logits)
+    return savez_atomic(path, inputs=inputs, labels=labels, task_ids=task_ids, logits=logits)
 
 
 def read_golden(path: str | Path) -> dict[str, np.ndarray]:

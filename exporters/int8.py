@@ -44,18 +44,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import onnx
+from edgecl_runtime.atomic_io import move_into_place, temp_dir_beside
 from onnx import numpy_helper
 from onnxruntime.quantization import (
-    CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static,
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_static,
 )
-
-from .atomic import temp_path_beside
 
 QUANT_OPS: tuple[str, ...] = ("MatMul", "Conv", "Gemm")
 CALIB_METHODS = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
@@ -115,7 +117,7 @@ def quantize_int8(
     skip = list(exclude_nodes) + ([] if attention_matmuls else activation_matmuls(graph))
     skip += [n.name for n in graph.graph.node if any(f"/{layer}/" in n.name for layer in float_layers)]
     dst = Path(dst)
-    with temp_path_beside(dst) as tmp_dir:
+    with temp_dir_beside(dst) as tmp_dir:
         tmp = tmp_dir / dst.name
         with _quiet_preprocess_hint():
             quantize_static(
@@ -133,7 +135,7 @@ def quantize_int8(
         bad = nonzero_zero_points(onnx.load(str(tmp)))
         if bad:
             raise ValueError(f"INT8 graph has non-zero zero points (TensorRT needs symmetric): {bad[:3]}")
-        os.replace(tmp, dst)
+        move_into_place(tmp, dst)
     return dst
 
 

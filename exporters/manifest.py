@@ -6,11 +6,8 @@ import importlib.metadata
 from pathlib import Path
 from typing import Any, Mapping
 
-from .atomic import sha256_file
-
-MANIFEST_VERSION = 1
-MANIFEST_NAME = "manifest.json"
-STATUSES = ("passed", "gate_failed", "export_failed")
+from edgecl_runtime.atomic_io import sha256_file
+from edgecl_runtime.contract import MANIFEST_NAME, MANIFEST_VERSION, VERIFICATION_PREFIX
 
 
 def package_versions() -> dict[str, str]:
@@ -30,7 +27,7 @@ def file_entries(bundle_dir: str | Path) -> dict[str, dict[str, Any]]:
     root = Path(bundle_dir)
     entries = {}
     for path in sorted(root.iterdir()):
-        if not path.is_file() or path.name == MANIFEST_NAME or path.name.startswith("verification"):
+        if not path.is_file() or path.name == MANIFEST_NAME or path.name.startswith(VERIFICATION_PREFIX):
             continue
         entries[path.name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
     return entries

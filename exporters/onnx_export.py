@@ -22,7 +22,6 @@ in torch 2.9+; its deprecation warning is silenced here because this choice is d
 """
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -30,9 +29,9 @@ from typing import Sequence
 import numpy as np
 import onnx
 import torch
+from edgecl_runtime.atomic_io import move_into_place, temp_dir_beside
 from torch import nn
 
-from .atomic import temp_path_beside
 from .ort_session import onnx_logits
 from .reference import export_mode, model_device, torch_logits
 
@@ -69,7 +68,7 @@ def export_onnx(
     """
     shape = _check_args(model, input_shape, opset, exporter)
     path = Path(path)
-    with temp_path_beside(path) as tmp_dir, export_mode(model):
+    with temp_dir_beside(path) as tmp_dir, export_mode(model):
         tmp = tmp_dir / path.name
         example = _example(model, shape, batch=2, seed=0)
         with warnings.catch_warnings():
@@ -176,4 +175,4 @@ def _move_files(src_dir: Path, dst_dir: Path) -> None:
     """Move every produced file into place; weights data first, so the .onnx never points at nothing."""
     files = sorted(src_dir.iterdir(), key=lambda p: p.suffix == ".onnx")
     for f in files:
-        os.replace(f, dst_dir / f.name)
+        move_into_place(f, dst_dir / f.name)

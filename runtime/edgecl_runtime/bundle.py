@@ -18,13 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from .atomic_io import sha256_file
+from .contract import GOLDEN_NAME, MANIFEST_NAME, MANIFEST_VERSION, ONNX_FILES
 from .errors import BundleError
 from .gate import base_precision
-from .atomic_io import sha256_file  # noqa: F401  (re-exported: part of the bundle API)
-
-MANIFEST_VERSION = 1
-MANIFEST = "manifest.json"
-DEFAULT_FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
 
 
 @dataclass
@@ -55,7 +52,7 @@ class Bundle:
         if status == "export_failed":
             raise BundleError(f"bundle {self.path} has no {prec} model (export failed: "
                               f"{entry.get('error', '') or 'no detail'}); use another precision")
-        name = entry.get("file") or DEFAULT_FILES[prec]
+        name = entry.get("file") or ONNX_FILES[prec]
         path = self.path / name
         if not path.is_file():
             raise BundleError(f"bundle {self.path} has no {prec} model ({name} missing); "
@@ -71,7 +68,7 @@ class Bundle:
 
 def read_manifest(bundle_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse ``manifest.json`` and refuse versions newer than this runtime."""
-    path = Path(bundle_dir) / MANIFEST
+    path = Path(bundle_dir) / MANIFEST_NAME
     if not Path(bundle_dir).is_dir():
         raise BundleError(f"bundle folder {bundle_dir} does not exist; pass a task's export/ folder")
     if not path.is_file():
@@ -139,8 +136,8 @@ def load_bundle(bundle_dir: str | os.PathLike[str], check_hashes: bool = True) -
     if check_hashes:
         check_files(bundle_dir, manifest)
     root = Path(bundle_dir)
-    golden = load_golden(root / "golden.npz") if (root / "golden.npz").exists() else {}
-    if not golden and "golden.npz" in manifest["files"]:
+    golden = load_golden(root / GOLDEN_NAME) if (root / GOLDEN_NAME).exists() else {}
+    if not golden and GOLDEN_NAME in manifest["files"]:
         raise BundleError(f"bundle {bundle_dir}: golden.npz is missing; re-copy the bundle")
     return Bundle(path=root, manifest=manifest, golden=golden)
 
@@ -151,9 +148,9 @@ def fingerprint(bundle_dir: str | os.PathLike[str]) -> tuple[tuple[str, int, int
     The serve watcher re-verifies a rejected bundle only when this tuple differs.
     """
     root = Path(bundle_dir)
-    names = [MANIFEST]
+    names = [MANIFEST_NAME]
     try:
-        names += sorted(json.loads((root / MANIFEST).read_text(encoding="utf-8")).get("files", {}))
+        names += sorted(json.loads((root / MANIFEST_NAME).read_text(encoding="utf-8")).get("files", {}))
     except (OSError, ValueError, AttributeError):
         pass
     out = []

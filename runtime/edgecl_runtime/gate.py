@@ -33,14 +33,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-PRECISIONS = ("fp32", "fp16", "int8")
-THRESHOLD_KEYS = ("max_abs_diff", "top1_agreement", "accuracy_delta_pp")
-
-DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
-    "fp32": {"max_abs_diff": 1e-4, "top1_agreement": 1.0, "accuracy_delta_pp": 0.1},
-    "fp16": {"max_abs_diff": 5e-2, "top1_agreement": 0.995, "accuracy_delta_pp": 0.3},
-    "int8": {"max_abs_diff": 1.0, "top1_agreement": 0.99, "accuracy_delta_pp": 1.0},
-}
+from .contract import DEFAULT_THRESHOLDS, PRECISIONS, THRESHOLD_KEYS
 
 
 def base_precision(fmt: str) -> str:

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from .bundle import MANIFEST, fingerprint, load_bundle
+from .bundle import fingerprint, load_bundle
 from .classifier import Classifier
+from .contract import MANIFEST_NAME
 from .errors import RuntimeFailure
 from .verify import gate_on_golden
 
@@ -39,9 +40,9 @@ def find_bundles(models_dir: str | Path) -> list[tuple[int, Path]]:
     The task number comes from the manifest, else from the folder name's digits.
     """
     root = Path(models_dir)
-    dirs = [p.parent for p in root.glob(f"task-*/export/{MANIFEST}")]
-    dirs += [p.parent for p in root.glob(f"*/{MANIFEST}")]
-    if (root / MANIFEST).is_file():
+    dirs = [p.parent for p in root.glob(f"task-*/export/{MANIFEST_NAME}")]
+    dirs += [p.parent for p in root.glob(f"*/{MANIFEST_NAME}")]
+    if (root / MANIFEST_NAME).is_file():
         dirs.append(root)
     found = {d.resolve(): _task_of(d) for d in dirs}
     return sorted(((t, d) for d, t in found.items()), key=lambda td: (-td[0], str(td[1])))
@@ -49,7 +50,7 @@ def find_bundles(models_dir: str | Path) -> list[tuple[int, Path]]:
 
 def _task_of(bundle_dir: Path) -> int:
     try:
-        return int(json.loads((bundle_dir / MANIFEST).read_text(encoding="utf-8"))["task"])
+        return int(json.loads((bundle_dir / MANIFEST_NAME).read_text(encoding="utf-8"))["task"])
     except (OSError, ValueError, KeyError, TypeError):
         digits = re.findall(r"\d+", str(bundle_dir.relative_to(bundle_dir.parent.parent)))
         return int(digits[-1]) if digits else 0

@@ -9,7 +9,7 @@ import pytest
 from onnx import numpy_helper
 
 from edgecl.exporters import bundle as bmod
-from edgecl.exporters.atomic import sha256_file
+from edgecl_runtime.atomic_io import sha256_file
 from edgecl.exporters.bundle import export_bundle, failed_formats
 from edgecl.exporters.golden import read_golden
 from edgecl_runtime.bundle import load_bundle

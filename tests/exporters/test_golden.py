@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from edgecl.exporters.atomic import atomic_savez
+from edgecl_runtime.atomic_io import savez_atomic
 from edgecl.exporters.golden import read_golden, select_golden, write_golden
 
 
@@ -62,7 +62,7 @@ def test_write_golden_refuses_bad_arrays(tmp_path):
     with pytest.raises(ValueError, match="1-based"):
         write_golden(tmp_path / "g.npz", x, np.zeros(2), np.zeros(2), np.zeros((2, 4)))
     with pytest.raises(ValueError, match="no pickle"):
-        atomic_savez(tmp_path / "g.npz", bad=np.array([{"a": 1}], dtype=object))
+        savez_atomic(tmp_path / "g.npz", bad=np.array([{"a": 1}], dtype=object))
     assert not list(tmp_path.iterdir())
 
 

@@ -1,0 +1,69 @@
+"""The bundle contract: every name, version, format and status that trainer and device share.
+
+This is the one place they are defined. The exporters write bundles by it, the runtime reads them
+by it, and the trainer's config validation, CLI flags and report all take their format lists from
+``FORMATS``. A new format is one new row here. It lives in the runtime package because the
+device must not depend on the trainer, and it imports nothing but the standard library so that
+both sides can import it.
+
+A format row: ``name`` is the manifest key (``formats.<name>``); ``precision`` picks the gate
+thresholds; ``file`` is its file in the bundle; ``request`` is the word a user writes to ask for
+it (`--fp16`, ``export_formats: [int8]``; None: always exported); ``onnx`` says whether the file
+is an ONNX model (as opposed to a TensorRT engine).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+GOLDEN_NAME = "golden.npz"
+VERIFICATION_PREFIX = "verification"  # verification-<backend>-<precision>.json, written on the device
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    precision: str
+    file: str
+    request: Optional[str]
+    onnx: bool = True
+
+
+FORMATS: tuple[Format, ...] = (
+    Format("fp32", "fp32", "model.onnx", None),
+    Format("fp16", "fp16", "model.fp16.onnx", "fp16"),
+    Format("int8", "int8", "model.int8.onnx", "int8"),
+    Format("trt_fp16", "fp16", "model.fp16.engine", "trt", onnx=False),
+)
+PRECISIONS = ("fp32", "fp16", "int8")
+ONNX_FILES = {f.precision: f.file for f in FORMATS if f.onnx}  # {precision: ONNX file}
+REQUESTS = tuple(f.request for f in FORMATS if f.request)  # what export_formats / flags accept
+DEFAULT_REQUESTS = ("fp16", "int8")  # exported after every task unless the run says otherwise
+
+# Gate thresholds per precision (their reasoning: edgecl_runtime.gate). They belong to the
+# contract, not to a bundle: the device judges a bundle by these, whatever its manifest says.
+DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
+    "fp32": {"max_abs_diff": 1e-4, "top1_agreement": 1.0, "accuracy_delta_pp": 0.1},
+    "fp16": {"max_abs_diff": 5e-2, "top1_agreement": 0.995, "accuracy_delta_pp": 0.3},
+    "int8": {"max_abs_diff": 1.0, "top1_agreement": 0.99, "accuracy_delta_pp": 1.0},
+}
+THRESHOLD_KEYS = ("max_abs_diff", "top1_agreement", "accuracy_delta_pp")
+
+STATUSES = ("passed", "gate_failed", "export_failed")
+STATUS_GLYPHS = {"passed": "✅", "gate_failed": "❎", "export_failed": "❌"}
+STATUS_WORDS = {"passed": "passed", "gate_failed": "gate failed", "export_failed": "export failed"}
+
+
+def format_named(name: str) -> Format:
+    """The row for a manifest key; one-line error naming the known ones otherwise."""
+    for fmt in FORMATS:
+        if fmt.name == name:
+            return fmt
+    raise ValueError(f"unknown format {name!r}: expected one of {', '.join(f.name for f in FORMATS)}")
+
+
+def formats_for_requests(requests: set[str] | frozenset[str]) -> list[Format]:
+    """The formats a set of requested words produces, in table order (fp32 always first)."""
+    return [f for f in FORMATS if f.request is None or f.request in requests]
