@@ -4,8 +4,10 @@ Equivalence with one process is the design goal, so a run may move between 1 and
 - each global batch of B images (the same permutation as a single process) is split across the
   W ranks, rank r taking every W-th image of it (DistributedSampler's striding, applied per global
   batch so the global batch composition is exactly the single-process one);
-- DDP averages the gradients of the trainable branch and head parameters, which equals the
-  gradient of the mean loss over the global batch when the shares are equal;
+- DDP averages the gradients of the trainable branch and head parameters; each rank's loss is its
+  shard's summed cross-entropy times W / (images in the global batch), so the average is exactly the
+  gradient of the mean loss over the global batch even when the shares differ (B not a multiple
+  of W) or a rank's share of the last batch is empty (learner.shard_loss);
 - the statistics pass sums x x^T and the token count on every rank and all-reduces both, so every
   rank designs the same D_t from the same C and updates the same memory (the official code loses
   these statistics under DataParallel);

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .classifier import IncrementalClassifier
+from .distributed import all_reduce_sum_
 from .inflora import Adapter, SubspaceMemory, design_branch, merge_adapter, recording, threshold_for_task
 
 Batches = Iterable[tuple[Tensor, Tensor]]
@@ -96,11 +97,35 @@ class _Step(nn.Module):
         return self.head(self.clf.features(images))
 
 
+def shard_loss(logits: Tensor, targets: Tensor, global_count: int, world: int) -> tuple[Tensor, float]:
+    """One rank's loss for one step, and the sum of its images' cross-entropies (for the epoch mean).
+
+    DDP averages the ranks' gradients, so rank r backpropagates ``world / N * sum_{i in shard r} CE_i``
+    with N the images of the global batch over all ranks: the average over the ``world`` ranks is then
+    the gradient of ``1/N sum_i CE_i``, the global batch's mean loss, whatever the shares (55 + 54, or
+    1 + 0). An empty shard gives a zero sum that is still a function of the parameters, so that rank
+    backpropagates zeros and joins DDP's all-reduce instead of a NaN mean over no images.
+    One process (``world`` 1): the plain mean, bit for bit as before.
+    """
+    if world == 1:
+        loss = nn.functional.cross_entropy(logits, targets)
+        return loss, float(loss.detach()) * len(targets)
+    total = nn.functional.cross_entropy(logits, targets, reduction="sum")
+    return total * (world / max(global_count, 1)), float(total.detach())
+
+
+def _global_sum(values: list[float], dtype: torch.dtype) -> list[float]:
+    """Element-wise sum of ``values`` over the ranks (exact for counts)."""
+    return all_reduce_sum_(torch.tensor(values, dtype=dtype)).tolist()
+
+
 def _train(clf: IncrementalClassifier, adapter: Adapter, head: nn.Linear, train_batches: Callable[[int], Batches],
            offset: int, settings: TaskSettings, device: torch.device, wrap: Wrap) -> list[float]:
     params = adapter.trainable_parameters() + list(head.parameters())
     step: nn.Module = _Step(clf, adapter, head)
+    world = 1
     if torch.distributed.is_initialized():
+        world = torch.distributed.get_world_size()
         step = nn.parallel.DistributedDataParallel(step, device_ids=[device] if device.type == "cuda" else None)
     optimiser = torch.optim.Adam(params, lr=settings.lr, weight_decay=0.0)
     losses = []
@@ -111,14 +136,18 @@ def _train(clf: IncrementalClassifier, adapter: Adapter, head: nn.Linear, train_
         total, count = 0.0, 0
         for images, labels in wrap(f"epoch {epoch + 1}/{settings.epochs}", train_batches(epoch)):
             images, labels = images.to(device), labels.to(device)
+            # images in this step's global batch, over every rank (shares may differ by one, or be empty)
+            batch_count = len(labels) if world == 1 else int(_global_sum([len(labels)], torch.int64)[0])
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.amp == "bf16"):
                 logits = step(images).float()
-            loss = nn.functional.cross_entropy(logits, labels - offset)
+            loss, summed = shard_loss(logits, labels - offset, batch_count, world)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            total += float(loss.detach()) * len(labels)
+            total += summed
             count += len(labels)
+        if world > 1:  # every rank's images: the epoch's mean over the whole task, as in one process
+            total, count = _global_sum([total, count], torch.float64)
         losses.append(total / max(count, 1))
     return losses
 
