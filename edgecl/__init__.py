@@ -1,0 +1,72 @@
+"""edgecl: continual learning (InfLoRA) for edge devices. The public API.
+
+Four calls cover what the CLI does, with keyword arguments and typed results; nothing here prints::
+
+    import edgecl
+    result = edgecl.learn("models/default", all_tasks=True)        # learn (and export) every task
+    manifest = edgecl.export("models/default", task=5, formats={"fp16", "int8"})
+    paths = edgecl.report("models/default")                          # report.md + JSON + plots
+    run = edgecl.open_run("models/default")                          # the typed run (config, tasks, store)
+
+Errors are :class:`edgecl.errors.EdgeclError` subclasses with one-line messages.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgecl.errors import DataError, EdgeclError, ExportFailed, StoreError, UsageError
+
+if TYPE_CHECKING:
+    from edgecl.learning.driver import LearnEvents, LearnResult
+    from edgecl.run.run import Run
+
+__all__ = ["learn", "export", "report", "open_run", "EdgeclError", "UsageError", "StoreError", "DataError",
+           "ExportFailed"]
+
+
+def learn(run_dir: str | Path, *, task: int | None = None, all_tasks: bool = False, force: bool = False,
+          config_file: str | Path | None = None, device: str = "auto", threads: int | None = None,
+          export: bool = True, amp: str = "none", events: "LearnEvents | None" = None,
+          **options: Any) -> "LearnResult":
+    """Learn task ``task`` (default: the next), or every remaining one with ``all_tasks``.
+
+    The first call creates the run at ``run_dir`` from ``options`` (the run options of
+    ``edgecl learn``: dataset, model, weights, tasks, rank, epochs, lr, batch_size, lam, method,
+    align, export_formats, ...) and ``config_file``; later calls must agree with the frozen config.
+    Each task is exported after it is learned unless ``export=False``; failed formats are listed
+    in the result's ``failed_exports`` (the CLI turns them into exit code 1).
+    """
+    from edgecl.learning.driver import learn_session
+
+    return learn_session(Path(run_dir), task=task, all_tasks=all_tasks, force=force,
+                         config_file=None if config_file is None else Path(config_file), options=options,
+                         device=device, threads=threads, export=export, amp=amp, events=events)
+
+
+def export(run_dir: str | Path, *, task: int | None = None, formats: set[str] | frozenset[str] = frozenset(),
+           opset: int | None = None, max_batch: int | None = None) -> dict[str, Any]:
+    """Export finished ``task`` (default: the latest) as a gated bundle; returns its manifest.
+
+    ``formats`` adds to FP32 (always): any of ``fp16``, ``int8``, ``trt``. A format that fails
+    its export or gate is recorded in the manifest, not raised.
+    """
+    from edgecl.export import export_run_task
+
+    return export_run_task(open_run(run_dir), task, set(formats), opset, max_batch)
+
+
+def report(run_dir: str | Path, *, out: str | Path | None = None, compare: str | Path | None = None,
+           latency_iters: int = 40) -> dict[str, Path]:
+    """Write the run's Markdown + JSON report and plots; returns the written paths."""
+    from edgecl.report import write_report
+
+    return write_report(Path(run_dir), None if out is None else Path(out),
+                        None if compare is None else Path(compare), latency_iters)
+
+
+def open_run(run_dir: str | Path) -> "Run":
+    """The run stored at ``run_dir`` as a typed :class:`edgecl.run.run.Run`."""
+    from edgecl.run.run import open_run as _open
+
+    return _open(run_dir)

@@ -1,3 +1,3 @@
-from .cli import main
+from edgecl.cli.app import main
 
 main()

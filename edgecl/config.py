@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from edgecl_runtime.contract import DEFAULT_REQUESTS, REQUESTS
 
 # The official InfLoRA recipe (CIFAR-100 / ImageNet-R): rank 10, Adam 5e-4, batch 128, lambda .95.
 GLOBAL_DEFAULTS: dict[str, Any] = {
     "dataset": "default", "data_root": None, "model": None, "model_kwargs": {}, "weights": "bundled",
     "tasks": 5, "rank": 10, "epochs": 20, "lr": 5e-4, "batch_size": 128, "lam": 0.95,
     "method": "inflora", "blocks": None, "seed": 0, "shuffle_classes": False, "augment": "crop-flip",
-    "mean": None, "std": None, "resize": None, "export_formats": ["fp16", "int8"], "opset": 17,
+    "mean": None, "std": None, "resize": None, "export_formats": list(DEFAULT_REQUESTS), "opset": 17,
     "max_batch": 32, "align": "none", "ca_cov": "full", "ca_logit_norm": False,
 }
 
@@ -88,9 +89,19 @@ class RunConfig:
             raise ValueError(f"--align must be none or ca, got {self.align!r}")
         if self.ca_cov not in ("full", "diag", "shared"):
             raise ValueError(f"--ca-cov must be full, diag or shared, got {self.ca_cov!r}")
-        bad = sorted(set(self.export_formats) - {"fp16", "int8", "trt"})
+        bad = sorted(set(self.export_formats) - set(REQUESTS))
         if bad:
-            raise ValueError(f"unknown export formats {bad}: use fp16, int8, trt")
+            raise ValueError(f"unknown export formats {bad}: use {', '.join(REQUESTS)}")
+
+
+def parse_formats(text: str) -> list[str]:
+    """``"fp16,int8"`` -> ["fp16", "int8"]; ``"none"`` -> [] (FP32 only, which is always exported)."""
+    return [f.strip() for f in text.split(",") if f.strip() and f.strip() != "none"]
+
+
+def task_seed(seed: int, task: int) -> int:
+    """The seed of one task of a run: distinct per task, fixed per (seed, task) for exact reruns."""
+    return seed * 1000 + task
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from edgecl.model import create_vit
+from edgecl.vit.model import create_vit
 
 TINY = dict(img_size=28, patch_size=7, in_chans=1, embed_dim=32, depth=2, num_heads=2)
 

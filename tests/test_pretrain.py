@@ -7,9 +7,9 @@ import timm
 import torch
 from safetensors.torch import load_file
 
-from edgecl.glyphs import DIGIT_LOOKALIKES, FONT_CHARS, GlyphAugment, make_bank, sample_batch
-from edgecl.pretrain import pretrain
-from edgecl.probe import gaussian_accuracy, linear_probe, ncm_accuracy
+from edgecl.pretrain.glyphs import DIGIT_LOOKALIKES, FONT_CHARS, GlyphAugment, make_bank, sample_batch
+from edgecl.pretrain.train import pretrain
+from edgecl.pretrain.probe import gaussian_accuracy, linear_probe, ncm_accuracy
 
 TINY = {"img_size": 28, "in_chans": 1, "patch_size": 7, "embed_dim": 32, "depth": 1, "num_heads": 2, "global_pool": "avg"}
 
@@ -81,7 +81,7 @@ def test_pretrain_command_runs_and_records_the_exact_command(tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from edgecl.pretrain_cli import pretrain_command
+    from edgecl.cli.pretrain import pretrain_command
 
     app = typer.Typer()
     app.command()(pretrain_command)

@@ -18,7 +18,7 @@ import math
 import torch
 from torch import Tensor
 
-from .memory import REMOVE, SubspaceMemory
+from edgecl.inflora.memory import REMOVE, SubspaceMemory
 
 
 def project_away_old(mat: Tensor, memory: SubspaceMemory) -> Tensor:

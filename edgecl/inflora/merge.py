@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from .branch import Adapter
+from edgecl.inflora.branch import Adapter
 
 QKV_KEY = "blocks.{}.attn.qkv.weight"
 

@@ -12,12 +12,12 @@ far below anything the sigma^4 energy rule or the SVD can see) and added to the 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
 
-from .branch import qkv_layers
+from edgecl.inflora.branch import qkv_layers
 
 
 class SecondMoments:
@@ -39,14 +39,15 @@ class SecondMoments:
             self.sums[index] += (tokens.T @ tokens).double()
         self.counts[index] += tokens.shape[0]
 
-    def all_reduce(self) -> None:
-        """Sum the statistics of every process (exact: sums and counts, not means)."""
-        from ..distributed import all_reduce_sum_
+    def all_reduce(self, reduce_sum: Callable[[Tensor], Tensor]) -> None:
+        """Sum the statistics of every process (exact: sums and counts, not means).
 
+        ``reduce_sum`` sums a tensor over processes in place (the caller's distributed layer).
+        """
         for s in self.sums:
-            all_reduce_sum_(s)
+            reduce_sum(s)
         counts = torch.tensor(self.counts, dtype=torch.float64)
-        all_reduce_sum_(counts)
+        reduce_sum(counts)
         self.counts = [int(c) for c in counts]
 
     def means(self) -> list[Tensor]:

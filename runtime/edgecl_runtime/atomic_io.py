@@ -22,6 +22,7 @@ from typing import Any, Iterator, Union
 
 import numpy as np
 
+PARTIAL = "partial"  # a folder being built is named .NAME.partial-XXXX until it is complete
 PathLike = Union[str, "os.PathLike[str]"]  # runtime supports Python 3.8 (JetPack 5)
 
 
@@ -100,7 +101,7 @@ def temp_dir_beside(path: PathLike) -> Iterator[Path]:
     """A fresh temporary folder next to ``path`` (same file system), removed on exit."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{PARTIAL}-", dir=target.parent))
     try:
         yield tmp
     finally:

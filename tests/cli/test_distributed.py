@@ -24,8 +24,8 @@ import pytest
 import torch
 from torch import nn
 
-from edgecl.learner import shard_loss
-from edgecl.state import load_memories, load_tensors
+from edgecl.learning.learner import shard_loss
+from edgecl.run.tensors import load_memories, load_tensors
 
 TASKS = 5  # the tiny config's stream; --all learns every task, each from the previous one on disk
 TOL = 1e-5
@@ -39,7 +39,7 @@ def _edgecl(argv: list[str], env: dict[str, str], log: str) -> None:
     os.dup2(fd, 2)
     sys.stdout = sys.stderr = open(1, "w", buffering=1, closefd=False)
     os.environ.update(env)
-    from edgecl.cli import app
+    from edgecl.cli.app import app
 
     app(argv, prog_name="edgecl")  # exits: SystemExit(0) on success
 
@@ -61,7 +61,7 @@ def learn(tmp_path: Path, config: Path, *args: str) -> tuple[Path, Path]:
         env = {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2",
                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}
         jobs.append(([*common, "--run-dir", str(two)], env, tmp_path / f"rank{rank}.log"))
-    import edgecl.cli, edgecl.learn_command, edgecl.session  # noqa: E401,F401 - imported once, before the forks
+    import edgecl.cli.app, edgecl.cli.learn, edgecl.learning.step  # noqa: E401,F401 - imported once, before the forks
 
     fork = multiprocessing.get_context("fork")
     procs = [fork.Process(target=_edgecl, args=(argv, env, str(log))) for argv, env, log in jobs]
@@ -119,10 +119,10 @@ def assert_same_runs(one: Path, two: Path) -> None:
 @pytest.mark.parametrize("batch_size", [128, 109], ids=["even-shares", "uneven-shares-empty-last-shard"])
 def test_two_processes_reproduce_one(tmp_path, tiny_config, batch_size):
     one, two = learn(tmp_path, tiny_config, "--batch-size", str(batch_size))
-    from edgecl.session import open_data
-    from edgecl.store import RunStore
+    from edgecl.data.run_data import open_data
+    from edgecl.run.run import open_run
 
-    data = open_data(RunStore(one).read_run())
+    data = open_data(open_run(one))
     last = {len(data.indices("train", t)) % batch_size for t in range(1, TASKS + 1)}
     assert last == ({48} if batch_size == 128 else {1})  # 109: rank 1's share of every last batch is empty
     assert_same_runs(one, two)

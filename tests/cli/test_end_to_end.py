@@ -7,10 +7,10 @@ import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
-from edgecl.cli import app
+from edgecl.cli.app import app
 from edgecl.data.sources import load_source
-from edgecl.export_command import task_model
-from edgecl.store import RunStore
+from edgecl.run.models import task_model
+from edgecl.run.run import open_run
 from edgecl_runtime.classifier import Classifier
 from edgecl_runtime.verify import verify_bundle
 from tests.cli.conftest import TINY_RUN
@@ -39,8 +39,7 @@ def test_exported_bundle_verifies_and_agrees_with_pytorch(tmp_path):
         source.test.image(int(i)).save(path)
         paths.append(path)
     device = Classifier(bundle, backend="ort", precision="fp32").predict(paths, top_k=1)
-    store = RunStore(run)
-    model = task_model(store, store.read_run(), 2)
+    model = task_model(open_run(run), 2)
     images = torch.stack([torch.from_numpy(np.asarray(Image.open(p), dtype=np.float32) / 255.0)[None] for p in paths])
     with torch.no_grad():
         torch_pred = model(images).argmax(1).tolist()

@@ -6,7 +6,7 @@ import torch
 from typer.testing import CliRunner
 
 import edgecl.exporters.bundle as bundle_module
-from edgecl.cli import app
+from edgecl.cli.app import app
 
 runner = CliRunner()
 

@@ -14,9 +14,9 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from edgecl.cli import app
-from edgecl.export_command import task_model
-from edgecl.store import RunStore
+from edgecl.cli.app import app
+from edgecl.run.models import task_model
+from edgecl.run.run import open_run
 
 TASKS = 2
 
@@ -60,9 +60,8 @@ def test_golden_set_covers_every_seen_task_and_class(runs):
     assert set(labels.tolist()) == {0, 1, 2, 3}  # output positions of both tasks' classes
     assert all((labels[task_ids == t] // 2 == t - 1).all() for t in (1, 2))  # 2 classes per task
     assert abs(int((task_ids == 1).sum()) - int((task_ids == 2).sum())) <= 1  # even over tasks
-    store = RunStore(run)
     with torch.no_grad():
-        logits = task_model(store, store.read_run(), 2)(torch.from_numpy(golden["inputs"])).numpy()
+        logits = task_model(open_run(run), 2)(torch.from_numpy(golden["inputs"])).numpy()
     assert np.abs(logits - golden["logits"]).max() < 1e-4  # the stored logits are PyTorch's
     first = np.load(run / "task-01" / "export" / "golden.npz", allow_pickle=False)
     assert set(first["task_ids"].tolist()) == {1} and set(first["labels"].tolist()) == {0, 1}

@@ -3,8 +3,8 @@ import json
 
 from typer.testing import CliRunner
 
-from edgecl.cli import app
-from edgecl.store import RunStore
+from edgecl.cli.app import app
+from edgecl.run.store import RunStore
 
 runner = CliRunner()
 

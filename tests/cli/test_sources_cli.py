@@ -9,11 +9,11 @@ from PIL import Image
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
-from edgecl.cli import app
+from edgecl.cli.app import app
 from edgecl.data.sources import load_source
 from edgecl.data.transforms import eval_batch
-from edgecl.export_command import task_model
-from edgecl.store import RunStore
+from edgecl.run.models import task_model
+from edgecl.run.run import open_run
 from edgecl_runtime.classifier import Classifier
 
 runner = CliRunner()
@@ -53,10 +53,9 @@ def test_imagefolder_rgb_run_exports_and_device_agrees(tmp_path):
     test = load_source("imagefolder", str(tmp_path / "photos")).test
     device = Classifier(run / "task-02" / "export").classify(test.paths, top_k=1)
     assert all("predictions" in r for r in device) and len(device) == 16
-    store = RunStore(run)
     inputs = eval_batch(test, np.arange(len(test)), record["input"])
     with torch.no_grad():
-        torch_pred = task_model(store, store.read_run(), 2)(inputs).argmax(1).tolist()
+        torch_pred = task_model(open_run(run), 2)(inputs).argmax(1).tolist()
     assert [r["predictions"][0]["index"] for r in device] == torch_pred
 
 

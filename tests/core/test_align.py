@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from edgecl.align import ClassStats, align_heads, compute_stats, normalized_logits, sample_features
-from edgecl.state import load_tensors, save_tensors
+from edgecl.learning.align import ClassStats, align_heads, compute_stats, normalized_logits, sample_features
+from edgecl.run.tensors import load_tensors, save_tensors
 
 
 def hand_made():

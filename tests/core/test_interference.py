@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import torch
 
-from edgecl.classifier import IncrementalClassifier
+from edgecl.vit.classifier import IncrementalClassifier
 from edgecl.inflora import SubspaceMemory
-from edgecl.learner import TaskSettings, learn_task, second_moments
+from edgecl.learning.learner import TaskSettings, learn_task, second_moments
 from tests.conftest import tiny_vit
 
 D = 32

@@ -2,10 +2,10 @@
 import timm
 import torch
 
-from edgecl.classifier import IncrementalClassifier
+from edgecl.vit.classifier import IncrementalClassifier
 from edgecl.inflora import SubspaceMemory
-from edgecl.learner import TaskSettings, learn_task, lr_at_epoch
-from edgecl.state import load_memories, load_tensors, save_memories, save_model
+from edgecl.learning.learner import TaskSettings, learn_task, lr_at_epoch
+from edgecl.run.tensors import load_memories, load_tensors, save_memories, save_model
 from tests.conftest import TINY, synthetic_classes, tiny_vit
 
 SETTINGS = TaskSettings(rank=3, epochs=3, lr=5e-3, lam=0.95, num_tasks=3, seed=0)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgecl.model import Normalized, create_vit
+from edgecl.vit.model import Normalized, create_vit
 
 TINY = dict(img_size=28, patch_size=7, in_chans=1, embed_dim=32, depth=2, num_heads=2)
 NUM_CLASSES = 4

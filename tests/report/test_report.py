@@ -11,9 +11,9 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from edgecl.atomic import sha256_file
-from edgecl.cli import app
-from edgecl.report_cli import report_command
+from edgecl_runtime.atomic_io import sha256_file
+from edgecl.cli.app import app
+from edgecl.cli.report import report_command
 
 runner = CliRunner()
 report_app = typer.Typer(add_completion=False)
@@ -96,8 +96,8 @@ def test_report_has_every_section_and_plot(runs, tmp_path):
 def write_bundle(task_dir, run_dir):
     """A bundle with a real FP32 ONNX and a hand-made manifest: fp32 passed, fp16 gate_failed, int8 export_failed."""
     from edgecl.exporters.onnx_export import export_onnx
-    from edgecl.model import Normalized, create_vit
-    from edgecl.state import load_tensors
+    from edgecl.vit.model import Normalized, create_vit
+    from edgecl.run.tensors import load_tensors
 
     run = json.loads((run_dir / "run.json").read_text())
     cfg = run["config"]

@@ -1,13 +1,11 @@
 """Fixtures for the runtime tests: tiny bundles made with onnx.helper (no torch)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from rt_factory import make_bundle  # noqa: E402
+from tests.runtime.rt_factory import make_bundle
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import pytest
 
 from edgecl_runtime.bundle import MANIFEST_VERSION, fingerprint, load_bundle
 from edgecl_runtime.errors import BundleError
-from rt_factory import rehash
+from tests.runtime.rt_factory import rehash
 
 
 def _edit_manifest(bundle: Path, **changes) -> None:

@@ -6,7 +6,7 @@ from PIL import Image
 
 from edgecl_runtime.classifier import Classifier, softmax
 from edgecl_runtime.errors import ImageError
-from rt_factory import make_bundle
+from tests.runtime.rt_factory import make_bundle
 
 
 def _images():

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from edgecl_runtime.cli import app
 from edgecl_runtime.trt_compat import tensorrt_available
-from rt_factory import make_bundle, tamper_same_size
+from tests.runtime.rt_factory import make_bundle, tamper_same_size
 
 try:
     runner = CliRunner(mix_stderr=False)  # click < 8.2 mixes stderr into stdout by default

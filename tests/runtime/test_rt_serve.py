@@ -6,7 +6,7 @@ import time
 from PIL import Image
 
 from edgecl_runtime.serve import ModelServer, find_bundles
-from rt_factory import make_bundle, tamper_same_size
+from tests.runtime.rt_factory import make_bundle, tamper_same_size
 
 
 def _wait(cond, timeout=20.0):

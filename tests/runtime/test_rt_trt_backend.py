@@ -9,7 +9,7 @@ from edgecl_runtime.backends import trt as trt_backend
 from edgecl_runtime.engine_header import write_engine
 from edgecl_runtime.errors import EngineError
 from edgecl_runtime.verify import verify_bundle
-from rt_factory import _weights
+from tests.runtime.rt_factory import _weights
 
 MAX_BATCH = 4
 

@@ -10,11 +10,11 @@ import torch
 
 from edgecl_runtime.preprocess import input_spec
 
-from . import backbone
-from .config import RunConfig
-from .data.sources import load_source
-from .data.stream import split_classes
-from .store import RunStore
+from edgecl.vit import backbone
+from edgecl.config import RunConfig
+from edgecl.data.sources import load_source
+from edgecl.data.stream import split_classes
+from edgecl.run.store import RunStore
 
 
 def input_size(model: str, model_kwargs: dict[str, Any]) -> int:

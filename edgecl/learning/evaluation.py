@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .classifier import IncrementalClassifier
-from .state import load_tensors, save_tensors
+from edgecl.vit.classifier import IncrementalClassifier
+from edgecl.run.tensors import load_tensors, save_tensors
 
 DRIFT_SAMPLE = 128
 

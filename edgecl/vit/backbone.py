@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 
-from .atomic import sha256_file
-from .model import create_vit, load_backbone_weights, read_weights
+from edgecl_runtime.atomic_io import sha256_file
+from edgecl.vit.model import create_vit, load_backbone_weights, read_weights
 
-ASSETS = Path(__file__).parent / "assets"
+ASSETS = Path(__file__).parents[1] / "assets"
 BUNDLED = ASSETS / "backbone.safetensors"
 
 

@@ -14,6 +14,9 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+from edgecl_runtime.backends import open_backend
+from edgecl_runtime.bench import latency_stats
+from edgecl_runtime.bundle import load_bundle
 
 STATUS_GLYPH = {"passed": "✅", "gate_failed": "❎", "export_failed": "❌"}
 FORMAT_ORDER = ("fp32", "fp16", "int8", "trt_fp16")
@@ -62,9 +65,6 @@ def _manifest_latency(entry: dict[str, Any]) -> dict[str, float] | None:
 
 def measure_latency(bundle, precision: str, iters: int = 40, warmup: int = 5) -> dict[str, float]:
     """Batch-1 latency of the bundle's ONNX model at ``precision`` on its golden inputs (ORT CPU)."""
-    from edgecl_runtime.backends import open_backend
-    from edgecl_runtime.bench import latency_stats
-
     inputs = bundle.golden["inputs"]
     backend = open_backend(bundle, "ort", precision, device="cpu")
     try:
@@ -87,8 +87,6 @@ def _fill_latency(rows: list[dict[str, Any]], bundle_dir: Path, iters: int) -> l
     todo = [r for r in rows if r["latency"] is None and r["file"] and r["status"] != "export_failed"]
     if not todo or iters <= 0:
         return []
-    from edgecl_runtime.bundle import load_bundle
-
     try:
         bundle = load_bundle(bundle_dir, check_hashes=True)
     except Exception as exc:  # BundleError and anything the loader trips on: the report goes on

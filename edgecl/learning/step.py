@@ -7,128 +7,38 @@ interrupted-and-rerun task equal to an uninterrupted one.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
+from edgecl_runtime.atomic_io import read_json, write_json_atomic
 
-from . import backbone
-from .align import ClassStats, align_heads, compute_stats
-from .atomic import read_json, write_json
-from .classifier import IncrementalClassifier
-from .config import RunConfig
-from .data.loader import epoch_order, iterate_batches, make_generator, n_batches
-from .data.transforms import eval_batch, train_batch
-from .distributed import barrier, shard
-from .data.sources import Source, load_source
-from .data.stream import seen_classes
-from .evaluation import evaluate_task
-from .inflora import SubspaceMemory, qkv_layers
-from .learner import TaskOutcome, TaskSettings, learn_task
-from .metrics import run_metrics
-from .model import create_vit
-from .state import load_memories, load_tensors, save_memories, save_model, save_tensors
-from .store import RunStore, StoreError
+from edgecl.config import RunConfig
+from edgecl.data.run_data import Batches, RunData
+from edgecl.inflora import SubspaceMemory, qkv_layers
+from edgecl.learning.align import ClassStats, align_heads, compute_stats
+from edgecl.learning.distributed import barrier
+from edgecl.learning.evaluation import evaluate_task
+from edgecl.learning.learner import TaskOutcome, TaskSettings, learn_task
+from edgecl.learning.metrics import run_metrics
+from edgecl.run.models import stored_vit
+from edgecl.run.run import Run
+from edgecl.run.store import RunStore
+from edgecl.run.tensors import load_memories, load_tensors, save_memories, save_model, save_tensors
+from edgecl.vit import backbone
+from edgecl.vit.classifier import IncrementalClassifier
 
 
-class Batches:
-    """A re-iterable, sized view of one epoch's batches (so progress bars know the total)."""
-
-    def __init__(self, make: Callable[[], Any], total: int) -> None:
-        self.make, self.total = make, total
-
-    def __iter__(self):
-        return iter(self.make())
-
-    def __len__(self) -> int:
-        return self.total
-
-
-@dataclass
-class RunData:
-    """The run's data; labels are remapped to output positions (the order classes were learned)."""
-
-    source: Source
-    tasks: list[list[int]]  # class ids per task, in task order
-    spec: dict[str, Any]
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def position(self) -> torch.Tensor:
-        """position[class id] = index of that class in the model's output."""
-        order = [c for group in self.tasks for c in group]
-        table = torch.full((len(self.source.class_names),), -1, dtype=torch.int64)
-        table[torch.tensor(order)] = torch.arange(len(order))
-        return table
-
-    def batches(self, split: str, idx: np.ndarray, batch_size: int, **kw) -> Batches:
-        imageset, table = getattr(self.source, split), self.position
-        def make():
-            for x, y in iterate_batches(imageset, idx, self.spec, batch_size, **kw):
-                yield x, table[y]
-        return Batches(make, n_batches(len(idx), batch_size))
-
-    def train_batches(self, idx: np.ndarray, batch_size: int, *, augment: str, shuffle: bool, seed: int,
-                      epoch: int) -> Batches:
-        """Training-side batches; under torchrun, this rank's share of every global batch."""
-        if self.world == 1:
-            return self.batches("train", idx, batch_size, augment=augment, shuffle=shuffle, seed=seed, epoch=epoch)
-        imageset, table = self.source.train, self.position
-        order = epoch_order(idx, shuffle=shuffle, seed=seed, epoch=epoch)
-        labels = torch.from_numpy(np.asarray(imageset.labels, dtype=np.int64))
-        total = n_batches(len(order), batch_size)
-
-        def make():
-            for b in range(total):
-                part = shard(order[b * batch_size:(b + 1) * batch_size], self.rank, self.world)
-                if augment == "none":
-                    x = eval_batch(imageset, part, self.spec)
-                else:
-                    x = train_batch(imageset, part, self.spec, augment, make_generator(seed, epoch, 1, b, self.rank))
-                yield x, table[labels[torch.from_numpy(part)]]
-        return Batches(make, total)
-
-    def eval_batches(self, split: str, idx: np.ndarray, batch_size: int = 256) -> Batches:
-        return self.batches(split, idx, batch_size, augment="none", shuffle=False, seed=0, epoch=0)
-
-    def indices(self, split: str, task: int) -> np.ndarray:
-        """Sample indices of 1-based ``task`` in ``split``."""
-        imageset = getattr(self.source, split)
-        return np.flatnonzero(np.isin(imageset.labels, self.tasks[task - 1]))
-
-
-def open_data(run: dict[str, Any], rank: int = 0, world: int = 1) -> RunData:
-    config = RunConfig.from_dict(run["config"])
-    source = load_source(config.dataset, config.data_root)
-    if source.class_names != run["class_names"]:
-        raise StoreError(f"the {config.dataset} data no longer matches this run's classes: point --data-root at the original data")
-    return RunData(source, run["task_classes"], run["input"], rank, world)
-
-
-def seed_for(config: RunConfig, task: int) -> int:
-    return config.seed * 1000 + task
-
-
-def stored_vit(store: RunStore, run: dict[str, Any], task: int) -> torch.nn.Module:
-    """The plain timm ViT saved after ``task`` (checksum verified), head over every seen class."""
-    config = RunConfig.from_dict(run["config"])
-    vit = create_vit(config.model, len(seen_classes(run["task_classes"], task)), config.model_kwargs)
-    vit.load_state_dict(load_tensors(store.verified_path(task, "weights.safetensors"), "weights"))
-    return vit
-
-
-def load_state(store: RunStore, run: dict[str, Any], task: int, device: torch.device):
+def load_state(run: Run, task: int, device: torch.device) -> tuple[IncrementalClassifier, list[SubspaceMemory]]:
     """The classifier and memories as they were after ``task - 1`` (task 1: the backbone)."""
-    config = RunConfig.from_dict(run["config"])
+    config, store = run.config, run.store
     if task == 1:
         torch.manual_seed(config.seed)  # a random-init backbone (--weights none) is part of the run
-        vit = backbone.build(config.weights, config.model, config.model_kwargs, run.get("weights_sha256"))
+        vit = backbone.build(config.weights, config.model, config.model_kwargs, run.weights_sha256)
         n_hooked = len(qkv_layers(vit, config.blocks))
         memories = [SubspaceMemory.empty(vit.num_features) for _ in range(n_hooked)]
     else:
-        vit = stored_vit(store, run, task - 1)
+        vit = stored_vit(run, task - 1)
         memories = load_memories(store.verified_path(task - 1, "memory.safetensors"))
     clf = IncrementalClassifier(vit, config.mean, config.std).to(device)
     return clf, memories
@@ -139,16 +49,16 @@ def settings_for(config: RunConfig, amp: str = "none") -> TaskSettings:
                         method=config.method, num_blocks=config.blocks, seed=config.seed, amp=amp)
 
 
-def learn_one(store: RunStore, run: dict[str, Any], data: RunData, task: int, device: torch.device,
+def learn_one(run: Run, data: RunData, task: int, device: torch.device,
               wrap=None, amp: str = "none") -> tuple[dict[str, Any], dict[str, Any]]:
     """Learn 1-based ``task``, write ``task-NN`` atomically, refresh the run metrics.
 
     Returns (task metrics, run metrics); both are empty on ranks other than 0.
     """
-    config = RunConfig.from_dict(run["config"])
-    clf, memories = load_state(store, run, task, device)
+    config, store = run.config, run.store
+    clf, memories = load_state(run, task, device)
     train_idx = data.indices("train", task)
-    seed = seed_for(config, task)
+    seed = run.seed(task)
 
     def epoch_batches(epoch: int) -> Batches:
         return data.train_batches(train_idx, config.batch_size, augment=config.augment, shuffle=True,
@@ -167,7 +77,7 @@ def learn_one(store: RunStore, run: dict[str, Any], data: RunData, task: int, de
     start = time.perf_counter()
     class_stats = None
     if config.align == "ca":
-        class_stats = calibrate(store, clf, data, task, config, device, wrap)
+        class_stats = calibrate(run, clf, data, task, device, wrap)
         outcome.seconds["alignment"] = time.perf_counter() - start
     start = time.perf_counter()
     evaluation = evaluate_task(store, clf, data, task, device, wrap)
@@ -181,7 +91,7 @@ def learn_one(store: RunStore, run: dict[str, Any], data: RunData, task: int, de
         evaluation.save_features(tmp / "features.safetensors")
         if class_stats is not None:
             save_tensors(tmp / "class_stats.safetensors", class_stats.to_tensors())
-        write_json(tmp / "metrics.json", metrics)
+        write_json_atomic(tmp / "metrics.json", metrics)
     run_level = refresh_run_metrics(store)
     barrier()
     return metrics, run_level
@@ -199,9 +109,10 @@ def train_features(clf: IncrementalClassifier, data: RunData, idx: np.ndarray, d
     return torch.cat(feats), torch.cat(labels)
 
 
-def calibrate(store: RunStore, clf: IncrementalClassifier, data: RunData, task: int, config: RunConfig,
+def calibrate(run: Run, clf: IncrementalClassifier, data: RunData, task: int,
               device: torch.device, wrap=None) -> ClassStats:
     """Add this task's class statistics and, from task 2 on, align every head on sampled features."""
+    config, store = run.config, run.store
     previous = None
     if task > 1:
         previous = ClassStats.from_tensors(load_tensors(store.verified_path(task - 1, "class_stats.safetensors"),
@@ -211,7 +122,7 @@ def calibrate(store: RunStore, clf: IncrementalClassifier, data: RunData, task: 
     if task > 1:
         sizes = [len(c) for c in data.tasks[:task]]
         with torch.enable_grad():
-            align_heads(clf.vit.head, stats, task - 1, sizes, seed_for(config, task), logit_norm=config.ca_logit_norm)
+            align_heads(clf.vit.head, stats, task - 1, sizes, run.seed(task), logit_norm=config.ca_logit_norm)
     return stats
 
 
@@ -242,5 +153,5 @@ def finished_run_metrics(store: RunStore) -> dict[str, Any]:
 
 def refresh_run_metrics(store: RunStore) -> dict[str, Any]:
     metrics = finished_run_metrics(store)
-    write_json(store.root / "metrics.json", metrics)
+    write_json_atomic(store.root / "metrics.json", metrics)
     return metrics

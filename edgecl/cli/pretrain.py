@@ -1,4 +1,4 @@
-"""``edgecl pretrain``: make a backbone file (the lead registers :func:`pretrain_command` on the app).
+"""``edgecl pretrain``: make a backbone file that ``--weights`` accepts.
 
 The shipped ``edgecl/assets/backbone.safetensors`` is what the defaults make (its exact, explicit
 command is in ``backbone.json["command"]``; deterministic for a seed at a fixed thread count,
@@ -13,9 +13,16 @@ import shlex
 from pathlib import Path
 from typing import Annotated, Optional
 
+import torch
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from edgecl.cli.console import console, one_line_errors
+from edgecl.errors import UsageError
+from edgecl.pretrain.train import DEFAULT_KWARGS, pretrain
 
 
+@one_line_errors
 def pretrain_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .safetensors (a .json sidecar is written next to it).")] = Path("backbone.safetensors"),
     model: Annotated[str, typer.Option("--model", help="timm ViT name (fused qkv), e.g. vit_tiny_patch16_224.")] = "vit_tiny_patch16_224",
@@ -33,19 +40,12 @@ def pretrain_command(
     probe: Annotated[bool, typer.Option("--probe/--no-probe", help="Score frozen features on MNIST train (linear, NCM, Gaussian).")] = True,
 ) -> None:
     """Pre-train a small ViT backbone on a source disjoint from the stream and write it."""
-    import torch
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from edgecl.pretrain import DEFAULT_KWARGS, pretrain
-
-    console = Console()
     if threads:
         torch.set_num_threads(threads)
     try:
         kwargs = dict(DEFAULT_KWARGS) if model_kwargs is None else json.loads(model_kwargs)
     except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"--model-kwargs is not JSON: {exc}") from None
+        raise UsageError(f"--model-kwargs is not JSON: {exc}") from None
     # the exact, fully explicit command (every option spelled out, defaults included)
     parts = ["edgecl", "pretrain", "--out", str(out), "--model", model, "--model-kwargs", json.dumps(kwargs, sort_keys=True),
              "--source", source, "--method", method, "--epochs", str(epochs), "--samples-per-epoch", str(samples_per_epoch),
@@ -59,14 +59,10 @@ def pretrain_command(
         def progress(step: int, total: int, loss: float) -> None:
             bar.update(task, completed=step, total=total, loss=loss)
 
-        try:
-            info = pretrain(out, model_name=model, model_kwargs=kwargs, source=source, epochs=epochs,
-                            batch_size=batch_size, lr=lr, seed=seed, method=method,
-                            samples_per_epoch=samples_per_epoch, stroke_classes=stroke_classes,
-                            probe=probe, data_root=data_root, command=command, progress=progress)
-        except (ValueError, FileNotFoundError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
+        info = pretrain(out, model_name=model, model_kwargs=kwargs, source=source, epochs=epochs,
+                        batch_size=batch_size, lr=lr, seed=seed, method=method,
+                        samples_per_epoch=samples_per_epoch, stroke_classes=stroke_classes,
+                        probe=probe, data_root=data_root, command=command, progress=progress)
     console.print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, sha256 {info['sha256'][:12]}) + {out.with_suffix('.json')}")
     for name, res in info["probe"].items():
         if isinstance(res, dict):

@@ -9,21 +9,17 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .atomic import read_json, sha256_file, write_json
-from .config import RunConfig
+from edgecl_runtime.atomic_io import PARTIAL, read_json, sha256_file, staged_dir, write_json_atomic
+from edgecl.config import RunConfig
+from edgecl.errors import StoreError
 
 RUN_FILE = "run.json"
 RECORD = "record.json"
 STORE_VERSION = 1
-
-
-class StoreError(RuntimeError):
-    """A run folder that cannot be used as asked (corrupt, locked, out of order)."""
 
 
 def task_dirname(task: int) -> str:
@@ -43,7 +39,7 @@ class RunStore:
             raise StoreError(f"a run already exists at {self.root}")
         if self.root.exists() and any(p for p in self.root.iterdir() if not p.name.startswith(".")):
             raise StoreError(f"{self.root} exists and is not an edgecl run: choose an empty or new --run DIR")
-        write_json(self.root / RUN_FILE, {"store_version": STORE_VERSION, "config": config.to_dict(), **meta})
+        write_json_atomic(self.root / RUN_FILE, {"store_version": STORE_VERSION, "config": config.to_dict(), **meta})
 
     def read_run(self) -> dict[str, Any]:
         data = read_json(self.root / RUN_FILE, "run.json")
@@ -94,7 +90,7 @@ class RunStore:
 
     def clean_partials(self) -> None:
         """Remove temp folders left by a killed process."""
-        for path in self.root.glob(".task-*.partial-*"):
+        for path in self.root.glob(f".task-*.{PARTIAL}-*"):
             shutil.rmtree(path, ignore_errors=True)
 
     def discard_from(self, task: int) -> list[int]:
@@ -113,15 +109,11 @@ class RunStore:
         final = self.task_dir(task)
         if final.exists():
             raise StoreError(f"{final} already exists; use --force to relearn task {task}")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{task_dirname(task)}.partial-", dir=self.root))
-        try:
+        with staged_dir(final, replace=False) as tmp:
             yield tmp
             files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
                      for p in sorted(tmp.rglob("*")) if p.is_file() and p.name != RECORD}
-            write_json(tmp / RECORD, {"task": task, "files": files})
-            os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            write_json_atomic(tmp / RECORD, {"task": task, "files": files})
 
     def record(self, task: int) -> dict[str, Any]:
         return read_json(self.task_dir(task) / RECORD, f"record of task {task}")

@@ -11,7 +11,7 @@ bound what the learner reaches. Three cheap read-outs on those features:
   rehearsal-free learner with classifier alignment (heads re-fitted from stored class statistics)
   can reach.
 
-Images go in as given: pass a model that includes its normalisation (``edgecl.model.Normalized``)
+Images go in as given: pass a model that includes its normalisation (``edgecl.vit.model.Normalized``)
 and images in [0, 1], shape (N, C, H, W); uint8 is divided by 255 here.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ def extract_features(model: nn.Module, images: torch.Tensor, batch_size: int = 5
     """Pooled, final-normed features (timm ``forward_head(pre_logits=True)``) in eval mode.
 
     ``model`` may be a timm ViT or a wrapper with ``.model`` plus ``mean``/``std`` buffers
-    (``edgecl.model.Normalized``); the head, if any, is skipped.
+    (``edgecl.vit.model.Normalized``); the head, if any, is skipped.
     """
     inner, mean, std = model, None, None
     if hasattr(model, "model") and hasattr(model, "mean") and hasattr(model, "std"):

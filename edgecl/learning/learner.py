@@ -20,9 +20,10 @@ from typing import Callable, Iterable, Iterator
 import torch
 from torch import Tensor, nn
 
-from .classifier import IncrementalClassifier
-from .distributed import all_reduce_sum_
-from .inflora import Adapter, SubspaceMemory, design_branch, merge_adapter, recording, threshold_for_task
+from edgecl.config import task_seed
+from edgecl.vit.classifier import IncrementalClassifier
+from edgecl.learning.distributed import all_reduce_sum_
+from edgecl.inflora import Adapter, SubspaceMemory, design_branch, merge_adapter, recording, threshold_for_task
 
 Batches = Iterable[tuple[Tensor, Tensor]]
 Wrap = Callable[[str, Batches], Iterator[tuple[Tensor, Tensor]]]
@@ -70,7 +71,7 @@ def second_moments(clf: IncrementalClassifier, batches: Batches, num_blocks: int
     with recording(clf.vit, num_blocks) as moments:
         for images, _ in wrap(phase, batches):
             clf.vit.forward_features(clf.normalize(images.to(device)))
-    moments.all_reduce()  # no-op in a single process
+    moments.all_reduce(all_reduce_sum_)  # no-op in a single process
     return moments.means()
 
 
@@ -173,7 +174,7 @@ def learn_task(clf: IncrementalClassifier, memories: list[SubspaceMemory], task_
         designs = [design_branch(c, m, settings.rank) for c, m in zip(moments, memories)]
     seconds["statistics"] = time.perf_counter() - start
 
-    torch.manual_seed(settings.seed * 1000 + task_index)  # head init and SeqLoRA's random D
+    torch.manual_seed(task_seed(settings.seed, task_index))  # head init and SeqLoRA's random D
     adapter = Adapter(clf.vit, settings.rank, designs, settings.num_blocks, train_design=not inflora).to(device)
     head = clf.add_head(num_classes)
     start = time.perf_counter()

@@ -8,7 +8,7 @@ memory kinds) and ``RUN/task-NN/export/manifest.json`` (one format table per tas
 A run is reported as it is on disk: a task folder without ``record.json`` (interrupted or damaged),
 a task after such a gap (ignored by ``edgecl learn``), tasks not learned yet and missing or failed
 exports are listed as such. When ``RUN/metrics.json`` disagrees with the complete task folders it is
-recomputed from their per-task metrics (``edgecl.metrics.run_metrics``, the same function that
+recomputed from their per-task metrics (``edgecl.learning.metrics.run_metrics``, the same function that
 wrote it) and the report says so.
 """
 from __future__ import annotations
@@ -18,10 +18,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .atomic import read_json, write_bytes, write_json
-from .metrics import run_metrics
-from .report_exports import export_section
-from .store import RECORD, RunStore, task_dirname
+from edgecl_runtime.atomic_io import read_json, write_bytes_atomic, write_json_atomic
+from edgecl.learning.metrics import run_metrics
+from edgecl.report.exports import export_section
+from edgecl.run.store import RECORD, RunStore, task_dirname
 
 REPORT_VERSION = 1
 PHASES = ("statistics", "training", "memory_update", "alignment", "evaluation")
@@ -198,15 +198,15 @@ def report_paths(out: Path) -> dict[str, Path]:
 def write_report(run: Path, out: Path | None = None, compare: Path | None = None,
                  latency_iters: int = 40) -> dict[str, Path]:
     """Collect, plot and write the report; returns the written paths (default ``RUN/report.md``)."""
-    from .report_markdown import render_markdown
-    from .report_plots import PLOTS
+    from edgecl.report.markdown import render_markdown
+    from edgecl.report.plots import PLOTS
 
     data = collect_report(Path(run), compare, latency_iters)
     paths = report_paths(Path(out) if out is not None else Path(run) / "report.md")
     data["plots"] = {}
     for name, plot in PLOTS.items():
-        write_bytes(paths[name], plot(data))
+        write_bytes_atomic(paths[name], plot(data))
         data["plots"][name] = paths[name].name
-    write_json(paths["json"], data)
-    write_bytes(paths["markdown"], render_markdown(data).encode())
+    write_json_atomic(paths["json"], data)
+    write_bytes_atomic(paths["markdown"], render_markdown(data).encode())
     return paths

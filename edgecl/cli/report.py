@@ -1,4 +1,4 @@
-"""``edgecl report``: the lead registers :func:`report_command` on the app (``edgecl.cli``)."""
+"""``edgecl report``: Markdown + JSON report with plots for a run."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .console import console, one_line_errors
+from edgecl.cli.console import console, one_line_errors
+from edgecl.report.collect import write_report
 
 
 @one_line_errors
@@ -20,8 +21,6 @@ def report_command(
                                                "format when a manifest has no latency (0: skip).")] = 40,
 ) -> None:
     """Markdown + JSON report with plots: config, accuracy, interference, memory, time, export bundles."""
-    from .report import write_report
-
     paths = write_report(run, out, compare, latency_iters)
     console.print(f"wrote {paths['markdown']} and {paths['json'].name}, "
                   f"{paths['accuracy_matrix'].name}, {paths['seen_accuracy'].name}, {paths['memory'].name} beside it")

@@ -8,8 +8,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .atomic import atomic_path
-from .inflora import SubspaceMemory
+from edgecl_runtime.atomic_io import atomic_path
+from edgecl.inflora import SubspaceMemory
 
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:

@@ -4,7 +4,7 @@ Why this exists: InfLoRA adapts only K/V of a frozen backbone, so the backbone d
 Pre-training must never see the stream's classes (digits) nor MNIST test images. Measured at 28 px:
 supervised pre-training on 10 natural classes (MNIST/Fashion) or masked-image modelling does not
 beat a random init on unseen classes, while supervised pre-training on *hundreds* of synthetic stroke
-classes (``edgecl.glyphs``: font letters/symbols + random Bezier shape families, heavy augmentation)
+classes (``edgecl.pretrain.glyphs``: font letters/symbols + random Bezier shape families, heavy augmentation)
 does. ``method="simclr"`` (contrastive, labels unused) is kept for comparison.
 
 Output: ``<out>.safetensors`` (timm ViT state dict, no ``head.*``; load with
@@ -27,10 +27,12 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
-from .atomic import sha256_file
+from edgecl_runtime.atomic_io import sha256_file
 
-from edgecl.glyphs import GlyphAugment, GlyphBank, make_bank, sample_batch
-from edgecl.probe import extract_features, probe_features
+from edgecl.data.sources import load_source
+from edgecl.pretrain.glyphs import GlyphAugment, GlyphBank, make_bank, sample_batch
+from edgecl.pretrain.probe import extract_features, probe_features
+from edgecl.vit.model import Normalized
 
 DEFAULT_MODEL = "vit_tiny_patch16_224"
 DEFAULT_KWARGS: dict[str, Any] = {
@@ -44,8 +46,6 @@ SOURCES = ("glyphs", "fashion-mnist")
 # ----------------------------------------------------------------------------------------- data
 def load_train_split(name: str, data_root: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """TRAIN split of ``mnist`` / ``fashion-mnist`` via ``edgecl.data``: (uint8 (N,1,28,28), int64 labels)."""
-    from edgecl.data.sources import load_source
-
     train = load_source(name, data_root).train
     return torch.from_numpy(np.ascontiguousarray(train.array)).unsqueeze(1), torch.from_numpy(np.asarray(train.labels, np.int64))
 
@@ -102,8 +102,6 @@ def backbone_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def probe_backbone(model: nn.Module, mean: float, std: float, probe_data: tuple[torch.Tensor, ...]) -> dict[str, float]:
     """Linear / NCM / Gaussian accuracy of frozen features on the MNIST-train probe split."""
-    from edgecl.model import Normalized
-
     wrapped = Normalized(model, [mean], [std])
     xt, yt, xv, yv = probe_data
     return probe_features(extract_features(wrapped, xt), yt, extract_features(wrapped, xv), yv)

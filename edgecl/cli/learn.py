@@ -1,21 +1,57 @@
-"""The ``edgecl`` command line (Typer)."""
+"""``edgecl learn``: parse the options, run a learn session, print what happens."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Callable, Iterator, Optional
 
 import typer
 
-from .console import one_line_errors
+from edgecl.cli.console import (DEFAULT_RUN, RunOpt, accuracy_table, console, one_line_errors,
+                                print_manifest,
+                                progress_wrap, summary_line)
+from edgecl.config import parse_formats
+from edgecl.errors import ExportFailed
+from edgecl.learning.driver import LearnEvents, learn_session
+from edgecl.run.run import Run
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Continual learning (InfLoRA) for edge devices: learn task by task, export, verify.")
 
-RunOpt = Annotated[Path, typer.Option("--run", "--run-dir", help="Run folder (one per run). Under torchrun use --run-dir (torchrun claims --run).")]
-DEFAULT_RUN = Path("models/default")
+class PrintedEvents(LearnEvents):
+    """The learn session as the terminal shows it: one line per step, Rich tables, progress bars."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def run_created(self, run: Run) -> None:
+        c = run.config
+        console.print(f"created run [bold]{run.root}[/]: {c.dataset}, {c.tasks} tasks, {c.method}, model {c.model}, "
+                      f"input normalisation mean {c.mean} std {c.std}")
+
+    def discarded(self, tasks: list[int], why: str) -> None:
+        if why == "relearning":
+            console.print(f"discarded tasks {tasks}")
+        else:
+            console.print(f"removed unfinished task folders {tasks} ({why})")
+
+    def nothing_to_do(self, run: Run) -> None:
+        console.print(f"all {run.num_tasks} tasks of {run.root} are learned; see `edgecl status --run {run.root}`")
+
+    def task_started(self, run: Run, task: int) -> None:
+        console.print(f"[bold]task {task}/{run.num_tasks}[/]: classes {run.task_class_names(task)}")
+
+    def task_learned(self, task: int, metrics: dict[str, Any], run_metrics: dict[str, Any]) -> None:
+        console.print(accuracy_table(task, metrics, run_metrics))
+        console.print(summary_line(metrics, run_metrics))
+
+    def exported(self, manifest: dict[str, Any]) -> None:
+        print_manifest(manifest)
+
+    @contextmanager
+    def progress(self) -> Iterator[Callable | None]:
+        with progress_wrap(not self.quiet) as wrap:
+            yield wrap
 
 
-@app.command()
 @one_line_errors
 def learn(
     run: RunOpt = DEFAULT_RUN,
@@ -49,53 +85,13 @@ def learn(
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Learn task N (or the next, or all) on top of the tasks before it, merge, save and measure."""
-    from .learn_command import run_learn
-
     options = dict(dataset=dataset, data_root=data_root, model=model, weights=weights, tasks=tasks, rank=rank,
                    epochs=epochs, lr=lr, batch_size=batch_size, lam=lam, method=method, blocks=blocks, seed=seed,
                    shuffle_classes=shuffle_classes, augment=augment, align=align, ca_cov=ca_cov,
                    ca_logit_norm=ca_logit_norm,
-                   export_formats=None if formats is None else [f for f in formats.split(",") if f and f != "none"])
-    run_learn(run, task, all_tasks, force, config, options, device, threads, export, quiet, amp)
-
-
-@app.command()
-@one_line_errors
-def status(run: RunOpt = DEFAULT_RUN) -> None:
-    """Tasks done, metrics so far, and what is next."""
-    from .learn_command import show_status
-
-    show_status(run)
-
-
-@app.command()
-@one_line_errors
-def export(
-    run: RunOpt = DEFAULT_RUN,
-    task: Annotated[Optional[int], typer.Option(help="Task to export (default: the latest finished).")] = None,
-    fp16: Annotated[bool, typer.Option("--fp16", help="Also FP16 ONNX (LayerNorm/Softmax kept FP32).")] = False,
-    int8: Annotated[bool, typer.Option("--int8", help="Also INT8 ONNX (QDQ, symmetric, calibrated).")] = False,
-    trt: Annotated[bool, typer.Option("--trt", help="Also a TensorRT engine (needs TensorRT: on the device).")] = False,
-    opset: Annotated[Optional[int], typer.Option(help="ONNX opset: 17 (JetPack 6/7), 16 (JetPack 5).")] = None,
-    max_batch: Annotated[Optional[int], typer.Option(help="Largest batch of the TensorRT profile.")] = None,
-) -> None:
-    """Export a finished task as a bundle (ONNX FP32 always) behind the parity gate; exit 1 if a format fails."""
-    from .export_command import run_export
-
-    formats = {name for name, on in (("fp16", fp16), ("int8", int8), ("trt", trt)) if on}
-    run_export(run, task, formats, opset, max_batch)
-
-
-def _register_optional() -> None:
-    from .pretrain_cli import pretrain_command
-    from .report_cli import report_command
-
-    app.command("pretrain")(one_line_errors(pretrain_command))
-    app.command("report")(report_command)
-
-
-_register_optional()
-
-
-def main() -> None:
-    app()
+                   export_formats=None if formats is None else parse_formats(formats))
+    result = learn_session(run, task=task, all_tasks=all_tasks, force=force, config_file=config, options=options,
+                           device=device, threads=threads, export=export, amp=amp, events=PrintedEvents(quiet))
+    if result.failed_exports:
+        raise ExportFailed(f"learned, but these exports failed their gate: {', '.join(result.failed_exports)} "
+                           "(see the manifests)")

@@ -1,0 +1,34 @@
+"""``edgecl export``: export a finished task as a bundle behind the parity gate, print the gate."""
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from edgecl.cli.console import DEFAULT_RUN, RunOpt, console, one_line_errors, print_manifest
+from edgecl.errors import ExportFailed
+from edgecl.export import export_run_task, failed_formats
+from edgecl.run.run import open_run
+from edgecl_runtime.contract import REQUESTS
+
+
+@one_line_errors
+def export(
+    run: RunOpt = DEFAULT_RUN,
+    task: Annotated[Optional[int], typer.Option(help="Task to export (default: the latest finished).")] = None,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Also FP16 ONNX (LayerNorm/Softmax kept FP32).")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Also INT8 ONNX (QDQ, symmetric, calibrated).")] = False,
+    trt: Annotated[bool, typer.Option("--trt", help="Also a TensorRT engine (needs TensorRT: on the device).")] = False,
+    opset: Annotated[Optional[int], typer.Option(help="ONNX opset: 17 (JetPack 6/7), 16 (JetPack 5).")] = None,
+    max_batch: Annotated[Optional[int], typer.Option(help="Largest batch of the TensorRT profile.")] = None,
+) -> None:
+    """Export a finished task as a bundle (ONNX FP32 always) behind the parity gate; exit 1 if a format fails."""
+    flags = {"fp16": fp16, "int8": int8, "trt": trt}
+    formats = {name for name in REQUESTS if flags.get(name)}
+    opened = open_run(run)
+    manifest = export_run_task(opened, task, formats, opset, max_batch)
+    print_manifest(manifest)
+    console.print(f"bundle: {opened.store.task_dir(manifest['task']) / 'export'}")
+    failed = failed_formats(manifest)
+    if failed:
+        raise ExportFailed(f"formats failed their gate or export: {', '.join(failed)} (see manifest.json)")

@@ -1,0 +1,37 @@
+"""One exception family for everything edgecl refuses, and the exit code each one means.
+
+Library code raises these with a one-line message that names the problem and what to do; the
+CLI prints that line and exits with the class's ``exit_code``. Exit codes (the same table holds
+for ``edgecl-rt``):
+
+- 2: the command line is wrong (unknown value, conflicting option, task out of order);
+- 1: the command could not do its job (corrupt or locked store, missing data, failed gate).
+
+Any other exception is a bug or an environment problem: the CLI prints one line naming it and a
+hint, and the full traceback with ``EDGECL_DEBUG=1``.
+"""
+from __future__ import annotations
+
+
+class EdgeclError(Exception):
+    """Base of every refusal edgecl makes on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(EdgeclError):
+    """Bad or conflicting options: the user must change the command line."""
+
+    exit_code = 2
+
+
+class StoreError(EdgeclError):
+    """A run folder that cannot be used as asked (corrupt, locked, out of order, newer format)."""
+
+
+class DataError(EdgeclError, ValueError):
+    """Data that is missing, unreadable or no longer matches the run."""
+
+
+class ExportFailed(EdgeclError):
+    """At least one requested format failed its export or its gate (details in the manifest)."""

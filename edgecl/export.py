@@ -1,0 +1,70 @@
+"""Store -> bundle: what ``edgecl export`` and the export after every learned task do (no printing).
+
+Data flows one way: the finished task's weights are read back from the store (checksums checked),
+the test sets of every seen task and a stratified calibration sample of their training images are
+prepared with the evaluation transform (the device's preprocessing), and ``edgecl.exporters``
+writes and gates the bundle in ``task-NN/export/``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgecl.data.run_data import RunData, open_data
+from edgecl.errors import StoreError, UsageError
+from edgecl.exporters.bundle import export_bundle
+from edgecl.exporters.golden import select_golden
+from edgecl.exporters.manifest import failed_formats
+from edgecl.exporters.sampling import stratified_sample
+from edgecl.run.models import task_model
+from edgecl.run.run import Run
+
+CALIBRATION_IMAGES = 512
+
+
+def _arrays(data: RunData, split: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for x, y in data.eval_batches(split, idx):
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def calibration_set(data: RunData, task: int, seed: int) -> np.ndarray:
+    """A stratified sample of training images from every seen task (fresh for every task)."""
+    idx = np.concatenate([data.indices("train", j) for j in range(1, task + 1)])
+    labels = data.position[torch.from_numpy(data.source.train.labels[idx])].numpy()
+    pick = idx[stratified_sample(labels, min(CALIBRATION_IMAGES, len(idx)), seed=seed)]
+    return _arrays(data, "train", np.sort(pick))[0]
+
+
+def export_task(run: Run, data: RunData, task: int, formats: set[str], opset: int | None = None,
+                max_batch: int | None = None) -> dict[str, Any]:
+    """Write and gate ``task``'s bundle; returns its manifest (failed formats are recorded in it)."""
+    config = run.config
+    test_sets = [_arrays(data, "test", data.indices("test", j)) for j in range(1, task + 1)]
+    golden = select_golden(test_sets, seed=config.seed)
+    calib = calibration_set(data, task, run.seed(task)) if "int8" in formats else None
+    return export_bundle(task_model(run, task), run.store.task_dir(task) / "export",
+                         classes=run.seen_class_names(task), input_spec=run.input, golden=golden,
+                         test_sets=test_sets, calib=calib, formats=formats, opset=opset or config.opset,
+                         max_batch=max_batch or config.max_batch, thresholds=config.extra.get("thresholds"),
+                         run_name=run.name, task=task)
+
+
+def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | None = None,
+                    max_batch: int | None = None) -> dict[str, Any]:
+    """Export a finished task of ``run`` (default: the latest) under the run's lock."""
+    done = run.finished_tasks()
+    if not done:
+        raise StoreError(f"run {run.root} has no finished task to export: run `edgecl learn --run {run.root}` first")
+    task = task or done[-1]
+    if task not in done:
+        raise UsageError(f"task {task} is not learned yet (finished: 1..{done[-1]}): learn it first")
+    with run.store.lock():
+        return export_task(run, open_data(run), task, formats, opset, max_batch)
+
+
+__all__ = ["export_task", "export_run_task", "calibration_set", "failed_formats"]

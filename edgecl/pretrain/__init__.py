@@ -1,0 +1,1 @@
+"""Backbone pre-training for the bundled default: synthetic glyphs (glyphs), training (train), probes (probe)."""

@@ -1,0 +1,72 @@
+"""A run as one typed object, read from ``run.json`` once and passed down instead of a dict.
+
+``run.json`` freezes what makes results comparable (the config, the class order, the split into
+tasks, the input spec, the backbone's checksum); :class:`Run` is that file, parsed and checked,
+plus the store it lives in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgecl.config import RunConfig, task_seed
+from edgecl.data.stream import seen_classes
+from edgecl.errors import StoreError, UsageError
+from edgecl.run.store import RunStore
+
+
+@dataclass(frozen=True)
+class Run:
+    store: RunStore
+    config: RunConfig
+    class_names: list[str]
+    task_classes: list[list[int]]  # class ids per task, in task order
+    input: dict[str, Any]  # the input spec a device needs (edgecl_runtime.preprocess)
+    weights_sha256: str | None
+    meta: dict[str, Any]  # everything else run.json holds (created, versions, ...)
+
+    @classmethod
+    def from_dict(cls, store: RunStore, data: dict[str, Any]) -> "Run":
+        try:
+            return cls(store, RunConfig.from_dict(data["config"]), list(data["class_names"]),
+                       [list(g) for g in data["task_classes"]], dict(data["input"]), data.get("weights_sha256"),
+                       {k: v for k, v in data.items()
+                        if k not in ("config", "class_names", "task_classes", "input", "weights_sha256")})
+        except (KeyError, TypeError) as exc:
+            raise StoreError(f"{store.root / 'run.json'} lacks {exc}: it is not an edgecl run file") from None
+
+    @property
+    def root(self) -> Path:
+        return self.store.root
+
+    @property
+    def name(self) -> str:
+        return self.store.root.name
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.task_classes)
+
+    def finished_tasks(self) -> list[int]:
+        return self.store.finished_tasks()
+
+    def task_class_names(self, task: int) -> list[str]:
+        """Names of the classes 1-based ``task`` brings."""
+        return [self.class_names[c] for c in self.task_classes[task - 1]]
+
+    def seen_class_names(self, task: int) -> list[str]:
+        """Names of every class seen up to ``task``, in the model's output order."""
+        return [self.class_names[c] for c in seen_classes(self.task_classes, task)]
+
+    def seed(self, task: int) -> int:
+        """The per-task seed (data order, augmentation, head init, alignment sampling)."""
+        return task_seed(self.config.seed, task)
+
+
+def open_run(root: str | Path) -> Run:
+    """The run stored at ``root``; a missing or foreign folder is a one-line StoreError."""
+    store = RunStore(root)
+    if not store.exists():
+        raise UsageError(f"no run at {root}: create one with `edgecl learn --run {root}`")
+    return Run.from_dict(store, store.read_run())
