@@ -48,9 +48,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 RT, EX, CORE, DATA = "tests/runtime", "tests/exporters", "tests/core", "tests/data"
-CLI_EXPORT, CLI_CLAIMS = "tests/cli/test_export_cli.py", "tests/cli/test_claims_cli.py"
+CLI_EXPORT, CLI_CLAIMS = "tests/cli/test_export_cli.py", "tests/cli/test_learn_outcomes.py"
 CLI_DIST = "tests/cli/test_distributed.py"
-GATE, CLAIMS_CORE = "tests/runtime/test_rt_gate.py", "tests/core/test_claims_core.py"
+GATE, CLAIMS_CORE = "tests/runtime/test_rt_gate.py", "tests/core/test_interference.py"
 MEMORY, DESIGN = "tests/core/test_memory.py", "tests/core/test_design_merge.py"
 
 
@@ -79,12 +79,12 @@ MUTANTS: list[Mutant] = [
            'if abs(delta) > thr["accuracy_delta_pp"]:', 'if delta > thr["accuracy_delta_pp"]:',
            (GATE, RT, EX)),
     Mutant("fp32-loose", "FP32 top-1 / accuracy thresholds loosened to 0.95 and 5 pp",
-           "runtime/edgecl_runtime/gate.py",
+           "runtime/edgecl_runtime/contract.py",
            '"fp32": {"max_abs_diff": 1e-4, "top1_agreement": 1.0, "accuracy_delta_pp": 0.1}',
            '"fp32": {"max_abs_diff": 1e-4, "top1_agreement": 0.95, "accuracy_delta_pp": 5.0}',
            (GATE, RT, EX)),
     Mutant("int8-agree", "INT8 top-1 agreement threshold loosened from 0.99 to 0.9",
-           "runtime/edgecl_runtime/gate.py",
+           "runtime/edgecl_runtime/contract.py",
            '"int8": {"max_abs_diff": 1.0, "top1_agreement": 0.99,',
            '"int8": {"max_abs_diff": 1.0, "top1_agreement": 0.9,',
            (GATE, "tests/exporters/test_int8.py", RT, EX)),
@@ -99,11 +99,11 @@ MUTANTS: list[Mutant] = [
            "load_bundle(path, check_hashes=True)", "load_bundle(path, check_hashes=False)",
            ("tests/runtime/test_rt_serve.py", RT)),
     Mutant("golden-last-task", "golden set drawn from the last task's test set only",
-           "edgecl/export_command.py",
+           "edgecl/export.py",
            "select_golden(test_sets, seed=config.seed)",
            "select_golden(test_sets[-1:], seed=config.seed)", (CLI_CLAIMS, EX, CLI_EXPORT)),
     Mutant("calib-last-task", "INT8 calibration images from the last task only",
-           "edgecl/export_command.py",
+           "edgecl/export.py",
            'idx = np.concatenate([data.indices("train", j) for j in range(1, task + 1)])',
            'idx = np.concatenate([data.indices("train", j) for j in range(task, task + 1)])',
            (CLI_CLAIMS, EX, CLI_EXPORT)),
@@ -150,12 +150,12 @@ MUTANTS: list[Mutant] = [
            (DESIGN, CLAIMS_CORE, CORE)),
     # --- classifier alignment, distributed, loader
     Mutant("align-skipped", "classifier alignment never runs (stats still saved)",
-           "edgecl/session.py",
+           "edgecl/learning/step.py",
            "    if task > 1:\n        sizes = [len(c) for c in data.tasks[:task]]",
            "    if False:\n        sizes = [len(c) for c in data.tasks[:task]]",
            (CLAIMS_CORE, "tests/core/test_align.py", CORE, CLI_CLAIMS)),
     Mutant("allreduce-noop", "all_reduce_sum_ does nothing",
-           "edgecl/distributed.py",
+           "edgecl/learning/distributed.py",
            "    if not dist.is_initialized():\n        return tensor\n",
            "    return tensor\n", (CLI_DIST, CLI_CLAIMS)),
     Mutant("shuffle-no-seed", "loader shuffle ignores the seed",
