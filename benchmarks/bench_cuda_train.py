@@ -14,10 +14,10 @@ import time
 
 import torch
 
-from edgecl.classifier import IncrementalClassifier
+from edgecl.vit.classifier import IncrementalClassifier
 from edgecl.inflora import SubspaceMemory
-from edgecl.learner import TaskSettings, learn_task
-from edgecl.model import create_vit
+from edgecl.learning.learner import TaskSettings, learn_task
+from edgecl.vit.model import create_vit
 
 
 def synthetic(batch: int, steps: int, classes: int, device: torch.device):

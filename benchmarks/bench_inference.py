@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from edgecl.inflora import Adapter, merge_adapter
-from edgecl.model import create_vit
+from edgecl.vit.model import create_vit
 from timing import default_arch, interleaved, med_ms, median_ratio, print_table, ratio_spread, set_threads
 
 TASK_COUNTS = (1, 5, 10)

@@ -22,7 +22,7 @@ from edgecl.exporters.fp16 import convert_fp16
 from edgecl.exporters.int8 import quantize_int8
 from edgecl.exporters.onnx_export import export_onnx
 from edgecl.exporters.ort_session import make_session
-from edgecl.model import Normalized, create_vit
+from edgecl.vit.model import Normalized, create_vit
 from timing import default_arch, interleaved, med_ms, median_ratio, print_table, ratio_spread, set_threads
 
 BATCHES = (1, 32)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from edgecl.inflora import SubspaceMemory, design_branch, recording, threshold_for_task
-from edgecl.model import create_vit
+from edgecl.vit.model import create_vit
 from timing import interleaved, median_ratio, print_table, set_threads
 
 WIDTHS = (192, 384, 768)

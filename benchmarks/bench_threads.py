@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from bench_train import edgecl_step
-from edgecl.model import create_vit
+from edgecl.vit.model import create_vit
 from timing import default_arch, interleaved, med_ms, median_ratio, print_table, ratio_spread
 
 TINY = dict(img_size=28, patch_size=7, in_chans=1, embed_dim=32, depth=2, num_heads=2)

@@ -27,9 +27,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from edgecl.classifier import IncrementalClassifier
+import edgecl
+from edgecl.vit.classifier import IncrementalClassifier
 from edgecl.inflora import Adapter
-from edgecl.model import create_vit
+from edgecl.vit.model import create_vit
 from timing import ASSETS, default_arch, interleaved, med_ms, median_ratio, print_table, ratio_spread, set_threads
 
 MEAN, STD = 0.5, 0.5
@@ -86,18 +87,14 @@ def step_table(name: str, kwargs: dict, batch: int, rank: int, reps: int) -> lis
 
 def tiny_run(root: Path, epochs: int | None, threads: int) -> Path:
     """Tasks 1-2 of the bundled default stream (bundled backbone when shipped, else random init)."""
-    from edgecl.console import console
-    from edgecl.learn_command import run_learn
-
-    console.quiet = True  # the learner's per-task tables would bury this benchmark's own
     name, kwargs, _ = default_arch()
     weights = "bundled" if (ASSETS / "backbone.safetensors").is_file() else "none"
-    options = dict(dataset="default", weights=weights, epochs=epochs, tasks=5)
+    options = {k: v for k, v in dict(dataset="default", weights=weights, epochs=epochs, tasks=5).items() if v is not None}
     if weights == "none":
         options.update(model=name, model_kwargs=kwargs)
     run = root / "run"
     for task in (1, 2):
-        run_learn(run, task, False, False, None, options, "cpu", threads, False, True)
+        edgecl.learn(run, task=task, device="cpu", threads=threads, export=False, **options)
     return run
 
 
