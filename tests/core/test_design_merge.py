@@ -109,3 +109,17 @@ def test_adapter_on_first_blocks_only():
     assert len(adapter.branches) == 1
     with pytest.raises(ValueError, match="blocks"):
         Adapter(model, rank=2, num_blocks=5)
+
+
+def test_design_spans_the_top_directions_of_the_projected_moment():
+    """Rows (x sqrt 3) are orthonormal and span the top-r singular vectors of (I - P_old) C, not of C."""
+    gen = torch.Generator().manual_seed(7)
+    a = torch.randn(16, 16, generator=gen, dtype=torch.float64)
+    c = a @ a.T
+    old = SubspaceMemory.empty(16).update(c, 0.6)  # the old space holds C's top directions
+    c_next = c + 0.1 * torch.eye(16, dtype=torch.float64)
+    rows = design_branch(c_next, old, 3).double() * 3 ** 0.5
+    assert torch.allclose(rows @ rows.T, torch.eye(3, dtype=torch.float64), atol=1e-5)
+    u, _, _ = torch.linalg.svd((torch.eye(16, dtype=torch.float64) - old.old_space_projector()) @ c_next)
+    top = u[:, :3]
+    assert float((rows.T @ rows - top @ top.T).norm()) < 1e-4
