@@ -10,12 +10,13 @@ continual learner with classifier alignment can reach with the frozen backbone.
 
 Every printed row of the main table is measured by this run. The Fashion-MNIST row answers "would
 supervised pre-training on a real 10-class data set do as well as the synthetic glyph classes?": it
-pre-trains, here, a backbone of the shipped architecture with ``edgecl.pretrain.pretrain`` on the
-Fashion-MNIST train split (supervised, ``--fashion-images`` images, default 75 000 = the budget used
-while choosing the shipped backbone, lr 2e-3, batch 128, seed 0, its own mean/std; 5-6 min on an
-idle core, 752 s on a loaded 2-core machine), then probes it like the others. Rows recorded in
-``backbone.json["alternatives"]`` are printed separately, labelled as recorded. ``--throughput`` adds forward+backward images/s with frozen
-weights (the InfLoRA training cost) at 1 and 2 threads.
+pre-trains, here, a backbone of the shipped architecture with ``edgecl.pretrain.train.pretrain`` on
+the Fashion-MNIST train split (supervised, ``--fashion-images`` images, default 75 000 = the budget
+used while choosing the shipped backbone, lr 2e-3, batch 128, seed 0, its own mean/std; 215-752 s
+on one thread of the 2-core development machine, depending on its load), then probes it like the
+others. Rows recorded in ``backbone.json["alternatives"]`` are printed separately, labelled as
+recorded. ``--throughput`` adds forward+backward images/s with frozen weights (the InfLoRA training
+cost) at 1 and 2 threads.
 """
 from __future__ import annotations
 

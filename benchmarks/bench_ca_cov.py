@@ -4,7 +4,7 @@
     python benchmarks/bench_ca_cov.py --threads 2 --out /tmp/ca-cov
 
 ``--align ca`` stores per class the mean and covariance of the final features and re-fits every head
-on features sampled from them after each task (``edgecl.align``). ``--ca-cov`` chooses how much of
+on features sampled from them after each task (``edgecl.learning.align``). ``--ca-cov`` chooses how much of
 the covariance is kept: ``full`` (d x d per class), ``shared`` (one pooled d x d for the run) or
 ``diag`` (d per class). This script learns the whole stream once per mode (``edgecl learn --all``,
 no export, every other option the preset's) and prints, for each: A_T, mean incremental accuracy,

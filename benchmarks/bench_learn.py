@@ -12,7 +12,7 @@ InfLoRA's extra work per task measured side by side with a plain inference pass.
    repetition, and the median of the per-repetition ratios is reported:
    - plain pass: ``forward_features`` under no_grad, no hooks, over the same batches the learner's
      statistics pass iterates (same batch size and augmentation; batch making included in both);
-   - statistics pass: ``edgecl.learner.second_moments`` (the real function, hooks recording x x^T);
+   - statistics pass: ``edgecl.learning.learner.second_moments`` (the real function, hooks recording x x^T);
    - SVDs + memory update: ``design_branch`` and ``SubspaceMemory.update`` for every hooked block, on
      the second moments of one statistics pass (the real functions, the task's real threshold);
    - one training epoch (forward + backward + Adam on the K/V branches and the new head, frozen
@@ -109,7 +109,7 @@ def overhead(run: Path, task: int, reps: int) -> dict[str, list[float]]:
     optimiser = torch.optim.Adam(adapter.trainable_parameters() + list(head.parameters()), lr=config.lr)
     offset = trained.num_old_classes
 
-    def epoch():  # as edgecl.learner trains: backbone in eval mode, loss over the task's own logits
+    def epoch():  # as edgecl.learning.learner trains: backbone in eval mode, loss over the task's own logits
         trained.eval()
         for x, y in data.train_batches(idx, config.batch_size, augment=config.augment, shuffle=True, seed=seed, epoch=0):
             loss = nn.functional.cross_entropy(head(trained.features(x)), y - offset)
