@@ -32,12 +32,20 @@ def _arrays(data: RunData, split: str, idx: np.ndarray) -> tuple[np.ndarray, np.
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def calibration_set(data: RunData, task: int, seed: int) -> np.ndarray:
-    """A stratified sample of training images from every seen task (fresh for every task)."""
+def calibration_indices(data: RunData, task: int, seed: int) -> np.ndarray:
+    """Training-set indices of a stratified sample over every class of every seen task (fresh per task).
+
+    INT8 scales are fixed by what calibration sees; a sample of the newest task only would clip the
+    activations of older classes, so every seen class gets its share.
+    """
     idx = np.concatenate([data.indices("train", j) for j in range(1, task + 1)])
     labels = data.position[torch.from_numpy(data.source.train.labels[idx])].numpy()
-    pick = idx[stratified_sample(labels, min(CALIBRATION_IMAGES, len(idx)), seed=seed)]
-    return _arrays(data, "train", np.sort(pick))[0]
+    return np.sort(idx[stratified_sample(labels, min(CALIBRATION_IMAGES, len(idx)), seed=seed)])
+
+
+def calibration_set(data: RunData, task: int, seed: int) -> np.ndarray:
+    """The calibration images (evaluation transform, [0, 1]) of :func:`calibration_indices`."""
+    return _arrays(data, "train", calibration_indices(data, task, seed))[0]
 
 
 def export_task(run: Run, data: RunData, task: int, formats: set[str], opset: int | None = None,
@@ -67,4 +75,4 @@ def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | 
         return export_task(run, open_data(run), task, formats, opset, max_batch)
 
 
-__all__ = ["export_task", "export_run_task", "calibration_set", "failed_formats"]
+__all__ = ["export_task", "export_run_task", "calibration_indices", "calibration_set", "failed_formats"]

@@ -15,6 +15,8 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from edgecl.cli.app import app
+from edgecl.data.run_data import open_data
+from edgecl.export import calibration_indices
 from edgecl.run.models import task_model
 from edgecl.run.run import open_run
 
@@ -65,3 +67,13 @@ def test_golden_set_covers_every_seen_task_and_class(runs):
     assert np.abs(logits - golden["logits"]).max() < 1e-4  # the stored logits are PyTorch's
     first = np.load(run / "task-01" / "export" / "golden.npz", allow_pickle=False)
     assert set(first["task_ids"].tolist()) == {1} and set(first["labels"].tolist()) == {0, 1}
+
+
+def test_int8_calibration_sample_covers_every_seen_class_evenly(runs):
+    run = open_run(runs["ca"])
+    data = open_data(run)
+    idx = calibration_indices(data, 2, run.seed(2))
+    classes = data.position[torch.from_numpy(data.source.train.labels[idx])].numpy()
+    counts = np.bincount(classes, minlength=4)
+    assert len(idx) == 512 and len(set(idx.tolist())) == 512
+    assert counts.min() >= 127 and counts.max() <= 129, counts  # 512 over 4 seen classes
