@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 from edgecl_runtime.contract import DEFAULT_REQUESTS, REQUESTS
 
+from edgecl.errors import ConfigError, DataMissing
+
 # The official InfLoRA recipe (CIFAR-100 / ImageNet-R): rank 10, Adam 5e-4, batch 128, lambda .95.
 GLOBAL_DEFAULTS: dict[str, Any] = {
     "dataset": "default", "data_root": None, "model": None, "model_kwargs": {}, "weights": "bundled",
@@ -72,26 +74,26 @@ class RunConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ValueError(f"unknown config keys {unknown}: check the spelling (valid: {sorted(names)})")
+            raise ConfigError(f"unknown config keys {unknown}: check the spelling (valid: {sorted(names)})")
         merged = {**GLOBAL_DEFAULTS, **data}
         return cls(**{k: merged[k] for k in names if k in merged})
 
     def validate(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"--method must be one of {METHODS}, got {self.method!r}")
+            raise ConfigError(f"--method must be one of {METHODS}, got {self.method!r}")
         if self.tasks < 1 or self.rank < 1 or self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("--tasks, --rank, --epochs and --batch-size must be positive integers")
+            raise ConfigError("--tasks, --rank, --epochs and --batch-size must be positive integers")
         if not 0.0 < self.lam <= 1.0:
-            raise ValueError(f"--lambda must be in (0, 1], got {self.lam}")
+            raise ConfigError(f"--lambda must be in (0, 1], got {self.lam}")
         if self.lr <= 0:
-            raise ValueError(f"--lr must be positive, got {self.lr}")
+            raise ConfigError(f"--lr must be positive, got {self.lr}")
         if self.align not in ("none", "ca"):
-            raise ValueError(f"--align must be none or ca, got {self.align!r}")
+            raise ConfigError(f"--align must be none or ca, got {self.align!r}")
         if self.ca_cov not in ("full", "diag", "shared"):
-            raise ValueError(f"--ca-cov must be full, diag or shared, got {self.ca_cov!r}")
+            raise ConfigError(f"--ca-cov must be full, diag or shared, got {self.ca_cov!r}")
         bad = sorted(set(self.export_formats) - set(REQUESTS))
         if bad:
-            raise ValueError(f"unknown export formats {bad}: use {', '.join(REQUESTS)}")
+            raise ConfigError(f"unknown export formats {bad}: use {', '.join(REQUESTS)}")
 
 
 def parse_formats(text: str) -> list[str]:
@@ -107,13 +109,13 @@ def task_seed(seed: int, task: int) -> int:
 def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
+        raise DataMissing(f"config file not found: {path}")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ValueError(f"config file {path} is not valid YAML: {exc}".splitlines()[0]) from None
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}".splitlines()[0]) from None
     if not isinstance(data, dict):
-        raise ValueError(f"config file {path} must hold a mapping of option: value")
+        raise ConfigError(f"config file {path} must hold a mapping of option: value")
     renamed = {k.replace("-", "_"): v for k, v in data.items()}
     if "lambda" in renamed:
         renamed["lam"] = renamed.pop("lambda")

@@ -35,3 +35,11 @@ class DataError(EdgeclError, ValueError):
 
 class ExportFailed(EdgeclError):
     """At least one requested format failed its export or its gate (details in the manifest)."""
+
+
+class DataMissing(EdgeclError, FileNotFoundError):
+    """Data or weight files that are not where the run or the options say."""
+
+
+class ConfigError(EdgeclError, ValueError):
+    """A run option or config file value that edgecl cannot use (exit 1, as for any refused run)."""

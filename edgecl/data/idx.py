@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecl.errors import DataError, DataMissing
+
 _DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
@@ -40,25 +42,25 @@ def _read_bytes(path: Path) -> bytes:
         try:
             return gzip.decompress(raw)
         except (OSError, EOFError) as exc:
-            raise ValueError(f"{path}: corrupt gzip data ({exc}); re-download the file") from None
+            raise DataError(f"{path}: corrupt gzip data ({exc}); re-download the file") from None
     return raw
 
 
 def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     """Parse the bytes of an (uncompressed) IDX file into a native-endian array."""
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise ValueError(f"{source}: not an IDX file (bad magic number); pass an MNIST-style *-idx?-ubyte file")
+        raise DataError(f"{source}: not an IDX file (bad magic number); pass an MNIST-style *-idx?-ubyte file")
     code, ndim = data[2], data[3]
     if code not in _DTYPES:
-        raise ValueError(f"{source}: unknown IDX element type 0x{code:02x}; file is corrupt or not IDX")
+        raise DataError(f"{source}: unknown IDX element type 0x{code:02x}; file is corrupt or not IDX")
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise ValueError(f"{source}: truncated IDX header; re-download the file")
+        raise DataError(f"{source}: truncated IDX header; re-download the file")
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = _DTYPES[code]
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(data) - header != expected:
-        raise ValueError(
+        raise DataError(
             f"{source}: IDX payload is {len(data) - header} bytes, header says {expected}; file is truncated or corrupt"
         )
     arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
@@ -72,7 +74,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"IDX file not found: {p}")
+        raise DataMissing(f"IDX file not found: {p}")
     return parse_idx(_read_bytes(p), str(p))
 
 
@@ -81,7 +83,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None 
     arr = np.ascontiguousarray(array)
     key = arr.dtype.newbyteorder("=").str[1:]
     if key not in _CODES:
-        raise ValueError(f"dtype {arr.dtype} cannot be stored in IDX; use uint8, int8, int16, int32, float32 or float64")
+        raise DataError(f"dtype {arr.dtype} cannot be stored in IDX; use uint8, int8, int16, int32, float32 or float64")
     code = _CODES[key]
     header = bytes([0, 0, code, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
     payload = header + arr.astype(_DTYPES[code], copy=False).tobytes()

@@ -14,6 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from edgecl.data.imageset import FileImageSet, Source
+from edgecl.errors import DataError, DataMissing
 
 SPLITS = ("train", "test")
 
@@ -46,7 +47,7 @@ def _split(root: Path, split: str, classes: list[str], suffixes: set[str]) -> Fi
             paths += found
             labels += [label] * len(found)
     if not paths:
-        raise FileNotFoundError(f"no images found under {split_dir}/<class>/; put image files in class sub-folders")
+        raise DataMissing(f"no images found under {split_dir}/<class>/; put image files in class sub-folders")
     images = FileImageSet(paths, labels, what=f"imagefolder {split}")
     images.check_headers()
     return images
@@ -55,14 +56,14 @@ def _split(root: Path, split: str, classes: list[str], suffixes: set[str]) -> Fi
 def load_imagefolder(data_root: str | None) -> Source:
     """Load ``ROOT/train`` and ``ROOT/test`` class folders as an RGB file-backed Source."""
     if data_root is None:
-        raise ValueError("the imagefolder source needs --data-root ROOT with ROOT/train/<class>/ and ROOT/test/<class>/")
+        raise DataError("the imagefolder source needs --data-root ROOT with ROOT/train/<class>/ and ROOT/test/<class>/")
     root = Path(data_root).expanduser()
     for split in SPLITS:
         if not (root / split).is_dir():
-            raise FileNotFoundError(f"{root / split} not found; imagefolder needs ROOT/train/<class>/ and ROOT/test/<class>/")
+            raise DataMissing(f"{root / split} not found; imagefolder needs ROOT/train/<class>/ and ROOT/test/<class>/")
     classes = sorted(set(_class_dirs(root / "train")) | set(_class_dirs(root / "test")))
     if not classes:
-        raise FileNotFoundError(f"no class sub-folders under {root}/train or {root}/test; create one folder per class")
+        raise DataMissing(f"no class sub-folders under {root}/train or {root}/test; create one folder per class")
     suffixes = _image_suffixes()
     train = _split(root, "train", classes, suffixes)
     test = _split(root, "test", classes, suffixes)

@@ -13,6 +13,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
+from edgecl.errors import DataError
+
 
 @runtime_checkable
 class ImageSet(Protocol):
@@ -30,9 +32,9 @@ def _as_labels(labels: np.ndarray | list[int], n: int, what: str) -> np.ndarray:
     """Validate labels: 1-D, non-negative, one per image; returned as int64."""
     lab = np.asarray(labels)
     if lab.ndim != 1 or len(lab) != n:
-        raise ValueError(f"{what}: {lab.shape} labels for {n} images; the label and image files do not match")
+        raise DataError(f"{what}: {lab.shape} labels for {n} images; the label and image files do not match")
     if lab.size and (lab.dtype.kind not in "iu" or lab.min() < 0):
-        raise ValueError(f"{what}: labels must be non-negative integers, got dtype {lab.dtype}")
+        raise DataError(f"{what}: labels must be non-negative integers, got dtype {lab.dtype}")
     return lab.astype(np.int64)
 
 
@@ -42,7 +44,7 @@ class ArrayImageSet:
     def __init__(self, array: np.ndarray, labels: np.ndarray | list[int], what: str = "image set") -> None:
         arr = np.asarray(array)
         if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[3] != 3):
-            raise ValueError(f"{what}: images must be uint8 (N,H,W) or (N,H,W,3), got {arr.dtype} {arr.shape}")
+            raise DataError(f"{what}: images must be uint8 (N,H,W) or (N,H,W,3), got {arr.dtype} {arr.shape}")
         self.array: np.ndarray | None = arr
         self.labels = _as_labels(labels, len(arr), what)
 
@@ -80,7 +82,7 @@ class FileImageSet:
                 with Image.open(path):
                     pass
             except (OSError, ValueError, SyntaxError) as exc:
-                raise ValueError(f"cannot read image {path}: {exc}; delete or replace this file") from None
+                raise DataError(f"cannot read image {path}: {exc}; delete or replace this file") from None
 
     def image(self, i: int) -> Image.Image:
         """Decode image ``i`` fully (so truncated files fail here, not later)."""
@@ -90,7 +92,7 @@ class FileImageSet:
                 img.load()
                 return img.copy()
         except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
-            raise ValueError(f"cannot read image {path}: {exc}; delete or replace this file") from None
+            raise DataError(f"cannot read image {path}: {exc}; delete or replace this file") from None
 
 
 @dataclass(frozen=True)

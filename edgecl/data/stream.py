@@ -10,12 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from edgecl.data.imageset import ImageSet
+from edgecl.errors import DataError
 
 
 def class_order(n_classes: int, shuffle_seed: int | None = None) -> list[int]:
     """All class ids in learning order (natural, or a seeded permutation)."""
     if not isinstance(n_classes, int) or n_classes <= 0:
-        raise ValueError(f"n_classes must be a positive int, got {n_classes!r}")
+        raise DataError(f"n_classes must be a positive int, got {n_classes!r}")
     if shuffle_seed is None:
         return list(range(n_classes))
     return [int(c) for c in np.random.default_rng(shuffle_seed).permutation(n_classes)]
@@ -24,9 +25,9 @@ def class_order(n_classes: int, shuffle_seed: int | None = None) -> list[int]:
 def split_classes(n_classes: int, n_tasks: int, shuffle_seed: int | None = None) -> list[list[int]]:
     """Split the class order into ``n_tasks`` consecutive groups of ``n_classes // n_tasks``."""
     if not isinstance(n_tasks, int) or n_tasks <= 0:
-        raise ValueError(f"n_tasks must be a positive int, got {n_tasks!r}")
+        raise DataError(f"n_tasks must be a positive int, got {n_tasks!r}")
     if not isinstance(n_classes, int) or n_classes <= 0 or n_classes % n_tasks:
-        raise ValueError(
+        raise DataError(
             f"{n_classes} classes cannot be split into {n_tasks} equal tasks; choose --tasks dividing {n_classes}"
         )
     order = class_order(n_classes, shuffle_seed)
@@ -43,5 +44,5 @@ def task_indices(imageset: ImageSet, classes: list[int] | np.ndarray) -> np.ndar
 def seen_classes(tasks: list[list[int]], task: int) -> list[int]:
     """Classes of tasks 1..``task`` (1-based), in learning order."""
     if not 1 <= task <= len(tasks):
-        raise ValueError(f"task {task} out of range 1..{len(tasks)}")
+        raise DataError(f"task {task} out of range 1..{len(tasks)}")
     return [c for group in tasks[:task] for c in group]

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from edgecl_runtime.preprocess import preprocess, preprocess_array, spec_chw, to_color
 
 from edgecl.data.imageset import ImageSet
-from edgecl_runtime.preprocess import preprocess, preprocess_array, spec_chw, to_color
+from edgecl.errors import DataError
 
 AUGMENTATIONS = ("none", "shift", "crop-flip")
 _RRC_TRIES = 10
@@ -36,7 +37,7 @@ _RRC_RATIO = (3.0 / 4.0, 4.0 / 3.0)
 def check_augment(augment: str) -> None:
     """Raise a one-line ValueError for an unknown augmentation name."""
     if augment not in AUGMENTATIONS:
-        raise ValueError(f"unknown augmentation {augment!r}; choose one of: {', '.join(AUGMENTATIONS)}")
+        raise DataError(f"unknown augmentation {augment!r}; choose one of: {', '.join(AUGMENTATIONS)}")
 
 
 def eval_batch(imageset: ImageSet, idx: np.ndarray, spec: dict[str, Any]) -> torch.Tensor:

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from edgecl_runtime.atomic_io import sha256_file
+
+from edgecl.errors import DataError, DataMissing
 from edgecl.vit.model import create_vit, load_backbone_weights, read_weights
 
 ASSETS = Path(__file__).parents[1] / "assets"
@@ -33,7 +34,7 @@ class BackboneChoice:
 def bundled_info() -> dict[str, Any]:
     sidecar = BUNDLED.with_suffix(".json")
     if not BUNDLED.is_file() or not sidecar.is_file():
-        raise FileNotFoundError(f"the bundled backbone is missing from {ASSETS}: reinstall edgecl or pass --weights")
+        raise DataMissing(f"the bundled backbone is missing from {ASSETS}: reinstall edgecl or pass --weights")
     return json.loads(sidecar.read_text())
 
 
@@ -43,20 +44,20 @@ def choose(weights: str, model: str | None, model_kwargs: dict[str, Any], channe
     if weights == "bundled":
         info = bundled_info()
         if model is not None and model != info["model_name"]:
-            raise ValueError(f"--model {model} does not match the bundled backbone ({info['model_name']}): "
+            raise DataError(f"--model {model} does not match the bundled backbone ({info['model_name']}): "
                              "pass --weights none or a file for another model")
         kwargs = {**info["model_kwargs"], **model_kwargs}
         return BackboneChoice(info["model_name"], kwargs, mean or info["mean"], std or info["std"],
                               "bundled", sha256_file(BUNDLED))
     if model is None:
-        raise ValueError("--model is required with --weights other than 'bundled' (e.g. vit_base_patch16_224)")
+        raise DataError("--model is required with --weights other than 'bundled' (e.g. vit_base_patch16_224)")
     kwargs = {"in_chans": channels, **model_kwargs}
     if weights in ("none", "hub"):
         default_mean = [0.5] * channels
         return BackboneChoice(model, kwargs, mean or default_mean, std or [0.5] * channels, weights, None)
     path = Path(weights).expanduser().resolve()
     if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path} (give a local .safetensors or .pth file)")
+        raise DataMissing(f"weights file not found: {path} (give a local .safetensors or .pth file)")
     return BackboneChoice(model, kwargs, mean or [0.5] * channels, std or [0.5] * channels, str(path), sha256_file(path))
 
 
@@ -75,7 +76,7 @@ def build(choice_weights: str, model: str, model_kwargs: dict[str, Any], expecte
         return vit
     path = BUNDLED if choice_weights == "bundled" else Path(choice_weights)
     if expected_sha is not None and sha256_file(path) != expected_sha:
-        raise ValueError(f"backbone file {path} changed since the run was created (checksum mismatch): "
+        raise DataError(f"backbone file {path} changed since the run was created (checksum mismatch): "
                          "restore it or start a new run")
     load_backbone_weights(vit, read_weights(path))
     return vit
