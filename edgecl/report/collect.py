@@ -21,6 +21,7 @@ from typing import Any
 from edgecl_runtime.atomic_io import read_json, write_bytes_atomic, write_json_atomic
 from edgecl.learning.metrics import run_metrics
 from edgecl.report.exports import export_section
+from edgecl.run.run import open_run
 from edgecl.run.store import RECORD, RunStore, task_dirname
 
 REPORT_VERSION = 1
@@ -140,32 +141,23 @@ def run_section(store: RunStore) -> dict[str, Any]:
     }
 
 
-def _open(run: Path) -> tuple[RunStore, dict[str, Any]]:
-    store = RunStore(run)
-    if not store.exists():
-        raise FileNotFoundError(f"no run at {run} (no run.json): create one with `edgecl learn --run {run}`")
-    return store, store.read_run()
-
-
 def compare_section(baseline: Path) -> dict[str, Any]:
     """The baseline run's accuracy curve and summary (e.g. SeqLoRA), for side-by-side reading."""
-    store, run = _open(baseline)
-    section = run_section(store)
-    config = run.get("config", {})
+    opened = open_run(baseline)
+    section = run_section(opened.store)
     keep = ("tasks_done", "accuracy_matrix", "seen_accuracy", "final_accuracy", "average_incremental_accuracy",
             "forgetting", "backward_transfer", "warnings")
-    return {"run": str(baseline), "name": baseline.name, "method": config.get("method", "?"),
-            "align": config.get("align", "none"), **{k: section[k] for k in keep}}
+    return {"run": str(baseline), "name": baseline.name, "method": opened.config.method,
+            "align": opened.config.align, **{k: section[k] for k in keep}}
 
 
 def collect_report(run: Path, compare: Path | None = None, latency_iters: int = 40) -> dict[str, Any]:
     """The report's data (JSON-ready). ``latency_iters`` = 0 skips measuring latency the manifest lacks."""
-    store, record = _open(run)
-    config = record.get("config", {})
-    planned = int(config.get("tasks", 0) or 0)
+    opened = open_run(run)
+    store = opened.store
+    planned = opened.num_tasks
     states = task_states(store, planned)
-    names = record.get("class_names", [])
-    classes = [[names[c] if c < len(names) else str(c) for c in group] for group in record.get("task_classes", [])]
+    classes = [opened.task_class_names(t) for t in range(1, planned + 1)]
     exports = [{"task": s["task"], **export_section(store.task_dir(s["task"]), latency_iters)}
                for s in states if s["state"] == "learned"]
     return {
@@ -173,8 +165,9 @@ def collect_report(run: Path, compare: Path | None = None, latency_iters: int = 
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "run": str(run),
         "name": Path(run).resolve().name,
-        "config": config,
-        "run_info": {k: record.get(k) for k in ("created", "input", "versions", "weights_sha256")},
+        "config": opened.config.to_dict(),
+        "run_info": {"created": opened.meta.get("created"), "input": opened.input,
+                     "versions": opened.meta.get("versions"), "weights_sha256": opened.weights_sha256},
         "task_classes": classes,
         "tasks_planned": planned,
         "tasks": states,

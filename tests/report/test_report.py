@@ -181,4 +181,4 @@ def test_run_without_tasks_and_missing_run(runs, tmp_path):
     assert data["tasks_done"] == 0 and "0 of 5 tasks learned" in text and "No task learned yet." in text
     check_pngs(tmp_path)
     result = runner.invoke(report_app, ["--run", str(tmp_path / "nothing")])
-    assert result.exit_code == 1 and "no run at" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "no run at" in result.output and "Traceback" not in result.output
