@@ -51,7 +51,7 @@ def export(run_dir: str | Path, *, task: int | None = None, formats: set[str] | 
     ``formats`` adds to FP32 (always): any of ``fp16``, ``int8``, ``trt``. A format that fails
     its export or gate is recorded in the manifest, not raised.
     """
-    from edgecl.export import export_run_task
+    from edgecl.exporting import export_run_task
 
     return export_run_task(open_run(run_dir), task, set(formats), opset, max_batch)
 
@@ -59,7 +59,7 @@ def export(run_dir: str | Path, *, task: int | None = None, formats: set[str] | 
 def report(run_dir: str | Path, *, out: str | Path | None = None, compare: str | Path | None = None,
            latency_iters: int = 40) -> dict[str, Path]:
     """Write the run's Markdown + JSON report and plots; returns the written paths."""
-    from edgecl.report import write_report
+    from edgecl.reporting import write_report
 
     return write_report(Path(run_dir), None if out is None else Path(out),
                         None if compare is None else Path(compare), latency_iters)

@@ -7,7 +7,7 @@ import typer
 
 from edgecl.cli.console import DEFAULT_RUN, RunOpt, console, one_line_errors, print_manifest
 from edgecl.errors import ExportFailed
-from edgecl.export import export_run_task, failed_formats
+from edgecl.exporting import export_run_task, failed_formats
 from edgecl.run.run import open_run
 from edgecl_runtime.contract import REQUESTS
 

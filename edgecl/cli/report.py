@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgecl.cli.console import console, one_line_errors
-from edgecl.report.collect import write_report
+from edgecl.reporting.collect import write_report
 
 
 @one_line_errors

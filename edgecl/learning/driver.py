@@ -18,7 +18,7 @@ import torch
 from edgecl.config import conflicts, read_yaml, resolve
 from edgecl.data.run_data import open_data
 from edgecl.errors import UsageError
-from edgecl.export import export_task
+from edgecl.exporting import export_task
 from edgecl.exporters.manifest import failed_formats
 from edgecl.learning.distributed import DistContext, broadcast_plan, local_device, setup, teardown
 from edgecl.learning.step import learn_one

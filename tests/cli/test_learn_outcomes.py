@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from edgecl.cli.app import app
 from edgecl.data.run_data import open_data
-from edgecl.export import calibration_indices
+from edgecl.exporting import calibration_indices
 from edgecl.run.models import task_model
 from edgecl.run.run import open_run
 

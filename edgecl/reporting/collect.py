@@ -20,7 +20,7 @@ from typing import Any
 
 from edgecl_runtime.atomic_io import read_json, write_bytes_atomic, write_json_atomic
 from edgecl.learning.metrics import run_metrics
-from edgecl.report.exports import export_section
+from edgecl.reporting.exports import export_section
 from edgecl.run.run import open_run
 from edgecl.run.store import RECORD, RunStore, task_dirname
 
@@ -191,8 +191,8 @@ def report_paths(out: Path) -> dict[str, Path]:
 def write_report(run: Path, out: Path | None = None, compare: Path | None = None,
                  latency_iters: int = 40) -> dict[str, Path]:
     """Collect, plot and write the report; returns the written paths (default ``RUN/report.md``)."""
-    from edgecl.report.markdown import render_markdown
-    from edgecl.report.plots import PLOTS
+    from edgecl.reporting.markdown import render_markdown
+    from edgecl.reporting.plots import PLOTS
 
     data = collect_report(Path(run), compare, latency_iters)
     paths = report_paths(Path(out) if out is not None else Path(run) / "report.md")

@@ -1,4 +1,4 @@
-"""Markdown rendering of the ``edgecl report`` data (see :mod:`edgecl.report.collect` for what is collected).
+"""Markdown rendering of the ``edgecl report`` data (see :mod:`edgecl.reporting.collect` for what is collected).
 
 Pure string formatting: every number shown here is in the JSON written beside the report. Missing
 values print as an em dash, so a partial run renders the same sections with gaps, never an error.
@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Sequence
 
-from edgecl.report.exports import STATUS_GLYPH, summarise_statuses
+from edgecl.reporting.exports import STATUS_GLYPH, summarise_statuses
 
 DASH = "—"
 STATE_GLYPH = {"learned": "✅", "incomplete": "⚠️", "stale": "⚠️", "not learned": "·"}

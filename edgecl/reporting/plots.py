@@ -1,6 +1,6 @@
 """The PNG plots of ``edgecl report``: accuracy-matrix heatmap, seen-class accuracy curve, memory growth.
 
-Each plot is a function ``data -> PNG bytes`` over the report data (:func:`edgecl.report.collect.collect_report`),
+Each plot is a function ``data -> PNG bytes`` over the report data (:func:`edgecl.reporting.collect.collect_report`),
 drawn on a bare ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot, no global state, no
 display needed). Font sizes and figure sizes scale with the number of tasks and blocks so labels
 stay readable and never overlap from 1 task to 20; an empty run gets a labelled empty plot.
