@@ -2,7 +2,8 @@
 
 Class names are the sorted union of the sub-folder names of both splits, so a class
 present in only one split still gets one fixed label.  Files are kept as paths and
-decoded on demand (RGB after conversion by the input spec); hidden files and files
+decoded on demand and converted to the run's colour (the input spec's: "L" for a 1-channel
+model, "RGB" for a 3-channel one, see ``edgecl.run.creation.input_color``); hidden files and files
 whose suffix PIL does not know are ignored, so stray README/.DS_Store files are
 harmless, while a file that is not a readable image fails (headers are checked at
 load, pixels when decoded) with an error naming it.
@@ -54,7 +55,11 @@ def _split(root: Path, split: str, classes: list[str], suffixes: set[str]) -> Fi
 
 
 def load_imagefolder(data_root: str | None) -> Source:
-    """Load ``ROOT/train`` and ``ROOT/test`` class folders as an RGB file-backed Source."""
+    """Load ``ROOT/train`` and ``ROOT/test`` class folders as a file-backed Source.
+
+    Its colour follows the model (``color_follows_model``); "RGB" is the default for a model that
+    can read either.
+    """
     if data_root is None:
         raise DataError("the imagefolder source needs --data-root ROOT with ROOT/train/<class>/ and ROOT/test/<class>/")
     root = Path(data_root).expanduser()
@@ -67,4 +72,4 @@ def load_imagefolder(data_root: str | None) -> Source:
     suffixes = _image_suffixes()
     train = _split(root, "train", classes, suffixes)
     test = _split(root, "test", classes, suffixes)
-    return Source("imagefolder", classes, train, test, "RGB", None)
+    return Source("imagefolder", classes, train, test, "RGB", None, color_follows_model=True)

