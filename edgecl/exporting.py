@@ -4,6 +4,10 @@ Data flows one way: the finished task's weights are read back from the store (ch
 the test sets of every seen task and a stratified calibration sample of their training images are
 prepared with the evaluation transform (the device's preprocessing), and ``edgecl.exporters``
 writes and gates the bundle in ``task-NN/export/``.
+
+Memory stays bounded: test and calibration sets are handed over as batch sources
+(:class:`edgecl.exporters.sources.BatchSource`) that decode ``EXPORT_BATCH`` images at a time on
+demand; only logits, labels and the golden images (chosen from the labels, then read) are kept.
 """
 from __future__ import annotations
 
@@ -14,14 +18,17 @@ import torch
 
 from edgecl.data.run_data import RunData, open_data
 from edgecl.errors import StoreError, UsageError
+from edgecl_runtime.preprocess import spec_chw
 from edgecl.exporters.bundle import export_bundle
 from edgecl.exporters.golden import select_golden
 from edgecl.exporters.manifest import failed_formats
 from edgecl.exporters.sampling import stratified_sample
+from edgecl.exporters.sources import BatchSource
 from edgecl.run.models import task_model
 from edgecl.run.run import Run
 
 CALIBRATION_IMAGES = 512
+EXPORT_BATCH = 32  # images decoded at once (224 px: 19 MB of float32)
 
 
 def _arrays(data: RunData, split: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -43,6 +50,24 @@ def calibration_indices(data: RunData, task: int, seed: int) -> np.ndarray:
     return np.sort(idx[stratified_sample(labels, min(CALIBRATION_IMAGES, len(idx)), seed=seed)])
 
 
+def split_source(data: RunData, split: str, idx: np.ndarray, chw: tuple[int, int, int],
+                 batch_size: int = EXPORT_BATCH) -> BatchSource:
+    """Images ``idx`` of ``split`` as a batch source: labels now (output positions), pixels on demand."""
+    idx = np.asarray(idx)
+    labels = data.position[torch.from_numpy(np.asarray(getattr(data.source, split).labels)[idx])].numpy()
+    return BatchSource(labels, chw, lambda rows: data.eval_batches(split, idx[rows], batch_size))
+
+
+def test_sources(data: RunData, task: int, chw: tuple[int, int, int]) -> list[BatchSource]:
+    """One streamed test set per seen task (1..``task``)."""
+    return [split_source(data, "test", data.indices("test", j), chw) for j in range(1, task + 1)]
+
+
+def calibration_source(data: RunData, task: int, seed: int, chw: tuple[int, int, int]) -> BatchSource:
+    """The images of :func:`calibration_indices` as a batch source (read while calibrating)."""
+    return split_source(data, "train", calibration_indices(data, task, seed), chw)
+
+
 def calibration_set(data: RunData, task: int, seed: int) -> np.ndarray:
     """The calibration images (evaluation transform, [0, 1]) of :func:`calibration_indices`."""
     return _arrays(data, "train", calibration_indices(data, task, seed))[0]
@@ -52,9 +77,10 @@ def export_task(run: Run, data: RunData, task: int, formats: set[str], opset: in
                 max_batch: int | None = None) -> dict[str, Any]:
     """Write and gate ``task``'s bundle; returns its manifest (failed formats are recorded in it)."""
     config = run.config
-    test_sets = [_arrays(data, "test", data.indices("test", j)) for j in range(1, task + 1)]
-    golden = select_golden(test_sets, seed=config.seed)
-    calib = calibration_set(data, task, run.seed(task)) if "int8" in formats else None
+    chw = spec_chw(dict(run.input))
+    test_sets = test_sources(data, task, chw)
+    golden = select_golden(test_sets, seed=config.seed)  # reads the golden images only
+    calib = calibration_source(data, task, run.seed(task), chw) if "int8" in formats else None
     return export_bundle(task_model(run, task), run.store.task_dir(task) / "export",
                          classes=run.seen_class_names(task), input_spec=run.input, golden=golden,
                          test_sets=test_sets, calib=calib, formats=formats, opset=opset or config.opset,
@@ -75,4 +101,5 @@ def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | 
         return export_task(run, open_data(run), task, formats, opset, max_batch)
 
 
-__all__ = ["export_task", "export_run_task", "calibration_indices", "calibration_set", "failed_formats"]
+__all__ = ["export_task", "export_run_task", "calibration_indices", "calibration_set", "calibration_source",
+           "test_sources", "split_source", "failed_formats", "EXPORT_BATCH"]

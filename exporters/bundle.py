@@ -29,6 +29,7 @@ from torch import nn
 from .fp16 import convert_fp16
 from .gate_run import Reference, gate_onnx, gate_runner, reference
 from .golden import select_golden, write_golden
+from .sources import BatchSource, as_source, check_batch
 from .int8 import int8_settings, quantize_int8
 from .manifest import build_manifest, failed_formats, file_entries, format_entry
 from .onnx_export import DEFAULT_EXPORTER, export_onnx
@@ -48,8 +49,8 @@ def export_bundle(
     classes: Sequence[str],
     input_spec: Mapping[str, Any],
     golden: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
-    test_sets: Sequence[tuple[np.ndarray, np.ndarray]],
-    calib: np.ndarray | None = None,
+    test_sets: Sequence[tuple[np.ndarray, np.ndarray] | BatchSource],
+    calib: np.ndarray | BatchSource | None = None,
     formats: set[str] | frozenset[str] = frozenset(),
     opset: int = 17,
     max_batch: int = 32,
@@ -63,16 +64,21 @@ def export_bundle(
 
     ``golden`` = (inputs float32 (N,C,H,W) in [0, 1], labels (N,), task_ids (N,) 1-based), or None
     for :func:`select_golden` over ``test_sets``;
-    ``test_sets`` = one (inputs, labels) per seen task; ``calib`` = INT8 calibration inputs (needed
-    when "int8" is requested). ``formats`` is a subset of {"fp16", "int8", "trt"}; "trt" also writes
+    ``test_sets`` = one test set per seen task, (inputs, labels) arrays or a
+    :class:`~edgecl.exporters.sources.BatchSource` (streamed: the reference, every gate and the golden
+    selection read it batch by batch and keep only logits, labels and the golden images);
+    ``calib`` = INT8 calibration inputs, an array or a ``BatchSource`` (streamed too; needed when
+    "int8" is requested). ``formats`` is a subset of {"fp16", "int8", "trt"}; "trt" also writes
     ``model.fp16.onnx`` (TensorRT >= 11 builds fp16 engines from it) and, where TensorRT imports,
     ``model.fp16.engine`` (the runtime's naming) as format ``trt_fp16``. ``thresholds`` overrides
     ``edgecl_runtime.gate.DEFAULT_THRESHOLDS``. ``int8_options`` go to :func:`quantize_int8`.
     """
     fmts = _check_formats(formats, calib)
+    shape = _check_inputs(input_spec, golden, test_sets, calib if "int8" in fmts else None)
+    test_sets = [as_source(s) for s in test_sets]
     if golden is None:
         golden = select_golden(test_sets)
-    shape = _check_inputs(input_spec, golden, test_sets, calib if "int8" in fmts else None)
+        check_batch(golden[0], shape, "golden inputs")
     table = merge_thresholds(thresholds)
     int8_settings(int8_options if "int8" in fmts else None)  # unknown option names fail before any work
     if max_batch < 1:
@@ -110,12 +116,23 @@ def _fp32_and_golden(model: nn.Module, stage: Path, shape: tuple[int, int, int],
     return ref, {"fp32": _entry("fp32", True, fp32, gate_onnx("fp32", fp32, ref, table), seconds)}
 
 
-def _int8_entry(stage: Path, ref: Reference, table: Mapping[str, Any], calib: np.ndarray,
+def _int8_entry(stage: Path, ref: Reference, table: Mapping[str, Any], calib: np.ndarray | BatchSource,
                 options: Mapping[str, Any] | None) -> dict[str, Any]:
     opts = dict(options or {})
+    if isinstance(calib, BatchSource):
+        calib = _checked(calib, "calibration inputs")
     record = {"n": int(len(calib)), **int8_settings(opts)}
     return _optional("int8", True, stage, ref, table, lambda p: quantize_int8(stage / FILES["fp32"], p, calib, **opts),
                      calibration=record)
+
+
+def _checked(source: BatchSource, what: str) -> BatchSource:
+    """``source`` with every batch checked (shape, [0, 1]) as it streams."""
+    def read(rows: np.ndarray):
+        for x, y in source.batches(rows):
+            check_batch(x, source.chw, what)
+            yield x, y
+    return BatchSource(source.labels, source.chw, read)
 
 
 def _check_formats(formats: set[str] | frozenset[str], calib: np.ndarray | None) -> set[str]:
@@ -129,28 +146,34 @@ def _check_formats(formats: set[str] | frozenset[str], calib: np.ndarray | None)
     return fmts
 
 
-def _check_inputs(spec: Mapping[str, Any], golden: tuple, test_sets: Sequence,
-                  calib: np.ndarray | None) -> tuple[int, int, int]:
-    """One-line ValueError unless every array is float32-convertible NCHW of the spec's size in [0, 1]."""
+def _check_inputs(spec: Mapping[str, Any], golden: tuple | None, test_sets: Sequence,
+                  calib: np.ndarray | BatchSource | None) -> tuple[int, int, int]:
+    """One-line ValueError unless every array is float32-convertible NCHW of the spec's size in [0, 1].
+
+    Arrays are checked here; a ``BatchSource`` announces its image shape (checked here) and has its
+    batches checked as they stream (reference pass, calibration reader).
+    """
     check_spec(dict(spec))
     chw = spec_chw(dict(spec))
-    if not isinstance(golden, (tuple, list)) or len(golden) != 3:
+    if golden is not None and (not isinstance(golden, (tuple, list)) or len(golden) != 3):
         raise ValueError("golden must be (inputs, labels, task_ids)")
     if not test_sets:
-        raise ValueError("test_sets must hold one (inputs, labels) pair per seen task")
-    arrays = [("golden inputs", golden[0])] + [(f"task {t} test inputs", x) for t, (x, _) in enumerate(test_sets, 1)]
+        raise ValueError("test_sets must hold one (inputs, labels) pair or BatchSource per seen task")
+    arrays = [("golden inputs", golden[0])] if golden is not None else []
+    arrays += [(f"task {t} test inputs", s) for t, s in enumerate(test_sets, 1)]
     arrays += [("calibration inputs", calib)] if calib is not None else []
     for what, x in arrays:
-        if np.ndim(x) != 4 or tuple(np.shape(x)[1:]) != chw or len(x) == 0:
-            raise ValueError(f"{what} must be (N>=1, {chw[0]}, {chw[1]}, {chw[2]}) per the input spec,"
-                             f" got {np.shape(x)}")
-        lo, hi = float(np.min(x)), float(np.max(x))
-        if not (lo >= -1e-6 and hi <= 1 + 1e-6):
-            raise ValueError(f"{what} span [{lo:.3g}, {hi:.3g}]: give [0, 1] inputs"
-                             " (normalisation is inside the graph)")
-    for t, (x, y) in enumerate(test_sets, 1):
-        if np.shape(y) != (len(x),):
-            raise ValueError(f"task {t} labels must be ({len(x)},), got {np.shape(y)}")
+        if isinstance(x, BatchSource):
+            if x.chw != chw or len(x) == 0:
+                raise ValueError(f"{what} must be (N>=1, {chw[0]}, {chw[1]}, {chw[2]}) per the input spec,"
+                                 f" got ({len(x)}, {', '.join(map(str, x.chw))})")
+            continue
+        if what.startswith("task"):
+            x, y = x
+            if np.shape(y) != (len(x),):
+                check_batch(x, chw, what)  # shape errors first, as before
+                raise ValueError(f"{what.split(' test')[0]} labels must be ({len(x)},), got {np.shape(y)}")
+        check_batch(x, chw, what)
     return chw
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from edgecl_runtime.atomic_io import savez_atomic
 
 from .sampling import split_quota, stratified_sample
+from .sources import BatchSource, as_source
 
 DEFAULT_GOLDEN = 256  # images in total (at most; see max_bytes)
 DEFAULT_GOLDEN_BYTES = 64 * 1024**2  # 224x224 RGB float32 is 602 KB/image: cap the file near 64 MiB
@@ -23,7 +24,7 @@ KEYS = ("inputs", "labels", "task_ids", "logits")
 
 
 def select_golden(
-    test_sets: Sequence[tuple[np.ndarray, np.ndarray]],
+    test_sets: Sequence[tuple[np.ndarray, np.ndarray] | BatchSource],
     *,
     n: int = DEFAULT_GOLDEN,
     seed: int = 0,
@@ -31,19 +32,25 @@ def select_golden(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(inputs float32, labels int64, task_ids int64 1-based) sampled from one test set per seen task.
 
-    ``test_sets[t]`` is (inputs float32 NCHW in [0, 1], labels) of task t+1. Takes
-    ``min(n, max_bytes // bytes_per_image, total)`` images, evenly over tasks, then classes.
+    ``test_sets[t]`` is task t+1's test set: (inputs float32 NCHW in [0, 1], labels) or a
+    :class:`~edgecl.exporters.sources.BatchSource`. Takes ``min(n, max_bytes // bytes_per_image,
+    total)`` images, evenly over tasks, then classes. Rows are chosen from the labels alone and only
+    the chosen images are read, so a streamed test set is never materialised.
     """
     if not test_sets:
         raise ValueError("golden set needs at least one task's test set")
-    sizes = [len(_check_pair(x, y, t)) for t, (x, y) in enumerate(test_sets, 1)]
-    per_image = int(np.prod(test_sets[0][0].shape[1:])) * 4
-    quota = split_quota(sizes, min(int(n), max(1, int(max_bytes) // per_image)))
+    sources = [s if isinstance(s, BatchSource) else (_check_pair(*s, t), as_source(s))[1]
+               for t, s in enumerate(test_sets, 1)]
+    for t, src in enumerate(sources, 1):
+        if len(src) == 0:
+            raise ValueError(f"task {t} test set is empty")
+    per_image = int(np.prod(sources[0].chw)) * 4
+    quota = split_quota([len(s) for s in sources], min(int(n), max(1, int(max_bytes) // per_image)))
     xs, ys, ts = [], [], []
-    for t, ((x, y), q) in enumerate(zip(test_sets, quota), 1):
-        idx = stratified_sample(np.asarray(y), q, seed=seed + t)
-        xs.append(np.asarray(x[idx], dtype=np.float32))
-        ys.append(np.asarray(y, dtype=np.int64)[idx])
+    for t, (src, q) in enumerate(zip(sources, quota), 1):
+        idx = stratified_sample(src.labels, q, seed=seed + t)
+        xs.append(src.take(idx))
+        ys.append(src.labels[idx])
         ts.append(np.full(len(idx), t, dtype=np.int64))
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(ts)
 

@@ -59,6 +59,8 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
+from .sources import BatchSource
+
 QUANT_OPS: tuple[str, ...] = ("MatMul", "Conv", "Gemm")
 CALIB_METHODS = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                  "entropy": CalibrationMethod.Entropy}
@@ -66,29 +68,70 @@ DEFAULT_CALIB_METHOD = "minmax"
 MIN_CALIB = 500  # the caller should pass at least this many images where the data has them
 
 
-class ArrayCalibrationReader(CalibrationDataReader):
+class BatchCalibrationReader(CalibrationDataReader):
+    """Feeds calibration images to the calibrator ``batch_size`` at a time, read batch by batch.
+
+    ``batches`` is a :class:`~edgecl.exporters.sources.BatchSource` or any re-iterable (``iter()``
+    restarts) of (inputs, labels) pairs or bare input arrays; they are re-cut into exactly
+    ``batch_size`` rows (the last cut shorter), so no more than about one source batch plus one
+    calibration batch is in memory, whatever the calibration set's size.
+    """
+
+    def __init__(self, batches: Any, *, input_name: str = "input", batch_size: int = 32) -> None:
+        self.batches, self.input_name, self.batch_size = batches, input_name, int(batch_size)
+        self.rewind()
+
+    def _inputs(self) -> Iterator[np.ndarray]:
+        source = self.batches.batches() if hasattr(self.batches, "batches") else self.batches
+        for item in source:
+            x = np.asarray(item[0] if isinstance(item, (tuple, list)) else item, dtype=np.float32)
+            if not np.isfinite(x).all():
+                raise ValueError("calibration data contains NaN/Inf")
+            yield x
+
+    def _cut(self) -> Iterator[np.ndarray]:
+        pending: list[np.ndarray] = []
+        have = 0
+        for x in self._inputs():
+            pending.append(x)
+            have += len(x)
+            while have >= self.batch_size:
+                whole = np.concatenate(pending) if len(pending) > 1 else pending[0]
+                yield np.ascontiguousarray(whole[: self.batch_size])
+                rest = whole[self.batch_size :]
+                pending, have = ([rest] if len(rest) else []), len(rest)
+        if have:
+            yield np.ascontiguousarray(np.concatenate(pending))
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._iter, None)
+        return None if batch is None else {self.input_name: batch}
+
+    def rewind(self) -> None:
+        self._iter = self._cut()
+
+
+class ArrayCalibrationReader(BatchCalibrationReader):
     """Feeds ``calib`` (N, C, H, W) float32 to the calibrator in batches of ``batch_size``."""
 
     def __init__(self, calib: np.ndarray, *, input_name: str = "input", batch_size: int = 32) -> None:
         self.calib = np.ascontiguousarray(calib, dtype=np.float32)
-        self.input_name, self.batch_size = input_name, int(batch_size)
-        self._start = 0
+        step = int(batch_size)
+        super().__init__(_Slices(self.calib, step), input_name=input_name, batch_size=step)
 
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        if self._start >= len(self.calib):
-            return None
-        batch = self.calib[self._start : self._start + self.batch_size]
-        self._start += self.batch_size
-        return {self.input_name: batch}
 
-    def rewind(self) -> None:
-        self._start = 0
+class _Slices:
+    def __init__(self, x: np.ndarray, step: int) -> None:
+        self.x, self.step = x, step
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self.x[i : i + self.step] for i in range(0, len(self.x), self.step))
 
 
 def quantize_int8(
     src: str | Path,
     dst: str | Path,
-    calib: np.ndarray,
+    calib: np.ndarray | BatchSource,
     *,
     op_types: Sequence[str] = QUANT_OPS,
     exclude_ops: Iterable[str] = (),
@@ -100,7 +143,15 @@ def quantize_int8(
 ) -> Path:
     """Quantise the FP32 model ``src`` into ``dst`` (atomically) and check it is symmetric.
 
-    ``calib``: float32 (N, C, H, W) inputs in [0, 1], N >= 1 (>= ``MIN_CALIB`` recommended).
+    ``calib``: float32 (N, C, H, W) inputs in [0, 1], N >= 1 (>= ``MIN_CALIB`` recommended), or a
+    :class:`~edgecl.exporters.sources.BatchSource` of them, read batch by batch (never held whole).
+    Memory: with MinMax, ORT's calibrator keeps per calibration batch only the ReduceMin/ReduceMax
+    outputs it adds (a few floats per tensor), so only the images could grow with N, and they
+    stream. ``CalibMaxIntermediateOutputs`` is deliberately not set: in the installed ORT (1.32)
+    ``MinMaxCalibrater.collect_data`` *discards* the collected batches when that limit is reached,
+    without folding them into the ranges, so the ranges would come from the last chunk only. The
+    histogram methods keep every full intermediate tensor of every image until the end of
+    ``collect_data`` (ORT's design): use them with small calibration sets.
     ``batch_size``: calibration batch for MinMax; the histogram methods (percentile, entropy) run
     one image at a time because ORT stacks their per-batch tensors, which needs equal batch sizes.
     ``op_types``: op types whose inputs get Q/DQ; ``exclude_ops``: op types taken out of that set;
@@ -120,8 +171,10 @@ def quantize_int8(
     with temp_dir_beside(dst) as tmp_dir:
         tmp = tmp_dir / dst.name
         with _quiet_preprocess_hint():
+            reader = (BatchCalibrationReader if isinstance(calib, BatchSource) else ArrayCalibrationReader)(
+                calib, batch_size=batch_size if method == "minmax" else 1)
             quantize_static(
-                str(src), str(tmp), ArrayCalibrationReader(calib, batch_size=batch_size if method == "minmax" else 1),
+                str(src), str(tmp), reader,
                 quant_format=QuantFormat.QDQ, op_types_to_quantize=ops, per_channel=True,
                 reduce_range=False, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                 nodes_to_exclude=skip, calibrate_method=CALIB_METHODS[method],
@@ -168,10 +221,15 @@ def int8_settings(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
             for k, v in settings.items()}
 
 
-def _check_calib(calib: np.ndarray, src: str | Path) -> np.ndarray:
-    calib = np.asarray(calib)
+def _check_calib(calib: np.ndarray | BatchSource, src: str | Path) -> np.ndarray | BatchSource:
     dims = onnx.load(str(src), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
     want = tuple(d.dim_value for d in dims[1:])
+    if isinstance(calib, BatchSource):  # its batches are checked for NaN/Inf as they are read
+        if calib.chw != want or len(calib) == 0:
+            raise ValueError(f"calibration data must be float32 (N>=1, {', '.join(map(str, want))}),"
+                             f" got ({len(calib)}, {', '.join(map(str, calib.chw))})")
+        return calib
+    calib = np.asarray(calib)
     if calib.ndim != 4 or calib.shape[1:] != want or len(calib) == 0:
         raise ValueError(f"calibration data must be float32 (N>=1, {', '.join(map(str, want))}), got {calib.shape}")
     if not np.isfinite(calib).all():

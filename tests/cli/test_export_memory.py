@@ -1,0 +1,60 @@
+"""`edgecl export` streams its data (issue 13, item 3: bounded memory).
+
+Every image the export reads goes through ``RunData.eval_batches``; the test wraps it and records
+the size of every batch and the rows read per split. It fails if the reference, the gate (levels
+2-3), the golden selection or INT8 calibration build an array of a whole test or calibration set:
+no batch may exceed ``EXPORT_BATCH`` images, nothing but the golden rows may be materialised at
+once (``BatchSource.take``), and the test images are read only once per pass.
+"""
+import json
+
+from typer.testing import CliRunner
+
+import edgecl
+from edgecl.cli.app import app
+from edgecl.data.run_data import RunData
+from edgecl.exporters.golden import read_golden
+from edgecl.exporters.sources import BatchSource
+from edgecl.exporting import EXPORT_BATCH
+
+runner = CliRunner()
+
+
+def test_export_reads_batches_only_and_materialises_only_the_golden_set(tmp_path, tiny_config, monkeypatch):
+    run = tmp_path / "run"
+    learn = runner.invoke(app, ["learn", "--run", str(run), "--config", str(tiny_config), "--no-export",
+                                "--quiet", "--threads", "1"])
+    assert learn.exit_code == 0, learn.output
+
+    batches: list[tuple[str, int]] = []
+    taken: list[int] = []
+    real_eval, real_take = RunData.eval_batches, BatchSource.take
+
+    def eval_batches(self, split, idx, batch_size=256):
+        def make():
+            for x, y in real_eval(self, split, idx, batch_size):
+                batches.append((split, len(x)))
+                yield x, y
+        return make()
+
+    def take(self, rows):
+        taken.append(len(rows))
+        return real_take(self, rows)
+
+    monkeypatch.setattr(RunData, "eval_batches", eval_batches)
+    monkeypatch.setattr(BatchSource, "take", take)
+    manifest = edgecl.export(run, task=1, formats={"int8"})
+
+    assert manifest["formats"]["fp32"]["status"] == "passed"
+    assert manifest["formats"]["int8"]["status"] in ("passed", "gate_failed")
+    n_test, n_calib = manifest["pytorch"]["n_test"], manifest["formats"]["int8"]["calibration"]["n"]
+    n_golden = len(read_golden(run / "task-01" / "export" / "golden.npz")["labels"])
+    assert n_test > 4 * EXPORT_BATCH and n_calib > 4 * EXPORT_BATCH  # sets much larger than a batch
+    assert max(n for _, n in batches) <= EXPORT_BATCH
+    assert taken == [n_golden] and n_golden < n_test
+    test_rows = sum(n for split, n in batches if split == "test")
+    train_rows = sum(n for split, n in batches if split == "train")
+    assert test_rows == n_golden + 3 * n_test  # golden rows, then reference, fp32 gate, int8 gate
+    assert train_rows == n_calib  # calibration images, read once, batch by batch
+    on_disk = json.loads((run / "task-01" / "export" / "manifest.json").read_text())
+    assert on_disk["pytorch"]["n_test"] == n_test
