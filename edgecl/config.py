@@ -33,7 +33,7 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
 _SMALL = {"epochs": 5, "rank": 8, "lr": 1e-3, "batch_size": 64, "augment": "shift", "lam": 0.999, "align": "ca"}
 PRESETS: dict[str, dict[str, Any]] = {"default": _SMALL, "mnist": _SMALL, "fashion-mnist": _SMALL}
 
-EXECUTION_ONLY = {"device", "threads"}
+EXECUTION_ONLY = {"device", "threads", "workers"}
 METHODS = ("inflora", "seqlora")
 
 

@@ -10,19 +10,24 @@ seeds/epochs give unrelated streams):
 * batch ``b`` draws its augmentations from stream ``(1, b)``, so a batch does not
   depend on how far earlier batches were consumed.
 
-No worker processes and no global RNG are involved; ``grid_sample`` and the numpy
-preprocessing are element-wise, so results do not depend on the thread count.
+No global RNG is involved; ``grid_sample``, PIL and the numpy preprocessing are
+element-wise, so results do not depend on the thread count.  Batches are made by a
+function of the batch index alone (:func:`run_batches`), so they can be made in worker
+processes (``workers > 0``: a torch ``DataLoader`` over batch indices, ``batch_size=None``,
+results in index order) and are bit-identical to the in-process ones (``workers=0``).
+A :class:`DataError` raised in a worker (a bad image file) comes back as its one-line
+message and is raised again here.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
 from edgecl.data.imageset import ImageSet
-from edgecl.data.transforms import check_augment, eval_batch, train_batch
+from edgecl.data.transforms import check_augment, eval_batch, train_batch, train_batch_uint8
 from edgecl.errors import DataError
 
 _MASK63 = (1 << 63) - 1
@@ -55,12 +60,101 @@ def n_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
     return n // batch_size if drop_last else -(-n // batch_size)
 
 
+class _Failed:
+    """A DataError raised while making a batch in a worker, carried back as a value."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class _BatchDataset(torch.utils.data.Dataset):
+    """Batch ``b`` = ``make_batch(b)``: what a DataLoader's workers run."""
+
+    def __init__(self, make_batch: Callable[[int], Any], total: int) -> None:
+        self.make_batch, self.total = make_batch, total
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __getitem__(self, b: int) -> Any:
+        try:
+            return self.make_batch(b)
+        except DataError as exc:  # one line back to the main process, not a worker traceback
+            return _Failed(str(exc))
+
+
+def check_workers(workers: Any) -> int:
+    """``workers`` as a non-negative int (a one-line DataError otherwise)."""
+    if not isinstance(workers, (int, np.integer)) or isinstance(workers, bool) or workers < 0:
+        raise DataError(f"workers must be a non-negative int, got {workers!r}")
+    return int(workers)
+
+
+def run_batches(make_batch: Callable[[int], Any], total: int, workers: int = 0,
+                pin_memory: bool = False) -> Iterator[Any]:
+    """``make_batch(0) .. make_batch(total - 1)`` in order, made in ``workers`` processes (0: here).
+
+    ``make_batch`` must depend on the batch index only (not on earlier calls), so the result is
+    the same for every worker count. ``pin_memory`` pins the tensors (for non-blocking CUDA copies).
+    """
+    workers = min(check_workers(workers), total)
+    if workers == 0:
+        for b in range(total):
+            yield make_batch(b)
+        return
+    loader = torch.utils.data.DataLoader(_BatchDataset(make_batch, total), batch_size=None, shuffle=False,
+                                         num_workers=workers, pin_memory=pin_memory)
+    for item in loader:
+        if isinstance(item, _Failed):
+            raise DataError(item.message)
+        yield item
+
+
+def make_images(imageset: ImageSet, idx: np.ndarray, spec: dict[str, Any], augment: str,
+                g: torch.Generator) -> torch.Tensor:
+    """One batch's images: float32 in [0,1], or uint8 where the pixels are whole numbers
+    (file-backed crop-flip: a quarter of the bytes between processes; :func:`as_float` finishes)."""
+    if augment == "none":
+        return eval_batch(imageset, idx, spec)
+    if augment == "crop-flip":
+        raw = train_batch_uint8(imageset, idx, spec, g)
+        if raw is not None:
+            return raw
+    return train_batch(imageset, idx, spec, augment, g)
+
+
+def as_float(batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
+             pin_memory: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(images, labels)`` with uint8 images turned into float32 / 255 (exactly ``train_batch``'s),
+    into pinned memory when ``pin_memory``."""
+    for x, y in batches:
+        if x.dtype == torch.uint8:
+            x = torch.empty(x.shape, dtype=torch.float32, pin_memory=pin_memory).copy_(x).div_(255.0)
+        yield x, y
+
+
+class _EpochBatch:
+    """Batch ``b`` of one epoch (a picklable callable for :func:`run_batches`)."""
+
+    def __init__(self, imageset: ImageSet, order: np.ndarray, spec: dict[str, Any], batch_size: int,
+                 augment: str, seed: int, epoch: int) -> None:
+        self.imageset, self.order, self.spec, self.batch_size = imageset, order, spec, batch_size
+        self.augment, self.seed, self.epoch = augment, seed, epoch
+        self.labels = np.asarray(imageset.labels, dtype=np.int64)
+
+    def __call__(self, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.order[b * self.batch_size:(b + 1) * self.batch_size]
+        x = make_images(self.imageset, idx, self.spec, self.augment, make_generator(self.seed, self.epoch, 1, b))
+        return x.contiguous(), torch.from_numpy(self.labels[idx].copy())
+
+
 def iterate_batches(imageset: ImageSet, indices: np.ndarray, spec: dict[str, Any], batch_size: int, *,
-                    augment: str, shuffle: bool, seed: int, epoch: int,
-                    drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                    augment: str, shuffle: bool, seed: int, epoch: int, drop_last: bool = False,
+                    workers: int = 0, pin_memory: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(images float32 (B,C,H,W) in [0,1], labels int64 (B,))`` for one epoch.
 
-    Labels are the image set's own (global) class ids.
+    Labels are the image set's own (global) class ids. ``workers`` processes decode and
+    augment (0: this process); the batches are bit-identical for every worker count.
     """
     check_augment(augment)
     if not isinstance(batch_size, int) or batch_size <= 0:
@@ -68,17 +162,13 @@ def iterate_batches(imageset: ImageSet, indices: np.ndarray, spec: dict[str, Any
     order = epoch_order(indices, shuffle=shuffle, seed=seed, epoch=epoch)
     if len(order) and (order.min() < 0 or order.max() >= len(imageset)):
         raise DataError(f"indices out of range 0..{len(imageset) - 1}; they must index this image set")
-    labels = np.asarray(imageset.labels, dtype=np.int64)
-    for b in range(n_batches(len(order), batch_size, drop_last)):
-        idx = order[b * batch_size:(b + 1) * batch_size]
-        if augment == "none":
-            x = eval_batch(imageset, idx, spec)
-        else:
-            x = train_batch(imageset, idx, spec, augment, make_generator(seed, epoch, 1, b))
-        yield x.contiguous(), torch.from_numpy(labels[idx].copy())
+    check_workers(workers)
+    make = _EpochBatch(imageset, order, spec, batch_size, augment, seed, epoch)
+    return as_float(run_batches(make, n_batches(len(order), batch_size, drop_last), workers, pin_memory), pin_memory)
 
 
-def iterate_eval(imageset: ImageSet, indices: np.ndarray, spec: dict[str, Any],
-                 batch_size: int = 256) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def iterate_eval(imageset: ImageSet, indices: np.ndarray, spec: dict[str, Any], batch_size: int = 256,
+                 workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Eval batches in the given order, no augmentation (the device's preprocessing)."""
-    return iterate_batches(imageset, indices, spec, batch_size, augment="none", shuffle=False, seed=0, epoch=0)
+    return iterate_batches(imageset, indices, spec, batch_size, augment="none", shuffle=False, seed=0, epoch=0,
+                           workers=workers)

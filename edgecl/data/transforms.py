@@ -9,6 +9,11 @@
 * ``crop-flip``: RandomResizedCrop to ``crop`` (area fraction U(0.08, 1), log aspect
   ratio U(log 3/4, log 4/3), 10 tries then a centre crop, as torchvision) on the
   colour-converted original, plus a horizontal flip with p = 0.5 (official InfLoRA).
+  Array-backed sets resample the whole batch with ``grid_sample``; file-backed sets
+  (photos of mixed sizes) crop and resize each decoded image in PIL instead
+  (``Image.resize(box=...)``, bilinear with antialiasing, as torchvision does on PIL
+  images), on uint8 pixels: the same boxes and flips from the same draws, several times
+  faster than float resampling of the full image.
 
 All randomness is drawn from the ``torch.Generator`` passed in, in a fixed order and
 a fixed amount per batch, never from the global RNG: same generator state -> same
@@ -24,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from edgecl_runtime.preprocess import preprocess, preprocess_array, spec_chw, to_color
+from PIL import Image
 
 from edgecl.data.imageset import ImageSet
 from edgecl.errors import DataError
@@ -142,6 +148,37 @@ def random_resized_crop_flip(images: list[torch.Tensor] | torch.Tensor, size: in
     return torch.cat([_resample(t[None], theta[k:k + 1], size, "border") for k, t in enumerate(images)])
 
 
+def _pil_crop_flip(images: list[Image.Image], color: str, size: int, g: torch.Generator) -> torch.Tensor:
+    """RandomResizedCrop(size) + flip of decoded PIL images, done in PIL -> uint8 (N,C,size,size).
+
+    The boxes and flips come from the same draws, in the same order, as
+    :func:`random_resized_crop_flip`; each box is resized with PIL's bilinear filter
+    (antialiased when shrinking) after the colour conversion.
+    """
+    n, c = len(images), _channels(color)
+    hw = torch.tensor([[im.height, im.width] for im in images], dtype=torch.int64).reshape(n, 2)
+    boxes = _crop_boxes(hw, g).long().tolist()
+    flips = (torch.rand(n, generator=g) < 0.5).tolist()
+    out = np.empty((n, size, size, c), np.uint8)
+    for k, (im, (top, left, h, w), flip) in enumerate(zip(images, boxes, flips)):
+        im = to_color(im, color).resize((size, size), Image.BILINEAR, box=(left, top, left + w, top + h))
+        if flip:
+            im = im.transpose(Image.FLIP_LEFT_RIGHT)
+        out[k] = np.asarray(im).reshape(size, size, c)
+    return torch.from_numpy(out).permute(0, 3, 1, 2)
+
+
+def train_batch_uint8(imageset: ImageSet, idx: np.ndarray, spec: dict[str, Any],
+                      g: torch.Generator) -> torch.Tensor | None:
+    """crop-flip of a file-backed set as uint8 (N,C,H,W) (None for array-backed sets).
+
+    ``train_batch(..., "crop-flip", g)`` is exactly this divided by 255 in float32.
+    """
+    if imageset.array is not None:
+        return None
+    return _pil_crop_flip([imageset.image(int(i)) for i in idx], spec["color"], spec["crop"], g)
+
+
 def train_batch(imageset: ImageSet, idx: np.ndarray, spec: dict[str, Any], augment: str,
                 g: torch.Generator) -> torch.Tensor:
     """Training images ``idx`` with augmentation ``augment``, float32 (N,C,H,W) in [0,1]."""
@@ -150,4 +187,7 @@ def train_batch(imageset: ImageSet, idx: np.ndarray, spec: dict[str, Any], augme
         return eval_batch(imageset, idx, spec)
     if augment == "shift":
         return random_affine(eval_batch(imageset, idx, spec), g)
+    raw = train_batch_uint8(imageset, idx, spec, g)
+    if raw is not None:
+        return raw.float().div_(255.0)
     return random_resized_crop_flip(_raw_images(imageset, idx, spec["color"]), spec["crop"], g)

@@ -86,9 +86,11 @@ def open_or_create(store: RunStore, options: dict[str, Any], config_file: Path |
 def learn_session(run_dir: Path, *, task: int | None = None, all_tasks: bool = False, force: bool = False,
                   config_file: Path | None = None, options: dict[str, Any] | None = None, device: str = "auto",
                   threads: int | None = None, export: bool = True, amp: str = "none",
-                  events: LearnEvents | None = None) -> LearnResult:
+                  events: LearnEvents | None = None, workers: int | None = None) -> LearnResult:
     """Learn the requested tasks of the run at ``run_dir`` (see :func:`edgecl.learn`)."""
     events = events or LearnEvents()
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 0):
+        raise UsageError(f"--workers must be a non-negative integer, got {workers!r}")
     if threads is not None:
         torch.set_num_threads(threads)
     if amp not in ("none", "bf16"):
@@ -100,9 +102,9 @@ def learn_session(run_dir: Path, *, task: int | None = None, all_tasks: bool = F
     plan_args = (task, all_tasks, force, config_file, options or {})
     try:
         if not ctx.is_main:
-            return _learn(store, ctx, plan_args, torch_device, False, amp, LearnEvents())
+            return _learn(store, ctx, plan_args, torch_device, False, amp, LearnEvents(), workers)
         with store.lock():
-            return _learn(store, ctx, plan_args, torch_device, export, amp, events)
+            return _learn(store, ctx, plan_args, torch_device, export, amp, events, workers)
     finally:
         teardown()
 
@@ -129,14 +131,14 @@ def _plan(store: RunStore, ctx: DistContext, plan_args: tuple, events: LearnEven
 
 
 def _learn(store: RunStore, ctx: DistContext, plan_args: tuple, device: torch.device, export: bool, amp: str,
-           events: LearnEvents) -> LearnResult:
+           events: LearnEvents, workers: int | None = None) -> LearnResult:
     todo = _plan(store, ctx, plan_args, events)
     run = Run.from_dict(store, store.read_run())
     result = LearnResult(run)
     if not todo:
         events.nothing_to_do(run)
         return result
-    data = open_data(run, ctx.rank, ctx.world)
+    data = open_data(run, ctx.rank, ctx.world, workers, pin_memory=device.type == "cuda")  # workers per rank
     for t in todo:
         events.task_started(run, t)
         with events.progress() as wrap:

@@ -61,12 +61,12 @@ def learn_one(run: Run, data: RunData, task: int, device: torch.device,
     seed = run.seed(task)
 
     def epoch_batches(epoch: int) -> Batches:
-        return data.train_batches(train_idx, config.batch_size, augment=config.augment, shuffle=True,
-                                  seed=seed, epoch=epoch)
+        return on_device(data.train_batches(train_idx, config.batch_size, augment=config.augment, shuffle=True,
+                                            seed=seed, epoch=epoch), device)
 
     def stats_batches() -> Batches:  # the same augmented pass before and after training
-        return data.train_batches(train_idx, config.batch_size, augment=config.augment, shuffle=False,
-                                  seed=seed, epoch=10_000)
+        return on_device(data.train_batches(train_idx, config.batch_size, augment=config.augment, shuffle=False,
+                                            seed=seed, epoch=10_000), device)
 
     kwargs = {} if wrap is None else {"wrap": wrap}
     outcome: TaskOutcome = learn_task(clf, memories, task - 1, len(data.tasks[task - 1]), stats_batches,
@@ -97,11 +97,23 @@ def learn_one(run: Run, data: RunData, task: int, device: torch.device,
     return metrics, run_level
 
 
+def on_device(batches: Batches, device: torch.device) -> Batches:
+    """The batches copied to a CUDA ``device`` as they come (non-blocking from pinned memory);
+    unchanged for the CPU."""
+    if device.type != "cuda":
+        return batches
+
+    def make():
+        for x, y in batches:
+            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    return Batches(make, len(batches))
+
+
 @torch.no_grad()
 def train_features(clf: IncrementalClassifier, data: RunData, idx: np.ndarray, device: torch.device, wrap=None):
     """Final features of training images under the evaluation transform, with output-position labels."""
     clf.eval()
-    batches = data.eval_batches("train", idx)
+    batches = on_device(data.eval_batches("train", idx), device)
     feats, labels = [], []
     for x, y in (batches if wrap is None else wrap("class stats", batches)):
         feats.append(clf.features(x.to(device)).double().cpu())
