@@ -159,3 +159,42 @@ def test_streamed_calibration_is_checked(setup, tmp_path):
     assert man["formats"]["fp32"]["status"] == "passed"
     entry = man["formats"]["int8"]
     assert entry["status"] == "export_failed" and "[0, 1]" in entry["error"], entry
+
+
+def test_calibration_reader_serves_strided_ranges():
+    """ORT's CalibStridedMinMax asks for consecutive ranges of calibration batches (len = batches)."""
+    x = np.random.default_rng(1).random((50, 1, 4, 4), dtype=np.float32)
+    reader = BatchCalibrationReader(array_source(x, np.zeros(50), batch_size=7), batch_size=8)
+    assert len(reader) == 7
+    got = []
+    for start in range(len(reader)):
+        reader.set_range(start_index=start, end_index=start + 1)
+        chunk = []
+        while (item := reader.get_next()) is not None:
+            chunk.append(item["input"])
+        assert len(chunk) == 1
+        got.append(chunk[0])
+    assert np.array_equal(np.concatenate(got), x)
+    reader.set_range(start_index=2, end_index=4)  # going back rewinds
+    assert np.array_equal(reader.get_next()["input"], x[16:24])
+
+
+def test_streamed_calibration_gives_the_same_int8_model_as_arrays(setup, tmp_path):
+    """Strided, streamed MinMax calibration = one pass over the array (same scales, bit for bit)."""
+    import onnx
+    from onnx import numpy_helper
+
+    from edgecl.exporters.int8 import quantize_int8
+    from edgecl.exporters.onnx_export import export_onnx
+
+    src = export_onnx(setup.model, tmp_path / "m.onnx", input_shape=(1, 28, 28))
+    calib = setup.calib[:100]
+    a = quantize_int8(src, tmp_path / "a.onnx", calib, batch_size=100)
+    b = quantize_int8(src, tmp_path / "b.onnx", array_source(calib, np.zeros(100), batch_size=7), batch_size=8)
+
+    def scales(path):
+        return {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer
+                if t.name.endswith("_scale")}
+    sa, sb = scales(a), scales(b)
+    assert sa.keys() == sb.keys() and len(sa) > 0
+    assert all(np.array_equal(sa[k], sb[k]) for k in sa)
