@@ -31,14 +31,6 @@ CALIBRATION_IMAGES = 512
 EXPORT_BATCH = 32  # images decoded at once (224 px: 19 MB of float32)
 
 
-def _arrays(data: RunData, split: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
-    for x, y in data.eval_batches(split, idx):
-        xs.append(x.numpy())
-        ys.append(y.numpy())
-    return np.concatenate(xs), np.concatenate(ys)
-
-
 def calibration_indices(data: RunData, task: int, seed: int) -> np.ndarray:
     """Training-set indices of a stratified sample over every class of every seen task (fresh per task).
 
@@ -66,11 +58,6 @@ def test_sources(data: RunData, task: int, chw: tuple[int, int, int]) -> list[Ba
 def calibration_source(data: RunData, task: int, seed: int, chw: tuple[int, int, int]) -> BatchSource:
     """The images of :func:`calibration_indices` as a batch source (read while calibrating)."""
     return split_source(data, "train", calibration_indices(data, task, seed), chw)
-
-
-def calibration_set(data: RunData, task: int, seed: int) -> np.ndarray:
-    """The calibration images (evaluation transform, [0, 1]) of :func:`calibration_indices`."""
-    return _arrays(data, "train", calibration_indices(data, task, seed))[0]
 
 
 def export_task(run: Run, data: RunData, task: int, formats: set[str], opset: int | None = None,
@@ -101,5 +88,5 @@ def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | 
         return export_task(run, open_data(run), task, formats, opset, max_batch)
 
 
-__all__ = ["export_task", "export_run_task", "calibration_indices", "calibration_set", "calibration_source",
+__all__ = ["export_task", "export_run_task", "calibration_indices", "calibration_source",
            "test_sources", "split_source", "failed_formats", "EXPORT_BATCH"]

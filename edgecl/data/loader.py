@@ -134,27 +134,36 @@ def as_float(batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
 
 
 class _EpochBatch:
-    """Batch ``b`` of one epoch (a picklable callable for :func:`run_batches`)."""
+    """Batch ``b`` of one epoch (a picklable callable for :func:`run_batches`).
+
+    Under torchrun (``world`` > 1) it is this rank's share of global batch ``b`` (every
+    ``world``-th image from ``rank``), augmented from stream ``(1, b, rank)`` so ranks differ.
+    """
 
     def __init__(self, imageset: ImageSet, order: np.ndarray, spec: dict[str, Any], batch_size: int,
-                 augment: str, seed: int, epoch: int) -> None:
+                 augment: str, seed: int, epoch: int, rank: int = 0, world: int = 1) -> None:
         self.imageset, self.order, self.spec, self.batch_size = imageset, order, spec, batch_size
-        self.augment, self.seed, self.epoch = augment, seed, epoch
+        self.augment, self.seed, self.epoch, self.rank, self.world = augment, seed, epoch, rank, world
         self.labels = np.asarray(imageset.labels, dtype=np.int64)
 
     def __call__(self, b: int) -> tuple[torch.Tensor, torch.Tensor]:
         idx = self.order[b * self.batch_size:(b + 1) * self.batch_size]
-        x = make_images(self.imageset, idx, self.spec, self.augment, make_generator(self.seed, self.epoch, 1, b))
+        stream = (1, b) if self.world == 1 else (1, b, self.rank)
+        if self.world > 1:
+            idx = idx[self.rank::self.world]
+        x = make_images(self.imageset, idx, self.spec, self.augment, make_generator(self.seed, self.epoch, *stream))
         return x.contiguous(), torch.from_numpy(self.labels[idx].copy())
 
 
 def iterate_batches(imageset: ImageSet, indices: np.ndarray, spec: dict[str, Any], batch_size: int, *,
                     augment: str, shuffle: bool, seed: int, epoch: int, drop_last: bool = False,
-                    workers: int = 0, pin_memory: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                    workers: int = 0, pin_memory: bool = False, rank: int = 0,
+                    world: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(images float32 (B,C,H,W) in [0,1], labels int64 (B,))`` for one epoch.
 
     Labels are the image set's own (global) class ids. ``workers`` processes decode and
-    augment (0: this process); the batches are bit-identical for every worker count.
+    augment (0: this process); the batches are bit-identical for every worker count. With
+    ``world`` > 1 each global batch is split across ranks (see :class:`_EpochBatch`).
     """
     check_augment(augment)
     if not isinstance(batch_size, int) or batch_size <= 0:
@@ -163,7 +172,7 @@ def iterate_batches(imageset: ImageSet, indices: np.ndarray, spec: dict[str, Any
     if len(order) and (order.min() < 0 or order.max() >= len(imageset)):
         raise DataError(f"indices out of range 0..{len(imageset) - 1}; they must index this image set")
     check_workers(workers)
-    make = _EpochBatch(imageset, order, spec, batch_size, augment, seed, epoch)
+    make = _EpochBatch(imageset, order, spec, batch_size, augment, seed, epoch, rank, world)
     return as_float(run_batches(make, n_batches(len(order), batch_size, drop_last), workers, pin_memory), pin_memory)
 
 

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
-from edgecl.data.loader import (as_float, check_workers, epoch_order, iterate_batches, make_generator, make_images,
-                                n_batches, run_batches)
+from edgecl.data.loader import (check_workers, iterate_batches, n_batches)
 from edgecl.data.sources import Source, load_source
 from edgecl.errors import DataError
 
@@ -70,14 +69,8 @@ class RunData:
     def train_batches(self, idx: np.ndarray, batch_size: int, *, augment: str, shuffle: bool, seed: int,
                       epoch: int) -> Batches:
         """Training-side batches; under torchrun, this rank's share of every global batch."""
-        if self.world == 1:
-            return self.batches("train", idx, batch_size, augment=augment, shuffle=shuffle, seed=seed, epoch=epoch)
-        order = epoch_order(idx, shuffle=shuffle, seed=seed, epoch=epoch)
-        total = n_batches(len(order), batch_size)
-        make_batch = _ShardBatch(self.source.train, order, self.spec, batch_size, augment, seed, epoch,
-                                 self.rank, self.world, self.position)
-        return Batches(lambda: as_float(run_batches(make_batch, total, self.workers, self.pin_memory), self.pin_memory),
-                       total)
+        return self.batches("train", idx, batch_size, augment=augment, shuffle=shuffle, seed=seed, epoch=epoch,
+                            rank=self.rank, world=self.world)
 
     def eval_batches(self, split: str, idx: np.ndarray, batch_size: int = 256) -> Batches:
         return self.batches(split, idx, batch_size, augment="none", shuffle=False, seed=0, epoch=0)
@@ -86,23 +79,6 @@ class RunData:
         """Sample indices of 1-based ``task`` in ``split``."""
         imageset = getattr(self.source, split)
         return np.flatnonzero(np.isin(imageset.labels, self.tasks[task - 1]))
-
-
-class _ShardBatch:
-    """This rank's share of global batch ``b`` (a picklable callable for ``run_batches``)."""
-
-    def __init__(self, imageset, order: np.ndarray, spec: dict[str, Any], batch_size: int, augment: str,
-                 seed: int, epoch: int, rank: int, world: int, table: torch.Tensor) -> None:
-        self.imageset, self.order, self.spec, self.batch_size = imageset, order, spec, batch_size
-        self.augment, self.seed, self.epoch, self.rank, self.world = augment, seed, epoch, rank, world
-        self.table = table
-        self.labels = torch.from_numpy(np.asarray(imageset.labels, dtype=np.int64))
-
-    def __call__(self, b: int) -> tuple[torch.Tensor, torch.Tensor]:
-        part = shard(self.order[b * self.batch_size:(b + 1) * self.batch_size], self.rank, self.world)
-        x = make_images(self.imageset, part, self.spec, self.augment,
-                        make_generator(self.seed, self.epoch, 1, b, self.rank))
-        return x, self.table[self.labels[torch.from_numpy(part)]]
 
 
 def default_workers(source: Source, cores: int | None = None) -> int:
@@ -118,10 +94,6 @@ def default_workers(source: Source, cores: int | None = None) -> int:
             cores = os.cpu_count() or 1
     return 0 if cores < 4 else min(cores - 1, 8)
 
-
-def shard(batch_indices: np.ndarray, rank: int, world: int) -> np.ndarray:
-    """This rank's share of one global batch (every ``world``-th element from ``rank``)."""
-    return batch_indices[rank::world]
 
 
 def open_data(run: "Run", rank: int = 0, world: int = 1, workers: int | None = None,

@@ -82,10 +82,6 @@ def all_reduce_sum_(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def shard(batch_indices, rank: int, world: int):
-    """This rank's share of one global batch (every ``world``-th element from ``rank``)."""
-    return batch_indices[rank::world]
-
 
 def broadcast_plan(plan: list[int] | None, ctx: DistContext) -> list[int] | None:
     """Rank 0's list of tasks (None = stop) to every rank, as int64 tensors (no pickling)."""
