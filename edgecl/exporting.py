@@ -85,7 +85,11 @@ def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | 
     if task not in done:
         raise UsageError(f"task {task} is not learned yet (finished: 1..{done[-1]}): learn it first")
     with run.store.lock():
-        return export_task(run, open_data(run), task, formats, opset, max_batch)
+        data = open_data(run)
+        try:
+            return export_task(run, data, task, formats, opset, max_batch)
+        finally:
+            data.close()
 
 
 __all__ = ["export_task", "export_run_task", "calibration_indices", "calibration_source",

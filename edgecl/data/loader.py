@@ -21,7 +21,8 @@ message and is raised again here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ import torch
 from edgecl.data.imageset import ImageSet
 from edgecl.data.transforms import check_augment, eval_batch, train_batch, train_batch_uint8
 from edgecl.errors import DataError
+
+if TYPE_CHECKING:
+    from edgecl.data.pool import WorkerPool
 
 _MASK63 = (1 << 63) - 1
 
@@ -60,7 +64,7 @@ def n_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
     return n // batch_size if drop_last else -(-n // batch_size)
 
 
-class _Failed:
+class Failed:
     """A DataError raised while making a batch in a worker, carried back as a value."""
 
     def __init__(self, message: str) -> None:
@@ -80,7 +84,7 @@ class _BatchDataset(torch.utils.data.Dataset):
         try:
             return self.make_batch(b)
         except DataError as exc:  # one line back to the main process, not a worker traceback
-            return _Failed(str(exc))
+            return Failed(str(exc))
 
 
 def check_workers(workers: Any) -> int:
@@ -105,7 +109,7 @@ def run_batches(make_batch: Callable[[int], Any], total: int, workers: int = 0,
     loader = torch.utils.data.DataLoader(_BatchDataset(make_batch, total), batch_size=None, shuffle=False,
                                          num_workers=workers, pin_memory=pin_memory)
     for item in loader:
-        if isinstance(item, _Failed):
+        if isinstance(item, Failed):
             raise DataError(item.message)
         yield item
 
@@ -133,37 +137,64 @@ def as_float(batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
         yield x, y
 
 
-class _EpochBatch:
-    """Batch ``b`` of one epoch (a picklable callable for :func:`run_batches`).
+@dataclass(frozen=True)
+class BatchJob:
+    """Everything one batch depends on besides its image set: which samples, and the random
+    stream ``(seed, epoch, *stream)`` its augmentation draws from (small, cheap to send to a worker)."""
 
-    Under torchrun (``world`` > 1) it is this rank's share of global batch ``b`` (every
+    idx: np.ndarray
+    spec: dict[str, Any]
+    augment: str
+    seed: int
+    epoch: int
+    stream: tuple[int, ...]
+
+
+def make_batch(imageset: ImageSet, job: BatchJob) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(images, labels)`` of one batch: a pure function of its arguments."""
+    g = make_generator(job.seed, job.epoch, *job.stream)
+    x = make_images(imageset, job.idx, job.spec, job.augment, g)
+    labels = np.asarray(imageset.labels, dtype=np.int64)[job.idx]
+    return x.contiguous(), torch.from_numpy(labels)
+
+
+def epoch_jobs(order: np.ndarray, spec: dict[str, Any], batch_size: int, augment: str, seed: int, epoch: int,
+               drop_last: bool = False, rank: int = 0, world: int = 1) -> list[BatchJob]:
+    """The jobs of one epoch over ``order``.
+
+    Under torchrun (``world`` > 1) job ``b`` is this rank's share of global batch ``b`` (every
     ``world``-th image from ``rank``), augmented from stream ``(1, b, rank)`` so ranks differ.
     """
+    jobs = []
+    for b in range(n_batches(len(order), batch_size, drop_last)):
+        idx = order[b * batch_size:(b + 1) * batch_size]
+        if world > 1:
+            idx = idx[rank::world]
+        stream = (1, b) if world == 1 else (1, b, rank)
+        jobs.append(BatchJob(np.ascontiguousarray(idx), spec, augment, seed, epoch, stream))
+    return jobs
 
-    def __init__(self, imageset: ImageSet, order: np.ndarray, spec: dict[str, Any], batch_size: int,
-                 augment: str, seed: int, epoch: int, rank: int = 0, world: int = 1) -> None:
-        self.imageset, self.order, self.spec, self.batch_size = imageset, order, spec, batch_size
-        self.augment, self.seed, self.epoch, self.rank, self.world = augment, seed, epoch, rank, world
-        self.labels = np.asarray(imageset.labels, dtype=np.int64)
+
+class _JobBatch:
+    """Batch ``b`` = ``make_batch(imageset, jobs[b])`` (a picklable callable for :func:`run_batches`)."""
+
+    def __init__(self, imageset: ImageSet, jobs: list[BatchJob]) -> None:
+        self.imageset, self.jobs = imageset, jobs
 
     def __call__(self, b: int) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = self.order[b * self.batch_size:(b + 1) * self.batch_size]
-        stream = (1, b) if self.world == 1 else (1, b, self.rank)
-        if self.world > 1:
-            idx = idx[self.rank::self.world]
-        x = make_images(self.imageset, idx, self.spec, self.augment, make_generator(self.seed, self.epoch, *stream))
-        return x.contiguous(), torch.from_numpy(self.labels[idx].copy())
+        return make_batch(self.imageset, self.jobs[b])
 
 
 def iterate_batches(imageset: ImageSet, indices: np.ndarray, spec: dict[str, Any], batch_size: int, *,
                     augment: str, shuffle: bool, seed: int, epoch: int, drop_last: bool = False,
                     workers: int = 0, pin_memory: bool = False, rank: int = 0,
-                    world: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                    world: int = 1, pool: "WorkerPool | None" = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(images float32 (B,C,H,W) in [0,1], labels int64 (B,))`` for one epoch.
 
     Labels are the image set's own (global) class ids. ``workers`` processes decode and
     augment (0: this process); the batches are bit-identical for every worker count. With
-    ``world`` > 1 each global batch is split across ranks (see :class:`_EpochBatch`).
+    ``world`` > 1 each global batch is split across ranks (see :func:`epoch_jobs`). A ``pool``
+    (:class:`edgecl.data.pool.WorkerPool`) makes the batches in its persistent workers instead.
     """
     check_augment(augment)
     if not isinstance(batch_size, int) or batch_size <= 0:
@@ -172,8 +203,10 @@ def iterate_batches(imageset: ImageSet, indices: np.ndarray, spec: dict[str, Any
     if len(order) and (order.min() < 0 or order.max() >= len(imageset)):
         raise DataError(f"indices out of range 0..{len(imageset) - 1}; they must index this image set")
     check_workers(workers)
-    make = _EpochBatch(imageset, order, spec, batch_size, augment, seed, epoch, rank, world)
-    return as_float(run_batches(make, n_batches(len(order), batch_size, drop_last), workers, pin_memory), pin_memory)
+    jobs = epoch_jobs(order, spec, batch_size, augment, seed, epoch, drop_last, rank, world)
+    if pool is not None:
+        return as_float(pool.run(imageset, jobs), pool.pin_memory)
+    return as_float(run_batches(_JobBatch(imageset, jobs), len(jobs), workers, pin_memory), pin_memory)
 
 
 def iterate_eval(imageset: ImageSet, indices: np.ndarray, spec: dict[str, Any], batch_size: int = 256,

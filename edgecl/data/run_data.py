@@ -4,20 +4,23 @@ Labels are remapped to output positions (the order classes were learned), so a b
 index the classifier's logits directly. Under torchrun every rank sees its own share of every
 global batch, taken so that the global batch is exactly the single-process one.
 
-``workers`` worker processes (per rank) decode and augment the batches (0: in this process);
+``workers`` worker processes (per rank, started once per session: :mod:`edgecl.data.pool`) decode
+and augment the batches (0: in this process);
 the batches are a function of (seed, epoch, batch index, rank) only, so every worker count gives
 bit-identical batches. ``pin_memory`` pins them for non-blocking copies to a CUDA device.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
 
-from edgecl.data.loader import (check_workers, iterate_batches, n_batches)
+from edgecl.data.loader import check_workers, iterate_batches, n_batches
+from edgecl.data.pool import WorkerPool
 from edgecl.data.sources import Source, load_source
 from edgecl.errors import DataError
 
@@ -49,6 +52,21 @@ class RunData:
     world: int = 1
     workers: int = 0
     pin_memory: bool = False
+    _pool: WorkerPool | None = field(default=None, init=False, repr=False)
+    wait_seconds: float = field(default=0.0, init=False)  # time the reader waited for batches (all passes)
+
+    @property
+    def pool(self) -> WorkerPool | None:
+        """The session's worker processes (started on first use; None when ``workers`` is 0)."""
+        if self._pool is None and self.workers > 0:
+            self._pool = WorkerPool([self.source.train, self.source.test], self.workers, self.pin_memory)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     @property
     def position(self) -> torch.Tensor:
@@ -61,9 +79,14 @@ class RunData:
     def batches(self, split: str, idx: np.ndarray, batch_size: int, **kw) -> Batches:
         imageset, table = getattr(self.source, split), self.position
         def make():
-            for x, y in iterate_batches(imageset, idx, self.spec, batch_size, workers=self.workers,
-                                        pin_memory=self.pin_memory, **kw):
-                yield x, table[y]
+            it = iterate_batches(imageset, idx, self.spec, batch_size, pool=self.pool, **kw)
+            while True:
+                start = time.perf_counter()
+                batch = next(it, None)
+                self.wait_seconds += time.perf_counter() - start
+                if batch is None:
+                    return
+                yield batch[0], table[batch[1]]
         return Batches(make, n_batches(len(idx), batch_size))
 
     def train_batches(self, idx: np.ndarray, batch_size: int, *, augment: str, shuffle: bool, seed: int,

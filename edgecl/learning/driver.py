@@ -16,7 +16,7 @@ from typing import Any, Callable, ContextManager
 import torch
 
 from edgecl.config import conflicts, read_yaml, resolve
-from edgecl.data.run_data import open_data
+from edgecl.data.run_data import RunData, open_data
 from edgecl.errors import UsageError
 from edgecl.exporting import export_task
 from edgecl.exporters.manifest import failed_formats
@@ -139,6 +139,15 @@ def _learn(store: RunStore, ctx: DistContext, plan_args: tuple, device: torch.de
         events.nothing_to_do(run)
         return result
     data = open_data(run, ctx.rank, ctx.world, workers, pin_memory=device.type == "cuda")  # workers per rank
+    try:
+        _learn_tasks(run, data, todo, ctx, device, export, amp, events, result)
+    finally:
+        data.close()
+    return result
+
+
+def _learn_tasks(run: Run, data: RunData, todo: list[int], ctx: DistContext, device: torch.device, export: bool,
+                 amp: str, events: LearnEvents, result: LearnResult) -> None:
     for t in todo:
         events.task_started(run, t)
         with events.progress() as wrap:
@@ -153,6 +162,5 @@ def _learn(store: RunStore, ctx: DistContext, plan_args: tuple, device: torch.de
             result.manifests[t] = manifest
             result.failed_exports += [f"task {t} {f}" for f in failed_formats(manifest)]
             events.exported(manifest)
-    return result
 
 

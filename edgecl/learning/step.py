@@ -69,6 +69,7 @@ def learn_one(run: Run, data: RunData, task: int, device: torch.device,
                                             seed=seed, epoch=10_000), device)
 
     kwargs = {} if wrap is None else {"wrap": wrap}
+    waited = data.wait_seconds
     outcome: TaskOutcome = learn_task(clf, memories, task - 1, len(data.tasks[task - 1]), stats_batches,
                                       epoch_batches, settings_for(config, amp), device, **kwargs)
     if data.rank != 0:  # other ranks stop here; rank 0 evaluates and writes the store
@@ -82,6 +83,7 @@ def learn_one(run: Run, data: RunData, task: int, device: torch.device,
     start = time.perf_counter()
     evaluation = evaluate_task(store, clf, data, task, device, wrap)
     outcome.seconds["evaluation"] = time.perf_counter() - start
+    outcome.seconds["data_wait"] = data.wait_seconds - waited  # part of the phases above, spent reading images
     metrics = task_metrics(task, outcome, evaluation)
     if class_stats is not None:
         metrics["class_stats_bytes"] = class_stats.nbytes()

@@ -110,7 +110,7 @@ def time_rows(seconds: list[dict[str, Any]]) -> list[dict[str, Any]]:
         phases = {p: entry.get(p) for p in PHASES}
         total = sum(v for v in phases.values() if v is not None)
         extra = sum(phases[p] or 0.0 for p in INFLORA_EXTRA)
-        rows.append({"task": entry.get("task"), **phases, "total": total,
+        rows.append({"task": entry.get("task"), **phases, "total": total, "data_wait": entry.get("data_wait"),
                      "inflora_extra_share": extra / total if total > 0 else None})
     return rows
 

@@ -144,11 +144,13 @@ def _times(data: dict[str, Any]) -> str:
     if not rows_in:
         return "No task learned yet."
     cols = [("statistics", "statistics"), ("training", "training"), ("memory update", "memory_update"),
-            ("alignment", "alignment"), ("evaluation", "evaluation"), ("total", "total")]
+            ("alignment", "alignment"), ("evaluation", "evaluation"), ("total", "total"),
+            ("of which reading images", "data_wait")]
     rows = [[f"{r['task']}", *[num(r.get(k), ".2f") for _, k in cols],
              num(None if r.get("inflora_extra_share") is None else 100 * r["inflora_extra_share"], ".1f", " %")]
             for r in rows_in]
-    text = ("Seconds per phase (alignment only with `--align ca`). InfLoRA extra = statistics + memory update "
+    text = ("Seconds per phase (alignment only with `--align ca`); \"of which reading images\" is the part of the "
+            "total spent waiting for batches (decoding, augmenting; less with `--workers`). InfLoRA extra = statistics + memory update "
             "(the two statistics passes and the SVDs) as a share of the task.\n\n")
     return text + table(["Task", *[f"{c} s" for c, _ in cols], "InfLoRA extra"], rows)
 
