@@ -79,7 +79,7 @@ def learn(
     ca_logit_norm: Annotated[Optional[bool], typer.Option("--ca-logit-norm", help="CA with logit normalisation (tau 0.1).")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda (auto = CUDA when present).")] = "auto",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Data worker processes decoding and augmenting images (per rank; default: min(cores - 1, 8) for image files on 4+ cores, else 0). Same weights for every value.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Data worker processes decoding and augmenting images (per rank; default for image files: min(max(cores - 1, 2), 8), started once per session; 0 for array data). Same weights for every value.")] = None,
     amp: Annotated[str, typer.Option(help="Training autocast: none | bf16 (CUDA).")] = "none",
     export: Annotated[bool, typer.Option("--export/--no-export", help="Export a bundle after each task.")] = True,
     formats: Annotated[Optional[str], typer.Option(help="Formats exported after each task, e.g. fp16,int8,trt (FP32 always; 'none' for FP32 only).")] = None,

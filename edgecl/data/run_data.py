@@ -105,9 +105,12 @@ class RunData:
 
 
 def default_workers(source: Source, cores: int | None = None) -> int:
-    """Workers when none are asked for: 0 for array-backed data (slicing is already fast) and on
-    machines with fewer than 4 usable cores (measured: on 2 cores, workers only take CPU from the
-    training process), else one per usable core but one (for the training process), at most 8."""
+    """Workers when none are asked for: 0 for array-backed data (slicing is already fast) and on one
+    core; else one per usable core but one (for the training process), at least 2, at most 8.
+
+    Measured on 2 cores (1,200 training images of ImageNet-R-like JPEGs per task, the bundled
+    backbone, torch's default 2 threads): ``--workers 2`` learned a task in 17.6 s against 19.7 s
+    with 0, the same weights; with ``--threads 1`` 14.9 s against 25.5 s."""
     if source.train.array is not None:
         return 0
     if cores is None:
@@ -115,8 +118,7 @@ def default_workers(source: Source, cores: int | None = None) -> int:
             cores = len(os.sched_getaffinity(0))
         except AttributeError:  # not on Linux
             cores = os.cpu_count() or 1
-    return 0 if cores < 4 else min(cores - 1, 8)
-
+    return 0 if cores < 2 else min(max(cores - 1, 2), 8)
 
 
 def open_data(run: "Run", rank: int = 0, world: int = 1, workers: int | None = None,

@@ -26,12 +26,37 @@ PARTIAL = "partial"  # a folder being built is named .NAME.partial-XXXX until it
 PathLike = Union[str, "os.PathLike[str]"]  # runtime supports Python 3.8 (JetPack 5)
 
 
+def _umask() -> int:
+    """The process umask (read without changing it where Linux allows)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    old = os.umask(0o022)  # elsewhere: swap and restore (a moment with 022, never a looser mask)
+    os.umask(old)
+    return old
+
+
+def public_mode(folder: bool = False) -> int:
+    """The mode a plain ``open``/``mkdir`` would give: 0666/0777 less the umask (0644/0755 usually).
+
+    Temporary names are created private (0600/0700, ``mkstemp``/``mkdtemp``) so nobody reads a
+    half-written file; the final file gets this mode before the rename, so a service running as
+    another user can read the bundle.
+    """
+    return (0o777 if folder else 0o666) & ~_umask()
+
+
 @contextlib.contextmanager
-def atomic_path(path: PathLike) -> Iterator[Path]:
+def atomic_path(path: PathLike, mode: "int | None" = None) -> Iterator[Path]:
     """A temporary file path beside ``path``; when the body succeeds it is synced and renamed over it.
 
     For writers that want a path (safetensors, onnx.save). On any exception the temporary file
-    is removed and ``path`` is left as it was.
+    is removed and ``path`` is left as it was. The file ends with ``mode`` (default:
+    :func:`public_mode`; private keys pass 0o600).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -42,14 +67,15 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, public_mode() if mode is None else mode)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def write_bytes_atomic(path: PathLike, data: bytes) -> Path:
+def write_bytes_atomic(path: PathLike, data: bytes, mode: "int | None" = None) -> Path:
     """Write ``data`` to ``path`` atomically (parent folders created) and return the path."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, mode) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
@@ -126,6 +152,7 @@ def staged_dir(final: PathLike, replace: bool = True) -> Iterator[Path]:
 
 
 def _swap_into_place(stage: Path, final: Path) -> None:
+    os.chmod(stage, public_mode(folder=True))  # staged private (mkdtemp), published readable
     if not final.exists():
         os.replace(stage, final)
         return

@@ -19,6 +19,7 @@ from typing import Optional
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 GOLDEN_NAME = "golden.npz"
+SIGNATURE_NAME = "manifest.sig"  # Ed25519 signature of the manifest's canonical bytes (signing.py)
 VERIFICATION_PREFIX = "verification"  # verification-<backend>-<precision>.json, written on the device
 
 

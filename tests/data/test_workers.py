@@ -119,7 +119,7 @@ def test_default_workers(tmp_path):
     assert default_workers(Source("a", ["x"], ARRAY, ARRAY, "L", 28), cores=16) == 0  # arrays: in process
     files = FileImageSet(smooth_jpegs(tmp_path, n=1), [0])
     photos = Source("p", ["x"], files, files, "RGB", None)
-    assert [default_workers(photos, cores=c) for c in (1, 2, 3, 4, 6, 16)] == [0, 0, 0, 3, 5, 8]
+    assert [default_workers(photos, cores=c) for c in (1, 2, 3, 4, 6, 16)] == [0, 2, 2, 3, 5, 8]
 
 
 def _learn(run, config, workers, task=1):
