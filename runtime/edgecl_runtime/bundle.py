@@ -22,6 +22,7 @@ from .atomic_io import sha256_file
 from .contract import GOLDEN_NAME, MANIFEST_NAME, MANIFEST_VERSION, ONNX_FILES
 from .errors import BundleError
 from .gate import base_precision
+from .signing import check_signature
 
 
 @dataclass
@@ -130,9 +131,13 @@ def load_golden(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     return golden
 
 
-def load_bundle(bundle_dir: str | os.PathLike[str], check_hashes: bool = True) -> Bundle:
-    """Read the manifest, verify every file's sha256 (unless told not to), load golden.npz."""
+def load_bundle(bundle_dir: str | os.PathLike[str], check_hashes: bool = True,
+                trusted: list[Any] | None = None) -> Bundle:
+    """Read the manifest, check its signature against ``trusted`` public keys (when given: see
+    :mod:`edgecl_runtime.signing`), verify every file's sha256 (unless told not to), load golden.npz."""
     manifest = read_manifest(bundle_dir)
+    if trusted is not None:
+        check_signature(bundle_dir, manifest, trusted)
     if check_hashes:
         check_files(bundle_dir, manifest)
     root = Path(bundle_dir)
