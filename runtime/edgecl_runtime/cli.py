@@ -48,6 +48,18 @@ class Precision(str, Enum):
 BundleArg = Annotated[Path, typer.Argument(help="Bundle folder (RUN/task-NN/export).")]
 BackendOpt = Annotated[BackendName, typer.Option("--backend", "-b", help="Inference backend.")]
 PrecisionOpt = Annotated[Precision, typer.Option("--precision", "-p", help="Model precision.")]
+TrustOpt = Annotated[Optional[Path], typer.Option(
+    "--trust", help="Public key file, or folder of *.pub keys: refuse bundles not signed by one of them.")]
+
+
+def _trusted(trust: Optional[Path]) -> Optional[List[Any]]:
+    """The trusted public keys, or None with one warning line when no --trust was given."""
+    if trust is None:
+        typer.echo("edgecl-rt: warning: bundle signatures are not checked (no --trust)", err=True)
+        return None
+    from .signing import load_trust
+
+    return load_trust(trust)
 
 
 def _error(msg: str) -> None:
