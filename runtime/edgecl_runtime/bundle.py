@@ -2,19 +2,26 @@
 
 Checks, in order, each failing with one line that names the problem:
 
-1. ``manifest.json`` exists, is JSON, and its ``manifest_version`` is not newer than
+1. ``manifest.json`` exists, is JSON with finite numbers only (NaN/Infinity refused: see
+   :mod:`edgecl_runtime.strict_json`), and its ``manifest_version`` is not newer than
    ``MANIFEST_VERSION`` (a newer one means the exporter is ahead of this runtime).
-2. Every file listed in ``files`` exists inside the bundle with the listed size and sha256
+2. With trusted keys, ``manifest.sig`` is a valid signature by one of them.
+3. Every file a format names (``formats.<fmt>.file`` and any ``*_file`` field) is a plain name
+   inside the bundle that ``files`` lists: a model the manifest does not hash is never run.
+4. Every file listed in ``files`` exists inside the bundle with the listed size and sha256
    (size first: cheap, catches truncated copies; sha256 then catches any altered byte).
-3. ``golden.npz`` loads without pickle and holds ``inputs`` (N,C,H,W) and ``logits`` (N,K).
+5. ``golden.npz`` loads without pickle and holds ``inputs`` (N,C,H,W) and ``logits`` (N,K).
+
+A file this user may not read (another owner, mode 0600) is one line naming it, not a traceback.
 """
 from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -23,6 +30,7 @@ from .contract import GOLDEN_NAME, MANIFEST_NAME, MANIFEST_VERSION, ONNX_FILES
 from .errors import BundleError
 from .gate import base_precision
 from .signing import check_signature
+from .strict_json import NonFiniteNumber, loads_finite
 
 
 @dataclass
@@ -54,6 +62,9 @@ class Bundle:
             raise BundleError(f"bundle {self.path} has no {prec} model (export failed: "
                               f"{entry.get('error', '') or 'no detail'}); use another precision")
         name = entry.get("file") or ONNX_FILES[prec]
+        if name not in self.manifest.get("files", {}):
+            raise BundleError(f"bundle {self.path}: the {prec} model {name} is not listed in the "
+                              "manifest's files (unhashed); re-export the bundle")
         path = self.path / name
         if not path.is_file():
             raise BundleError(f"bundle {self.path} has no {prec} model ({name} missing); "
@@ -67,20 +78,23 @@ class Bundle:
         return str(entry.get("sha256") or sha256_file(path))
 
 
-def read_manifest(bundle_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parse ``manifest.json`` and refuse versions newer than this runtime."""
-    path = Path(bundle_dir) / MANIFEST_NAME
-    if not Path(bundle_dir).is_dir():
-        raise BundleError(f"bundle folder {bundle_dir} does not exist; pass a task's export/ folder")
-    if not path.is_file():
-        raise BundleError(f"{path} is missing; this is not an export bundle (re-export the task)")
+@contextmanager
+def readable(bundle_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn a PermissionError while reading the bundle into one line naming the file."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path} is not valid JSON ({exc}); re-export or re-copy the bundle")
-    if not isinstance(manifest, dict):
-        raise BundleError(f"{path} must hold a JSON object; re-export the bundle")
+        yield
+    except PermissionError as exc:
+        name = exc.filename or bundle_dir
+        raise BundleError(f"cannot read {name}: permission denied; give the user running edgecl-rt "
+                          f"read access to the bundle (e.g. chmod -R a+rX {bundle_dir})") from None
+
+
+def read_manifest(bundle_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse ``manifest.json`` (finite numbers only) and refuse versions newer than this runtime."""
+    with readable(bundle_dir):
+        manifest = _parse_manifest(Path(bundle_dir))
     version = manifest.get("manifest_version")
+    path = Path(bundle_dir) / MANIFEST_NAME
     if not isinstance(version, int) or version < 1:
         raise BundleError(f"{path}: manifest_version {version!r} is not a positive integer")
     if version > MANIFEST_VERSION:
@@ -89,7 +103,56 @@ def read_manifest(bundle_dir: str | os.PathLike[str]) -> dict[str, Any]:
     for key in ("classes", "input", "files"):
         if key not in manifest:
             raise BundleError(f"{path} lacks the '{key}' field; re-export the bundle")
+    if not isinstance(manifest["files"], dict):
+        raise BundleError(f"{path}: 'files' must map file names to sha256/bytes; re-export the bundle")
     return manifest
+
+
+def _parse_manifest(root: Path) -> dict[str, Any]:
+    path = root / MANIFEST_NAME
+    if not root.is_dir():
+        raise BundleError(f"bundle folder {root} does not exist; pass a task's export/ folder")
+    if not path.is_file():
+        raise BundleError(f"{path} is missing; this is not an export bundle (re-export the task)")
+    try:
+        manifest = loads_finite(path.read_text(encoding="utf-8"))
+    except NonFiniteNumber as exc:
+        raise BundleError(f"{path} holds a non-finite number ({exc}); refused, re-export the bundle") from None
+    except PermissionError:
+        raise
+    except (OSError, UnicodeDecodeError, RecursionError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON ({exc}); re-export or re-copy the bundle") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{path} must hold a JSON object; re-export the bundle")
+    return manifest
+
+
+def format_files(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    """(format, file name) for every file a format entry names: ``file`` and any ``*_file``."""
+    formats = manifest.get("formats", {})
+    if not isinstance(formats, dict) or not all(isinstance(e, dict) for e in formats.values()):
+        raise BundleError("manifest 'formats' must map format names to objects; re-export the bundle")
+    named = []
+    for fmt, entry in sorted(formats.items()):
+        for key, value in sorted(entry.items()):
+            if (key == "file" or key.endswith("_file")) and value is not None:
+                named.append((fmt, value))
+    return named
+
+
+def check_formats(bundle_dir: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
+    """Every file a format names must be a listed (hashed) file inside the bundle; one line otherwise."""
+    root = Path(bundle_dir).resolve()
+    problems: list[str] = []
+    for fmt, name in format_files(manifest):
+        if not isinstance(name, str) or not name:
+            problems.append(f"formats.{fmt} names a file that is not a string ({name!r})")
+        elif root not in (root / name).resolve().parents:
+            problems.append(f"formats.{fmt} file {name} points outside the bundle")
+        elif name not in manifest["files"]:
+            problems.append(f"formats.{fmt} file {name} is not listed in files (unhashed)")
+    if problems:
+        raise BundleError(f"bundle {bundle_dir}: {'; '.join(problems)}; re-export the bundle")
 
 
 def check_files(bundle_dir: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
@@ -98,7 +161,9 @@ def check_files(bundle_dir: str | os.PathLike[str], manifest: dict[str, Any]) ->
     problems: list[str] = []
     for name, entry in sorted(manifest["files"].items()):
         path = (root / name).resolve()
-        if root not in path.parents:
+        if not isinstance(entry, dict):
+            problems.append(f"{name} has no sha256/bytes record")
+        elif root not in path.parents:
             problems.append(f"{name} points outside the bundle")
         elif not path.is_file():
             problems.append(f"{name} is missing")
@@ -117,6 +182,8 @@ def load_golden(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             golden = {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise BundleError(f"{path} is missing; re-export the bundle")
+    except PermissionError:
+        raise
     except (OSError, ValueError) as exc:
         raise BundleError(f"{path} cannot be read without pickle ({exc}); re-export the bundle")
     for key, ndim in (("inputs", 4), ("logits", 2)):
@@ -134,14 +201,17 @@ def load_golden(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 def load_bundle(bundle_dir: str | os.PathLike[str], check_hashes: bool = True,
                 trusted: list[Any] | None = None) -> Bundle:
     """Read the manifest, check its signature against ``trusted`` public keys (when given: see
-    :mod:`edgecl_runtime.signing`), verify every file's sha256 (unless told not to), load golden.npz."""
+    :mod:`edgecl_runtime.signing`), check the files formats name, verify every file's sha256
+    (unless told not to), load golden.npz."""
     manifest = read_manifest(bundle_dir)
-    if trusted is not None:
-        check_signature(bundle_dir, manifest, trusted)
-    if check_hashes:
-        check_files(bundle_dir, manifest)
     root = Path(bundle_dir)
-    golden = load_golden(root / GOLDEN_NAME) if (root / GOLDEN_NAME).exists() else {}
+    with readable(bundle_dir):
+        if trusted is not None:
+            check_signature(bundle_dir, manifest, trusted)
+        check_formats(bundle_dir, manifest)
+        if check_hashes:
+            check_files(bundle_dir, manifest)
+        golden = load_golden(root / GOLDEN_NAME) if (root / GOLDEN_NAME).exists() else {}
     if not golden and GOLDEN_NAME in manifest["files"]:
         raise BundleError(f"bundle {bundle_dir}: golden.npz is missing; re-copy the bundle")
     return Bundle(path=root, manifest=manifest, golden=golden)

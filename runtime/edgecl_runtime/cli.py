@@ -1,7 +1,13 @@
 """``edgecl-rt``: build, verify, predict, bench and serve export bundles on a device.
 
-Exit codes: 0 success; 1 the command could not do its job (invalid bundle, verification
-failed, TensorRT missing, no image classified); 2 bad command-line usage (Typer).
+Exit codes: 0 success; 1 the command could not do its job (invalid, unreadable or untrusted
+bundle, verification failed, TensorRT missing, no image classified); 2 bad command-line usage
+(Typer).
+
+Trust: ``--trust KEY_OR_DIR`` makes verify/build/predict/bench refuse a bundle whose
+``manifest.sig`` is missing or not made by one of the keys; without it they run as before and
+print one warning line. The gate's thresholds are the runtime's (``--thresholds FILE`` lets the
+operator of this device change them); a bundle's own are ignored.
 ``predict`` reports each bad image on its own stderr line (and in ``--json``) and still exits 0
 when at least one image was classified: a folder with one stray file should not fail a batch.
 
@@ -62,17 +68,35 @@ def _trusted(trust: Optional[Path]) -> Optional[List[Any]]:
     return load_trust(trust)
 
 
+ThresholdsOpt = Annotated[Optional[Path], typer.Option(
+    "--thresholds", help="Operator's gate thresholds: JSON {precision: {key: value}} over the "
+                         "runtime defaults (a bundle's own thresholds are ignored).")]
+
+
+def _operator_thresholds(path: Optional[Path]) -> Optional[Dict[str, Any]]:
+    """The --thresholds file's table, or None for the runtime defaults."""
+    if path is None:
+        return None
+    from .verify import load_thresholds
+
+    return load_thresholds(path)
+
+
 def _error(msg: str) -> None:
     typer.echo(f"edgecl-rt: error: {' '.join(str(msg).split())}", err=True)
 
 
 @contextmanager
 def _failures() -> Iterator[None]:
-    """Turn a RuntimeFailure into one stderr line and exit status 1."""
+    """Turn a RuntimeFailure (or a file this user may not read) into one stderr line, exit 1."""
     try:
         yield
     except RuntimeFailure as exc:
         _error(str(exc))
+        raise typer.Exit(1) from None
+    except PermissionError as exc:
+        _error(f"cannot read {exc.filename or 'a file'}: permission denied; give the user running "
+               "edgecl-rt read access to it")
         raise typer.Exit(1) from None
 
 
@@ -103,14 +127,24 @@ def _print_verification(rec: Dict[str, Any]) -> None:
 
 @app.command()
 def verify(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
-           precision: PrecisionOpt = Precision.fp32) -> None:
+           precision: PrecisionOpt = Precision.fp32, trust: TrustOpt = None,
+           thresholds: ThresholdsOpt = None,
+           record: Annotated[Optional[Path], typer.Option(
+               "--record", help="Write the record here (default: verification-*.json beside "
+                                "the manifest; skipped with a line when not writable).")] = None,
+           ) -> None:
     """Check sha256 of every file and the golden gate (levels 1-2); write verification-*.json."""
-    from .verify import record_path, verify_bundle
+    from .verify import verify_bundle
 
     with _failures():
-        rec = verify_bundle(bundle, backend.value, precision.value)
+        keys = _trusted(trust)
+        rec = verify_bundle(bundle, backend.value, precision.value, _operator_thresholds(thresholds),
+                            trusted=keys, record=record)
     _print_verification(rec)
-    out.print(f"record: {record_path(bundle, backend.value, precision.value)}")
+    if rec.get("record"):
+        out.print(escape(f"record: {rec['record']}"))
+    else:
+        typer.echo(f"edgecl-rt: warning: {rec.get('record_error', 'record not written')}", err=True)
     if not rec["passed"]:
         raise typer.Exit(1)
 
@@ -124,6 +158,7 @@ def build(bundle: BundleArg,
           workspace_mb: Annotated[int, typer.Option("--workspace-mb", min=16)] = 1024,
           cache_dir: Annotated[Optional[Path], typer.Option(
               "--timing-cache-dir", help="Default: $EDGECL_RT_CACHE or ~/.cache/edgecl-rt")] = None,
+          trust: TrustOpt = None, thresholds: ThresholdsOpt = None,
           ) -> None:
     """Build a TensorRT engine (model.<precision>.engine) on this device, then verify it."""
     from .bundle import load_bundle
@@ -137,11 +172,14 @@ def build(bundle: BundleArg,
     precision = "fp16" if fp16 else "int8" if int8 else "fp32"
     cache = cache_dir or Path(os.environ.get("EDGECL_RT_CACHE", Path.home() / ".cache/edgecl-rt"))
     with _failures():
+        keys = _trusted(trust)
+        table = _operator_thresholds(thresholds)
         import_tensorrt()
-        path = build_engine(load_bundle(bundle), precision, max_batch, min(opt_batch, max_batch),
-                            workspace_mb, cache, log=lambda s: typer.echo(s, err=True))
+        path = build_engine(load_bundle(bundle, trusted=keys), precision, max_batch,
+                            min(opt_batch, max_batch), workspace_mb, cache,
+                            log=lambda s: typer.echo(s, err=True))
         out.print(f"engine: {path}")
-        rec = verify_bundle(bundle, "trt", precision)
+        rec = verify_bundle(bundle, "trt", precision, table, trusted=keys)
     _print_verification(rec)
     if not rec["passed"]:
         path.unlink(missing_ok=True)
@@ -155,12 +193,13 @@ def predict(bundle: BundleArg,
             top_k: Annotated[int, typer.Option("--top-k", "-k", min=1)] = 5,
             as_json: Annotated[bool, typer.Option("--json", help="JSON list on stdout.")] = False,
             backend: BackendOpt = BackendName.ort, precision: PrecisionOpt = Precision.fp32,
-            ) -> None:
+            trust: TrustOpt = None) -> None:
     """Classify images; bad items get one error line each, good ones are still classified."""
+    from .bundle import load_bundle
     from .classifier import Classifier
 
     with _failures():
-        clf = Classifier(bundle, backend.value, precision.value)
+        clf = Classifier(load_bundle(bundle, trusted=_trusted(trust)), backend.value, precision.value)
         records = clf.classify([str(p) for p in images], top_k)
     for rec in records:
         if "error" in rec:
@@ -194,7 +233,8 @@ def bench(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
           precision: PrecisionOpt = Precision.fp32,
           batch: Annotated[int, typer.Option("--batch", min=1)] = 1,
           iters: Annotated[int, typer.Option("--iters", min=1)] = 100,
-          warmup: Annotated[int, typer.Option("--warmup", min=0)] = 10) -> None:
+          warmup: Annotated[int, typer.Option("--warmup", min=0)] = 10,
+          trust: TrustOpt = None) -> None:
     """Latency percentiles and throughput on synthetic inputs."""
     from .backends import open_backend
     from .bench import benchmark
@@ -202,7 +242,7 @@ def bench(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
     from .preprocess import spec_chw
 
     with _failures():
-        b = load_bundle(bundle)
+        b = load_bundle(bundle, trusted=_trusted(trust))
         engine = open_backend(b, backend.value, precision.value)
         try:
             info = engine.describe()

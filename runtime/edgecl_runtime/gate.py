@@ -49,8 +49,9 @@ def merge_thresholds(overrides: Mapping[str, Mapping[str, float]] | None = None
                      ) -> dict[str, dict[str, float]]:
     """Return DEFAULT_THRESHOLDS with ``overrides`` ({precision: {key: value}}) applied.
 
-    Unknown precisions or keys raise ValueError instead of being silently ignored, so a typo in
-    a run config cannot loosen (or tighten) the gate unnoticed.
+    Unknown precisions or keys, and values that are not finite numbers, raise ValueError instead
+    of being silently ignored, so a typo in a run config cannot loosen (or tighten) the gate
+    unnoticed.
     """
     merged = copy.deepcopy(DEFAULT_THRESHOLDS)
     for fmt, values in (overrides or {}).items():
@@ -61,8 +62,19 @@ def merge_thresholds(overrides: Mapping[str, Mapping[str, float]] | None = None
             if key not in THRESHOLD_KEYS:
                 raise ValueError(f"unknown gate threshold {key!r} for {fmt!r}: "
                                  f"expected one of {', '.join(THRESHOLD_KEYS)}")
-            merged[prec][key] = float(value)
+            merged[prec][key] = _finite(fmt, key, value)
     return merged
+
+
+def _finite(fmt: str, key: str, value: Any) -> float:
+    """A threshold as a finite float: NaN would make every comparison False (a gate that never fails)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise ValueError(f"gate threshold {fmt}.{key} must be a finite number, got {value!r}")
+    return number
 
 
 def _as_logits(name: str, arr: Any) -> np.ndarray:

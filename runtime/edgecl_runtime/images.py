@@ -8,22 +8,29 @@ Rules:
   ``LOAD_TRUNCATED_IMAGES`` is never enabled: a half image would be classified silently);
 * decompression-bomb guard: the pixel count is checked from the header *before* decoding,
   against ``max_pixels`` (default 64 MP, env ``EDGECL_RT_MAX_PIXELS``), so a tiny file that
-  claims 100k x 100k pixels is refused without allocating gigabytes;
+  claims 100k x 100k pixels is refused without allocating gigabytes. Pillow has its own guard
+  (``Image.MAX_IMAGE_PIXELS``, a process-wide global); while one of our images is decoded it is
+  set to our limit, under a lock, so that ``EDGECL_RT_MAX_PIXELS`` can raise the limit above
+  Pillow's default and every refusal names the same limit and how to raise it;
 * multi-frame files (GIF, TIFF) use their first frame.
 """
 from __future__ import annotations
 
 import os
+import re
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageError
 
 DEFAULT_MAX_PIXELS = 64_000_000
+_PILLOW_LIMIT = threading.Lock()  # Image.MAX_IMAGE_PIXELS and warning filters are process-wide
 
 
 def max_pixels() -> int:
@@ -71,24 +78,37 @@ def open_image(path: str | os.PathLike[str], limit: int | None = None) -> Image.
     except OSError as exc:
         raise ImageError(f"{p}: cannot read ({exc.strerror})") from None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(p) as img:
-                _check_size(p, img.size, limit)
-                img.seek(0)
-                img.load()
-                return img.copy() if getattr(img, "n_frames", 1) > 1 else img
+        with _pillow_limit(limit), Image.open(p) as img:
+            _check_size(p, img.size, limit)
+            img.seek(0)
+            img.load()
+            return img.copy() if getattr(img, "n_frames", 1) > 1 else img
     except ImageError:
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{p}: not an image (format not recognised)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{p}: image too large (decompression-bomb guard, header claims over "
-                         f"{Image.MAX_IMAGE_PIXELS} pixels); downscale it") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{claimed.group(1)} pixels > " if claimed else "over the "
+        raise ImageError(f"{p}: image too large (decompression-bomb guard: {size}limit {limit}); "
+                         "downscale it or raise EDGECL_RT_MAX_PIXELS") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{p}: truncated or corrupt image ({_first_line(exc)})") from None
     except MemoryError:
         raise ImageError(f"{p}: image too large to decode in memory; downscale it") from None
+
+
+@contextmanager
+def _pillow_limit(limit: int) -> Iterator[None]:
+    """Pillow's bomb guard at ``limit`` (any excess an error) for the duration of one decode."""
+    with _PILLOW_LIMIT, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = limit
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def _check_size(p: Path, size: tuple[int, int], limit: int) -> None:

@@ -3,21 +3,33 @@
 ``sha256`` of every listed file must match the manifest; the backend's logits on
 ``golden.npz["inputs"]`` are compared with the shipped PyTorch logits (``golden["logits"]``)
 using ``gate.evaluate_gate`` (level 3 needs the full labelled test set, which a device does
-not have).  Thresholds: DEFAULT_THRESHOLDS overridden by the manifest's ``thresholds``.
+not have).
+
+Thresholds belong to the device, never to the bundle: ``DEFAULT_THRESHOLDS`` of the contract,
+overridden only by what the operator passes (``thresholds=`` here, ``--thresholds FILE`` on the
+CLI). A manifest's own ``thresholds`` are ignored - whoever can replace ``model.onnx`` and fix
+its sha256 could otherwise also set a gate that passes anything - and, when they differ from the
+applied ones, reported in the record as ``bundle_thresholds_ignored``.
+
+The record goes to ``verification-<backend>-<precision>.json`` beside the manifest, or to
+``record=``. A bundle folder this user cannot write (read-only copy, another owner) does not
+fail the verification: the record is then not written and ``record_error`` says why.
 """
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from . import __version__
 from .atomic_io import write_json_atomic
 from .backends import Backend, open_backend
-from .bundle import Bundle, load_bundle, read_manifest
+from .bundle import Bundle, load_bundle, read_manifest, readable
 from .errors import BundleError, RuntimeFailure
 from .gate import base_precision, evaluate_gate, merge_thresholds
+from .signing import check_signature
+from .strict_json import NonFiniteNumber, loads_finite
 
 
 def record_path(bundle_dir: str | os.PathLike[str], backend: str, precision: str) -> Path:
@@ -25,25 +37,44 @@ def record_path(bundle_dir: str | os.PathLike[str], backend: str, precision: str
     return Path(bundle_dir) / f"verification-{backend}-{base_precision(precision)}.json"
 
 
-def bundle_thresholds(bundle: Bundle, precision: str,
-                      overrides: dict[str, Any] | None = None) -> dict[str, float]:
-    """Thresholds for ``precision``: defaults <- manifest ``thresholds`` <- ``overrides``."""
+def runtime_thresholds(precision: str, overrides: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """Thresholds for ``precision``: the contract's defaults <- the operator's ``overrides``."""
     try:
-        table = merge_thresholds(bundle.manifest.get("thresholds") or None)
-        if overrides:
-            table = merge_thresholds({**table, **overrides})
+        table = merge_thresholds(overrides or None)
     except ValueError as exc:
-        raise BundleError(f"bundle {bundle.path}: bad thresholds ({exc})") from None
+        raise BundleError(f"bad operator thresholds ({exc}); fix the --thresholds file") from None
     return table[base_precision(precision)]
 
 
+def load_thresholds(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The operator's thresholds file: JSON ``{precision: {key: value}}``, finite numbers only."""
+    p = Path(path)
+    try:
+        table = loads_finite(p.read_text(encoding="utf-8"))
+        merge_thresholds(table)
+    except FileNotFoundError:
+        raise BundleError(f"thresholds file {p} not found; pass a JSON file like "
+                          '{"int8": {"top1_agreement": 0.98}}') from None
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as exc:
+        detail = str(exc) if isinstance(exc, (NonFiniteNumber, OSError)) else f"{type(exc).__name__}: {exc}"
+        raise BundleError(f"thresholds file {p} is not valid ({detail}); it must map precisions to "
+                          '{"max_abs_diff", "top1_agreement", "accuracy_delta_pp"} numbers') from None
+    return table
+
+
+def bundle_thresholds(bundle: Bundle, precision: str,
+                      overrides: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """Thresholds the gate applies to ``bundle`` (kept for callers): the runtime's, not the bundle's."""
+    return runtime_thresholds(precision, overrides)
+
+
 def gate_on_golden(bundle: Bundle, backend: Backend, precision: str,
-                   thresholds: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Levels 1-2 of the gate for ``backend`` on the bundle's golden set."""
+                   thresholds: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Levels 1-2 of the gate for ``backend`` on the bundle's golden set, by the runtime's thresholds."""
     golden = bundle.golden
     if "inputs" not in golden:
         raise BundleError(f"bundle {bundle.path} has no golden.npz; cannot verify, re-export it")
-    thr = bundle_thresholds(bundle, precision, thresholds)
+    thr = runtime_thresholds(precision, thresholds)
     out = backend.run(golden["inputs"])
     return evaluate_gate(precision, golden["logits"], out, thresholds=thr)
 
@@ -54,25 +85,22 @@ def _record(bundle_dir: Path, backend: str, precision: str) -> dict[str, Any]:
             "runtime_version": __version__, "passed": False, "reason": ""}
 
 
-def verify_bundle(bundle_dir: str | os.PathLike[str], backend: str = "ort",
-                  precision: str = "fp32", thresholds: dict[str, Any] | None = None,
-                  write: bool = True, **backend_options: Any) -> dict[str, Any]:
-    """Full verification; returns the record (``passed``, ``reason``, ``gate``, ``files``...).
+def _ignored(manifest: Mapping[str, Any], thresholds: Mapping[str, Any] | None) -> Any:
+    """The manifest's thresholds when present and different from the table the runtime applies."""
+    shipped = manifest.get("thresholds")
+    return shipped if shipped and shipped != merge_thresholds(thresholds or None) else None
 
-    The record is written atomically next to the bundle when ``write`` and the manifest is
-    readable (a bundle without a readable manifest is not a bundle: BundleError is raised).
-    """
-    root = Path(bundle_dir)
-    manifest = read_manifest(root)
-    rec = _record(root, backend, precision)
-    rec.update(task=manifest.get("task"), files={"checked": len(manifest["files"]), "ok": False})
+
+def _check(rec: dict[str, Any], root: Path, backend: str, precision: str,
+           thresholds: Mapping[str, Any] | None, trusted: list[Any] | None,
+           backend_options: dict[str, Any]) -> None:
+    """Fill ``rec`` with files/device/thresholds/gate; a RuntimeFailure is recorded as the reason."""
     try:
-        bundle = load_bundle(root, check_hashes=True)
+        bundle = load_bundle(root, check_hashes=True, trusted=trusted)
         rec["files"]["ok"] = True
         engine = open_backend(bundle, backend, base_precision(precision), **backend_options)
         try:
             rec["device"] = engine.describe()
-            rec["thresholds"] = bundle_thresholds(bundle, precision, thresholds)
             rec["gate"] = gate_on_golden(bundle, engine, precision, thresholds)
         finally:
             engine.close()
@@ -80,6 +108,48 @@ def verify_bundle(bundle_dir: str | os.PathLike[str], backend: str = "ort",
         rec["reason"] = rec["gate"]["reason"]
     except RuntimeFailure as exc:
         rec["reason"] = str(exc)
+
+
+def write_record(rec: dict[str, Any], path: Path, explicit: bool) -> None:
+    """Write ``rec`` to ``path``; a default location that is not writable only sets ``record_error``."""
+    try:
+        write_json_atomic(path, rec)
+    except OSError as exc:
+        if explicit:
+            raise BundleError(f"cannot write the verification record {path} ({exc.strerror or exc}); "
+                              "choose a writable --record PATH") from None
+        rec["record"] = None
+        rec["record_error"] = (f"record not written: {path.parent} is not writable "
+                               f"({exc.strerror or exc}); choose a path with --record PATH")
+        return
+    rec["record"] = str(path)
+
+
+def verify_bundle(bundle_dir: str | os.PathLike[str], backend: str = "ort",
+                  precision: str = "fp32", thresholds: Mapping[str, Any] | None = None,
+                  write: bool = True, *, trusted: list[Any] | None = None,
+                  record: str | os.PathLike[str] | None = None,
+                  **backend_options: Any) -> dict[str, Any]:
+    """Full verification; returns the record (``passed``, ``reason``, ``gate``, ``files``...).
+
+    ``thresholds`` are the operator's overrides of the runtime defaults; ``trusted`` public keys
+    make an unsigned or foreign bundle raise BundleError before anything else (no record: it is
+    not a bundle this device evaluates). The record is written atomically (``record`` or beside
+    the manifest) when ``write``; the returned dict then also carries ``record`` (the path, or
+    None with ``record_error``). A bundle without a readable manifest raises BundleError.
+    """
+    root = Path(bundle_dir)
+    applied = runtime_thresholds(precision, thresholds)
+    manifest = read_manifest(root)
+    if trusted is not None:
+        with readable(root):
+            check_signature(root, manifest, trusted)
+    rec = _record(root, backend, precision)
+    rec.update(task=manifest.get("task"), files={"checked": len(manifest["files"]), "ok": False},
+               thresholds=applied, thresholds_source="operator" if thresholds else "runtime defaults")
+    if _ignored(manifest, thresholds) is not None:
+        rec["bundle_thresholds_ignored"] = manifest["thresholds"]
+    _check(rec, root, backend, precision, thresholds, trusted, backend_options)
     if write:
-        write_json_atomic(record_path(root, backend, precision), rec)
+        write_record(rec, Path(record) if record else record_path(root, backend, precision), record is not None)
     return rec

@@ -54,7 +54,7 @@ def test_huge_image_refused_before_decoding(tmp_path):
     with pytest.raises(ImageError, match=r"bomb\.png: image too large \(decompression-bomb"):
         open_image(tmp_path / "bomb.png")
     _png_claiming(tmp_path / "big.png", 9000, 9000)  # 81 MP: under PIL's, over our 64 MP
-    with pytest.raises(ImageError, match=r"big\.png: image too large \(9000 x 9000"):
+    with pytest.raises(ImageError, match=r"big\.png: image too large .*81000000 pixels > limit 64000000"):
         open_image(tmp_path / "big.png")
 
 
