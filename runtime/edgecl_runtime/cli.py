@@ -267,15 +267,29 @@ def bench(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
 def serve(models_dir: Annotated[Path, typer.Argument(help="Run folder or folder of bundles.")],
           backend: BackendOpt = BackendName.ort, precision: PrecisionOpt = Precision.fp32,
           top_k: Annotated[int, typer.Option("--top-k", "-k", min=1)] = 5,
-          poll_s: Annotated[float, typer.Option("--poll-s", min=0.05)] = 2.0) -> None:
-    """JSON-lines server on stdin/stdout; hot-swaps to newer verified task bundles."""
+          poll_s: Annotated[float, typer.Option("--poll-s", min=0.05)] = 2.0,
+          allow: Annotated[Optional[List[Path]], typer.Option(
+              "--allow", exists=True, file_okay=False,
+              help="Folder requests may read images from (repeatable); default: the current folder.")] = None,
+          max_images: Annotated[int, typer.Option(
+              "--max-images", min=1, help="Most image paths one request may name.")] = 64,
+          max_line_bytes: Annotated[int, typer.Option(
+              "--max-line-bytes", min=256, help="Longest request line; longer ones get an error.")] = 1 << 20,
+          trust: TrustOpt = None) -> None:
+    """JSON-lines server on stdin/stdout; hot-swaps to newer verified task bundles.
+
+    Image paths must be files inside an --allow folder (no folder expansion); every request line
+    gets one answer, bad ones an error object, and the server keeps serving.
+    """
     from .serve import ModelServer
 
-    server = ModelServer(models_dir, backend.value, precision.value, top_k, poll_s)
     with _failures():
+        server = ModelServer(models_dir, backend.value, precision.value, top_k, poll_s,
+                             allow=allow, max_images=max_images, max_line_bytes=max_line_bytes,
+                             trusted=_trusted(trust))
         server.start()
     try:
-        server.serve(sys.stdin, sys.stdout)
+        server.serve(sys.stdin.buffer, sys.stdout)
     finally:
         server.stop()
 

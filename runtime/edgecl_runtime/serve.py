@@ -9,28 +9,40 @@ Protocol (one JSON object per line on stdin, one response line per request on st
 * ``{"id": 3, "cmd": "status"}`` -> ``{"id": 3, "task": 3, "bundle": "...", "classes": [...]}``
 * optional ``"top_k"`` per request; any failure -> ``{"id": ..., "error": "one line"}``.
 
+Limits (why: stdin is an attack surface): image paths must be regular files inside the allowed
+folders (``serve_paths``), at most ``max_images`` per request (``serve_requests``), lines at most
+``max_line_bytes``; every non-blank line gets one answer, bad ones an error object, and the
+server keeps serving (``serve_lines``).
+
 Hot swap: a watcher thread polls MODELS_DIR every ``poll_s`` seconds.  A bundle of a newer task
-is verified fully (sha256 of every file + gate levels 1-2 on golden) on the watcher thread,
-off the request path; only then is ``self._served`` replaced by one reference assignment under
-a lock.  A request grabs the current reference once and finishes on it, so nothing in flight
-fails or is dropped.  A bundle that fails is logged to stderr and remembered with its file
-fingerprint; it is retried only when its files change (e.g. a copy that was still running).
+is verified fully (signature when ``trusted`` keys are given, sha256 of every file, gate levels
+1-2 on golden) on the watcher thread, off the request path; only then is ``self._served``
+replaced by one reference assignment under a lock.  A request grabs the current reference once
+and finishes on it, so nothing in flight fails or is dropped.  A bundle that fails for any
+reason (malformed manifest included) is logged in one line and remembered with its file
+fingerprint; it is retried only when its files change (e.g. a copy that was still running), and
+older valid bundles and later valid ones are served meanwhile.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import IO, Any, Callable, Iterable, TextIO
 
 from .bundle import fingerprint, load_bundle
 from .classifier import Classifier
 from .contract import MANIFEST_NAME
 from .errors import RuntimeFailure
+from .serve_lines import DEFAULT_MAX_LINE_BYTES, serve_stream
+from .serve_paths import AllowedRoots
+from .serve_requests import DEFAULT_MAX_IMAGES, RequestPolicy, Served, answer, request_id
 from .verify import gate_on_golden
+
+__all__ = ["ModelServer", "Served", "find_bundles"]
 
 
 def find_bundles(models_dir: str | Path) -> list[tuple[int, Path]]:
@@ -49,20 +61,36 @@ def find_bundles(models_dir: str | Path) -> list[tuple[int, Path]]:
 
 
 def _task_of(bundle_dir: Path) -> int:
+    """The manifest's task number; the folder name's digits when the manifest cannot say."""
     try:
         return int(json.loads((bundle_dir / MANIFEST_NAME).read_text(encoding="utf-8"))["task"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except Exception:  # any malformed manifest: its bundle is refused later, with one log line
         digits = re.findall(r"\d+", str(bundle_dir.relative_to(bundle_dir.parent.parent)))
         return int(digits[-1]) if digits else 0
 
 
-@dataclass(frozen=True)
-class Served:
-    """What requests run on: immutable, swapped as a whole."""
+def _stamp(path: Path) -> tuple:
+    """The bundle's file fingerprint; never raises (a malformed manifest must not stop the watcher)."""
+    try:
+        return fingerprint(path)
+    except Exception:
+        try:
+            st = (path / MANIFEST_NAME).stat()
+            return ((MANIFEST_NAME, st.st_size, st.st_mtime_ns),)
+        except OSError:
+            return ((MANIFEST_NAME, -1, -1),)
 
-    task: int
-    path: Path
-    classifier: Classifier
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's text on one line, shortened: log and error lines stay one line each."""
+    return " ".join(str(exc).split())[:200]
+
+
+def _reason(exc: Exception) -> str:
+    """One line for a refused bundle: the failure's own text, or the kind of malformation."""
+    if isinstance(exc, RuntimeFailure):
+        return str(exc)
+    return f"malformed manifest or files ({type(exc).__name__}: {_one_line(exc)}); re-export the bundle"
 
 
 class ModelServer:
@@ -70,9 +98,16 @@ class ModelServer:
 
     def __init__(self, models_dir: str | Path, backend: str = "ort", precision: str = "fp32",
                  top_k: int = 5, poll_s: float = 2.0,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, *,
+                 allow: Iterable[str | Path] | None = None, max_images: int = DEFAULT_MAX_IMAGES,
+                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                 trusted: list[Any] | None = None) -> None:
         self.models_dir, self.backend, self.precision = Path(models_dir), backend, precision
-        self.top_k, self.poll_s = top_k, poll_s
+        self.top_k, self.poll_s, self.max_line_bytes = top_k, poll_s, max_line_bytes
+        self.policy = RequestPolicy(AllowedRoots(allow), max_images, top_k)
+        self.trusted = trusted
+        # bound to the trusted keys: every bundle ever served passes the same signature check
+        self._load_bundle = functools.partial(load_bundle, trusted=trusted)
         self.log = log or (lambda msg: print(f"edgecl-rt serve: {msg}", file=sys.stderr, flush=True))
         self._lock = threading.Lock()
         self._served: Served | None = None
@@ -86,23 +121,29 @@ class ModelServer:
             return self._served
 
     def _try_load(self, task: int, path: Path) -> Served | None:
-        """Verify (sha256 + golden gate) and open a bundle; None (logged, remembered) if bad."""
-        stamp = fingerprint(path)
+        """Verify and open a bundle; None (logged once, remembered) if it fails in any way."""
+        stamp = _stamp(path)
         if self._rejected.get(path) == stamp:
             return None
-        clf = None
         try:
-            clf = Classifier(load_bundle(path, check_hashes=True), self.backend, self.precision)
+            served = self._verified(task, path)
+        except Exception as exc:  # malformed manifests raise anything; none may stop serving
+            self._rejected[path] = stamp
+            self.log(f"skipping task {task} bundle {path}: {_reason(exc)}")
+            return None
+        self._rejected.pop(path, None)
+        return served
+
+    def _verified(self, task: int, path: Path) -> Served:
+        """Signature (with --trust), sha256 of every file, then the golden gate; raises if bad."""
+        clf = Classifier(self._load_bundle(path, check_hashes=True), self.backend, self.precision)
+        try:
             gate = gate_on_golden(clf.bundle, clf.backend, self.precision)
             if not gate["passed"]:
                 raise RuntimeFailure(f"gate failed: {gate['reason']}")
-        except RuntimeFailure as exc:
-            if clf is not None:
-                clf.close()
-            self._rejected[path] = stamp
-            self.log(f"skipping task {task} bundle {path}: {exc}")
-            return None
-        self._rejected.pop(path, None)
+        except BaseException:
+            clf.close()
+            raise
         return Served(task, path, clf)
 
     def refresh(self) -> bool:
@@ -143,50 +184,20 @@ class ModelServer:
 
     def handle(self, request: Any) -> dict[str, Any]:
         """Answer one decoded request; never raises."""
-        rid = request.get("id") if isinstance(request, dict) else None
         try:
-            return {"id": rid, **self._answer(request)}
+            rid = request_id(request)
+        except RuntimeFailure as exc:
+            return {"id": None, "error": str(exc)}
+        served = self.served  # one reference for the whole request
+        if served is None:
+            return {"id": rid, "error": "no bundle is being served yet; call start() first"}
+        try:
+            return {"id": rid, **answer(served, request, self.policy)}
         except RuntimeFailure as exc:
             return {"id": rid, "error": str(exc)}
         except Exception as exc:  # a request must never take the server down
-            return {"id": rid, "error": f"internal error: {type(exc).__name__}: {exc}"}
+            return {"id": rid, "error": f"internal error: {type(exc).__name__}: {_one_line(exc)}"}
 
-    def _answer(self, request: Any) -> dict[str, Any]:
-        if not isinstance(request, dict):
-            raise RuntimeFailure("request must be a JSON object with 'image' or 'images'")
-        served = self.served  # one reference for the whole request
-        assert served is not None
-        if request.get("cmd") == "status":
-            return {"task": served.task, "bundle": str(served.path),
-                    "classes": served.classifier.classes}
-        top_k = int(request.get("top_k", self.top_k))
-        if "image" in request:
-            rec = served.classifier.classify([str(request["image"])], top_k)
-            if len(rec) != 1 or "error" in rec[0]:
-                raise RuntimeFailure(rec[0]["error"] if len(rec) == 1 else
-                                     f"{request['image']}: expected one image file")
-            return {"task": served.task, "predictions": rec[0]["predictions"]}
-        if isinstance(request.get("images"), list) and request["images"]:
-            recs = served.classifier.classify([str(p) for p in request["images"]], top_k)
-            if all("error" in r for r in recs):
-                raise RuntimeFailure("; ".join(r["error"] for r in recs))
-            out: dict[str, Any] = {"task": served.task,
-                                   "predictions": [r.get("predictions") for r in recs]}
-            if any("error" in r for r in recs):
-                out["errors"] = [r.get("error") for r in recs]
-            return out
-        raise RuntimeFailure("request needs 'image' (a path) or 'images' (a non-empty list)")
-
-    def serve(self, stdin: TextIO, stdout: TextIO) -> None:
-        """Read requests line by line until EOF; write one response line each."""
-        for line in stdin:
-            if not line.strip():
-                continue
-            try:
-                request = json.loads(line)
-            except json.JSONDecodeError as exc:
-                response = {"id": None, "error": f"request is not valid JSON ({exc.msg})"}
-            else:
-                response = self.handle(request)
-            stdout.write(json.dumps(response) + "\n")
-            stdout.flush()
+    def serve(self, stdin: IO[Any], stdout: TextIO) -> int:
+        """Answer request lines until EOF (binary stdin, or text with ``.buffer``); answers written."""
+        return serve_stream(stdin, stdout, self.handle, self.max_line_bytes)

@@ -125,7 +125,7 @@ def test_serve_protocol(tmp_path):
              json.dumps({"id": "b", "images": [str(tmp_path / "a.png"), str(tmp_path / "bad.png")]}),
              json.dumps({"id": 3, "image": str(tmp_path / "bad.png")}),
              "{oops", json.dumps({"id": 5}), json.dumps({"id": 6, "cmd": "status"})]
-    res = runner.invoke(app, ["serve", str(run)], input="\n".join(lines) + "\n")
+    res = runner.invoke(app, ["serve", str(run), "--allow", str(tmp_path)], input="\n".join(lines) + "\n")
     assert res.exit_code == 0, res.output
     out = [json.loads(l) for l in res.stdout.splitlines()]
     assert [r["id"] for r in out] == [1, "b", 3, None, 5, 6]

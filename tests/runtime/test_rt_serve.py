@@ -1,31 +1,14 @@
-"""Hot swap: predictions stream while a newer task bundle appears; none fail, order holds."""
+"""Hot swap: predictions stream while a newer task bundle appears; none fail, order holds.
+
+No test here waits on time: bundles are published with one rename, and the tests wait on the
+server's log lines, its answers and counted watcher polls (see serve_helpers).
+"""
 import json
 import threading
-import time
-
-from PIL import Image
 
 from edgecl_runtime.serve import ModelServer, find_bundles
 from tests.runtime.rt_factory import make_bundle, tamper_same_size
-
-
-def _wait(cond, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def _publish(run, task, tmp_path, tamper=False, **kw):
-    """Write a bundle elsewhere (altered after hashing if asked), then move it in with one rename."""
-    staging = make_bundle(tmp_path / f"staging-{task}" / "export", task=task, **kw)
-    if tamper:
-        tamper_same_size(staging / "model.onnx")
-    (run / f"task-{task:02d}").mkdir()
-    staging.rename(run / f"task-{task:02d}" / "export")
-    return run / f"task-{task:02d}" / "export"
+from tests.runtime.serve_helpers import LogWatch, Signal, count_polls, gray_png, publish
 
 
 def test_find_bundles_layouts(tmp_path):
@@ -38,34 +21,51 @@ def test_find_bundles_layouts(tmp_path):
     assert [t for t, _ in find_bundles(tmp_path / "flat" / "b3")] == [3]
 
 
-def test_hot_swap_streaming(tmp_path):
+def test_publish_staging_is_invisible(tmp_path):
+    """The hidden staging folder publish() builds in is never a candidate."""
     run = tmp_path / "run"
-    make_bundle(run / "task-01" / "export", task=1, k=4, seed=1)
-    img = tmp_path / "a.png"
-    Image.new("L", (28, 28), 128).save(img)
-    logs = []
-    server = ModelServer(run, poll_s=0.05, log=logs.append)
-    server.start()
-    responses, stop = [], threading.Event()
+    make_bundle(run / ".task-02.tmp" / "export", task=2)
+    make_bundle(run / "task-01" / "export", task=1)
+    assert [t for t, _ in find_bundles(run)] == [1]
+
+
+def _stream(server, img, responses, grew):
+    """Client loop: one request after the other until ``stop`` is set; wakes ``grew`` each time."""
+    stop = threading.Event()
 
     def client():
         i = 0
         while not stop.is_set():
             responses.append(server.handle({"id": i, "image": str(img), "top_k": 10}))
+            grew.notify()
             i += 1
 
     thread = threading.Thread(target=client)
     thread.start()
+    return stop, thread
+
+
+def test_hot_swap_streaming(tmp_path):
+    run = tmp_path / "run"
+    make_bundle(run / "task-01" / "export", task=1, k=4, seed=1)
+    img = gray_png(tmp_path / "a.png")
+    logs = LogWatch()
+    server = ModelServer(run, poll_s=0.05, log=logs, allow=[tmp_path])
+    server.start()
+    polls = count_polls(server)
+    responses, grew = [], Signal()
+    stop, thread = _stream(server, img, responses, grew)
     try:
-        assert _wait(lambda: len(responses) > 20)
+        assert grew.wait(lambda: len(responses) > 20)
         # a task 3 altered after hashing (same size, still a working model) must be skipped ...
-        _publish(run, 3, tmp_path, tamper=True, k=8, seed=3)
-        assert _wait(lambda: any("skipping task 3" in l for l in logs))
+        publish(run, 3, tamper=True, k=8, seed=3)
+        assert logs.wait_for("skipping task 3")
         # ... while a good task 2 is swapped in
-        _publish(run, 2, tmp_path, k=6, seed=2)
-        assert _wait(lambda: server.served.task == 2)
+        publish(run, 2, k=6, seed=2)
+        assert logs.wait_for("serving task 2")
         n_at_swap = len(responses)
-        assert _wait(lambda: len(responses) > n_at_swap + 20)
+        assert grew.wait(lambda: len(responses) > n_at_swap + 20)
+        assert polls(3)  # the watcher looked at the unchanged task 3 again, three times
     finally:
         stop.set()
         thread.join()
@@ -77,7 +77,7 @@ def test_hot_swap_streaming(tmp_path):
         names = {p["class"] for p in r["predictions"]}
         assert names == ({f"t1c{i}" for i in range(4)} if r["task"] == 1
                          else {f"t2c{i}" for i in range(6)})
-    assert sum("skipping task 3" in l for l in logs) == 1  # not retried while unchanged
+    assert logs.count("skipping task 3") == 1, logs.lines  # not retried while unchanged
 
 
 def test_rejected_bundle_retried_when_files_change(tmp_path):
