@@ -35,7 +35,7 @@ from typing import IO, Any, Callable, Iterable, TextIO
 
 from .bundle import fingerprint, load_bundle
 from .classifier import Classifier
-from .contract import MANIFEST_NAME
+from .contract import MANIFEST_NAME, SIGNATURE_NAME
 from .errors import RuntimeFailure
 from .serve_lines import DEFAULT_MAX_LINE_BYTES, serve_stream
 from .serve_paths import AllowedRoots
@@ -70,15 +70,24 @@ def _task_of(bundle_dir: Path) -> int:
 
 
 def _stamp(path: Path) -> tuple:
-    """The bundle's file fingerprint; never raises (a malformed manifest must not stop the watcher)."""
+    """The bundle's file fingerprint plus its signature file's; never raises.
+
+    The signature is included so that signing a refused bundle (with --trust) gets it retried;
+    a malformed manifest must not stop the watcher, so any error falls back to stat alone.
+    """
     try:
-        return fingerprint(path)
+        files = fingerprint(path)
     except Exception:
-        try:
-            st = (path / MANIFEST_NAME).stat()
-            return ((MANIFEST_NAME, st.st_size, st.st_mtime_ns),)
-        except OSError:
-            return ((MANIFEST_NAME, -1, -1),)
+        files = (_stat(path, MANIFEST_NAME),)
+    return (*files, _stat(path, SIGNATURE_NAME))
+
+
+def _stat(path: Path, name: str) -> tuple[str, int, int]:
+    try:
+        st = (path / name).stat()
+        return (name, st.st_size, st.st_mtime_ns)
+    except OSError:
+        return (name, -1, -1)
 
 
 def _one_line(exc: BaseException) -> str:
