@@ -174,10 +174,10 @@ def build(bundle: BundleArg,
     with _failures():
         keys = _trusted(trust)
         table = _operator_thresholds(thresholds)
+        checked = load_bundle(bundle, trusted=keys)  # an untrusted bundle is refused before TensorRT
         import_tensorrt()
-        path = build_engine(load_bundle(bundle, trusted=keys), precision, max_batch,
-                            min(opt_batch, max_batch), workspace_mb, cache,
-                            log=lambda s: typer.echo(s, err=True))
+        path = build_engine(checked, precision, max_batch, min(opt_batch, max_batch), workspace_mb,
+                            cache, log=lambda s: typer.echo(s, err=True))
         out.print(f"engine: {path}")
         rec = verify_bundle(bundle, "trt", precision, table, trusted=keys)
     _print_verification(rec)

@@ -88,7 +88,13 @@ def _record(bundle_dir: Path, backend: str, precision: str) -> dict[str, Any]:
 def _ignored(manifest: Mapping[str, Any], thresholds: Mapping[str, Any] | None) -> Any:
     """The manifest's thresholds when present and different from the table the runtime applies."""
     shipped = manifest.get("thresholds")
-    return shipped if shipped and shipped != merge_thresholds(thresholds or None) else None
+    if not shipped:
+        return None
+    try:
+        same = merge_thresholds(shipped) == merge_thresholds(thresholds or None)
+    except (ValueError, TypeError, AttributeError):
+        same = False  # malformed: certainly not what the runtime applies
+    return None if same else shipped
 
 
 def _check(rec: dict[str, Any], root: Path, backend: str, precision: str,
