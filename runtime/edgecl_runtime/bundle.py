@@ -27,7 +27,7 @@ import numpy as np
 
 from .atomic_io import sha256_file
 from .contract import GOLDEN_NAME, MANIFEST_NAME, MANIFEST_VERSION, ONNX_FILES
-from .errors import BundleError
+from .errors import BundleError, UnreadableBundle
 from .gate import base_precision
 from .signing import check_signature
 from .strict_json import NonFiniteNumber, loads_finite
@@ -85,7 +85,7 @@ def readable(bundle_dir: str | os.PathLike[str]) -> Iterator[None]:
         yield
     except PermissionError as exc:
         name = exc.filename or bundle_dir
-        raise BundleError(f"cannot read {name}: permission denied; give the user running edgecl-rt "
+        raise UnreadableBundle(f"cannot read {name}: permission denied; give the user running edgecl-rt "
                           f"read access to the bundle (e.g. chmod -R a+rX {bundle_dir})") from None
 
 

@@ -17,6 +17,10 @@ class BundleError(RuntimeFailure):
     """The bundle folder is missing, incomplete, altered or too new."""
 
 
+class UnreadableBundle(BundleError):
+    """This user may not read a bundle file: a matter of file modes, not a verdict on the bundle."""
+
+
 class ImageError(RuntimeFailure):
     """One input image could not be opened or decoded."""
 

@@ -13,7 +13,9 @@ applied ones, reported in the record as ``bundle_thresholds_ignored``.
 
 The record goes to ``verification-<backend>-<precision>.json`` beside the manifest, or to
 ``record=``. A bundle folder this user cannot write (read-only copy, another owner) does not
-fail the verification: the record is then not written and ``record_error`` says why.
+fail the verification: the record is then not written and ``record_error`` says why. A bundle
+file this user may not read raises UnreadableBundle (one line naming it) and writes no record:
+file modes on this device are not a verdict on the bundle.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from . import __version__
 from .atomic_io import write_json_atomic
 from .backends import Backend, open_backend
 from .bundle import Bundle, load_bundle, read_manifest, readable
-from .errors import BundleError, RuntimeFailure
+from .errors import BundleError, RuntimeFailure, UnreadableBundle
 from .gate import base_precision, evaluate_gate, merge_thresholds
 from .signing import check_signature
 from .strict_json import NonFiniteNumber, loads_finite
@@ -112,6 +114,8 @@ def _check(rec: dict[str, Any], root: Path, backend: str, precision: str,
             engine.close()
         rec["passed"] = bool(rec["gate"]["passed"])
         rec["reason"] = rec["gate"]["reason"]
+    except UnreadableBundle:
+        raise  # file modes on this device, not a verdict on the bundle: one line, no record
     except RuntimeFailure as exc:
         rec["reason"] = str(exc)
 
