@@ -32,7 +32,7 @@ class Line:
 def read_lines(stream: IO[bytes], max_bytes: int) -> Iterator[Line]:
     """Lines of a binary stream; a line over ``max_bytes`` yields an empty ``Line(oversized=n)``."""
     while True:
-        chunk = stream.readline(max_bytes + 1)
+        chunk = _as_bytes(stream.readline(max_bytes + 1))
         if not chunk:
             return
         if len(chunk) > max_bytes and not chunk.endswith(b"\n"):
@@ -41,11 +41,16 @@ def read_lines(stream: IO[bytes], max_bytes: int) -> Iterator[Line]:
             yield Line(chunk.rstrip(b"\r\n"))
 
 
+def _as_bytes(chunk: Any) -> bytes:
+    """A text stream without ``.buffer`` (an io.StringIO) gives str: encode it, odd code points kept."""
+    return chunk.encode("utf-8", "surrogatepass") if isinstance(chunk, str) else chunk
+
+
 def _discard_rest(stream: IO[bytes]) -> int:
     """Read and drop the rest of the current line in small chunks; the number of bytes dropped."""
     dropped = 0
     while True:
-        chunk = stream.readline(_DISCARD_CHUNK)
+        chunk = _as_bytes(stream.readline(_DISCARD_CHUNK))
         dropped += len(chunk)
         if not chunk or chunk.endswith(b"\n"):
             return dropped

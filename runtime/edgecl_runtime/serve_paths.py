@@ -8,7 +8,8 @@ Rules, in order:
 
 1. a path is a non-empty string without NUL bytes; relative paths are relative to the folder
    serve was started in;
-2. its *real* path (every symlink and ``..`` resolved) must lie inside one of the roots;
+2. its *real* path (``..`` removed lexically, then every symlink resolved) must lie inside one
+   of the roots;
    otherwise the refusal is one fixed text, the same whether the file exists or not (the check
    is made before anything is opened);
 3. inside a root it must be a regular file: folders are refused (no expansion), as are FIFOs and
@@ -60,8 +61,8 @@ class AllowedRoots:
         name = shorten(raw)
         if "\0" in raw:
             raise ImageError(f"{name!r}: a path cannot contain a NUL byte")
-        try:
-            real = Path(os.path.realpath(self.cwd / raw))
+        try:  # ".." is removed lexically first: no component outside the named route is looked at
+            real = Path(os.path.realpath(os.path.normpath(self.cwd / raw)))
         except (OSError, ValueError):
             real = None
         if real is None or not self.contains(real):

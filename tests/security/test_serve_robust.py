@@ -14,7 +14,7 @@ from edgecl_runtime.cli import app
 from edgecl_runtime.serve import ModelServer
 from edgecl_runtime.signing import generate_keypair, sign_bundle
 from tests.runtime.rt_factory import make_bundle
-from tests.runtime.serve_helpers import gray_png, publish, serve_lines
+from tests.runtime.serve_helpers import LogWatch, count_polls, gray_png, publish, serve_lines
 
 STATUS = b'{"id": "next", "cmd": "status"}'
 
@@ -120,6 +120,37 @@ def test_valid_newer_bundle_is_picked_up_past_a_bad_one(tmp_path):
     publish(run, 3)
     assert server.refresh() is True and server.served.task == 3
     assert sum("skipping task 5" in line for line in logs) == 1
+
+
+def test_watcher_logs_a_bad_bundle_once_and_swaps_to_a_later_valid_one(tmp_path):
+    """While running, a malformed newest manifest was logged every poll and blocked newer bundles."""
+    run = tmp_path / "run"
+    make_bundle(run / "task-01" / "export", task=1)
+    logs = LogWatch()
+    server = ModelServer(run, poll_s=0.05, log=logs)
+    server.start()
+    polls = count_polls(server)
+    try:
+        staging = make_bundle(run / ".task-05.tmp" / "export", task=5)
+        (staging / "manifest.json").write_text('{"task": 5, "files": ')
+        (run / ".task-05.tmp").rename(run / "task-05")
+        assert logs.wait_for("skipping task 5") and polls(3)
+        publish(run, 3)
+        assert logs.wait_for("serving task 3") and polls(3)
+    finally:
+        server.stop()
+    assert server.served.task == 3 and logs.count("skipping task 5") == 1, logs.lines
+    assert logs.count("watcher error") == 0
+
+
+def test_text_stream_without_buffer_is_served(server):
+    """The Python API still takes an io.StringIO; lone surrogates become an error object."""
+    import io
+
+    out = io.StringIO()
+    assert server.serve(io.StringIO('{"id": 1, "image": "\udcff"}\n' + STATUS.decode() + "\n"), out) == 2
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert "UTF-8" in first["error"] and second["task"] == 1
 
 
 def test_cli_starts_past_a_malformed_newest_manifest(tmp_path):
