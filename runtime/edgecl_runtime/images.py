@@ -34,9 +34,15 @@ _PILLOW_LIMIT = threading.Lock()  # Image.MAX_IMAGE_PIXELS and warning filters a
 
 
 def max_pixels() -> int:
-    """Pixel limit: ``EDGECL_RT_MAX_PIXELS`` if set to a positive int, else 64 MP."""
-    raw = os.environ.get("EDGECL_RT_MAX_PIXELS", "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_PIXELS
+    """Pixel limit: ``EDGECL_RT_MAX_PIXELS`` if set, else 64 MP; a value that is not a positive
+    integer is an error rather than silently the default (the operator meant to change it)."""
+    raw = os.environ.get("EDGECL_RT_MAX_PIXELS", "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ImageError(f"EDGECL_RT_MAX_PIXELS={raw!r} is not a positive integer; set it to a pixel "
+                         f"count such as {DEFAULT_MAX_PIXELS} or unset it")
+    return int(raw)
 
 
 @dataclass(frozen=True)

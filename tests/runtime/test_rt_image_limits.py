@@ -51,3 +51,11 @@ def test_env_limit_still_refuses_bigger_claims(tmp_path, monkeypatch):
     _png_claiming(tmp_path / "bomb.png", 20_000, 20_000)
     with pytest.raises(ImageError, match=r"limit 100000000\).*raise EDGECL_RT_MAX_PIXELS"):
         open_image(tmp_path / "bomb.png")
+
+
+@pytest.mark.parametrize("value", ["lots", "-5", "0", "1e9"])
+def test_bad_env_value_is_one_line(tmp_path, monkeypatch, value):
+    Image.new("L", (4, 4)).save(tmp_path / "a.png")
+    monkeypatch.setenv("EDGECL_RT_MAX_PIXELS", value)
+    with pytest.raises(ImageError, match=r"EDGECL_RT_MAX_PIXELS=.* is not a positive integer"):
+        open_image(tmp_path / "a.png")
