@@ -2,8 +2,10 @@
 
 Precedence: explicit command-line option > ``--config`` YAML > dataset preset > global defaults.
 Once a run exists its config is frozen; a later call may repeat an option with the same value but
-a different value is refused, naming the option. ``device`` and ``threads`` are execution choices,
-not part of the run's identity, so they may change between calls.
+a different value is refused, naming the option. ``device``, ``threads`` and ``workers`` are
+execution choices, not part of the run's identity, so they may change between calls; ``sign_key`` is
+one too, but kept in run.json so that every later bundle is signed. Every value is type-checked
+(:data:`TYPES`) before anything is written, so ``epochs: "five"`` is one line, not a traceback.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "tasks": 5, "rank": 10, "epochs": 20, "lr": 5e-4, "batch_size": 128, "lam": 0.95,
     "method": "inflora", "blocks": None, "seed": 0, "shuffle_classes": False, "augment": "crop-flip",
     "mean": None, "std": None, "resize": None, "export_formats": list(DEFAULT_REQUESTS), "opset": 17,
-    "max_batch": 32, "align": "none", "ca_cov": "full", "ca_logit_norm": False,
+    "max_batch": 32, "align": "none", "ca_cov": "full", "ca_logit_norm": False, "sign_key": None,
 }
 
 # The bundled default stream (5 x 2 MNIST digits at 28 px) must finish in minutes on 2 CPU cores.
@@ -34,6 +36,18 @@ _SMALL = {"epochs": 5, "rank": 8, "lr": 1e-3, "batch_size": 64, "augment": "shif
 PRESETS: dict[str, dict[str, Any]] = {"default": _SMALL, "mnist": _SMALL, "fashion-mnist": _SMALL}
 
 EXECUTION_ONLY = {"device", "threads", "workers"}
+# Kept in run.json so every later call reuses it, but not part of the run's identity: a new value
+# replaces the stored one (key rotation) and is never a conflict. A path, never the key itself.
+STORED_EXECUTION = {"sign_key"}
+
+# The type every option must have ("?" = may be None); checked for options, YAML and run.json alike.
+TYPES: dict[str, str] = {
+    "dataset": "str", "data_root": "str?", "model": "str?", "model_kwargs": "dict", "weights": "str",
+    "tasks": "int", "rank": "int", "epochs": "int", "lr": "float", "batch_size": "int", "lam": "float",
+    "method": "str", "blocks": "int?", "seed": "int", "shuffle_classes": "bool", "augment": "str",
+    "mean": "floats?", "std": "floats?", "resize": "int?", "export_formats": "list", "opset": "int",
+    "max_batch": "int", "align": "str", "ca_cov": "str", "ca_logit_norm": "bool", "sign_key": "str?",
+}
 METHODS = ("inflora", "seqlora")
 
 
@@ -64,6 +78,7 @@ class RunConfig:
     align: str
     ca_cov: str
     ca_logit_norm: bool
+    sign_key: str | None = None  # private key that signs every bundle (STORED_EXECUTION)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,11 +91,14 @@ class RunConfig:
         if unknown:
             raise ConfigError(f"unknown config keys {unknown}: check the spelling (valid: {sorted(names)})")
         merged = {**GLOBAL_DEFAULTS, **data}
+        check_types(merged)
         return cls(**{k: merged[k] for k in names if k in merged})
 
     def validate(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"--method must be one of {METHODS}, got {self.method!r}")
+        if self.blocks is not None and self.blocks < 1:
+            raise ConfigError(f"--blocks must be a positive number of blocks (or left out for all), got {self.blocks}")
         if self.tasks < 1 or self.rank < 1 or self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("--tasks, --rank, --epochs and --batch-size must be positive integers")
         if not 0.0 < self.lam <= 1.0:
@@ -94,6 +112,30 @@ class RunConfig:
         bad = sorted(set(self.export_formats) - set(REQUESTS))
         if bad:
             raise ConfigError(f"unknown export formats {bad}: use {', '.join(REQUESTS)}")
+
+
+def _kind(value: Any, kind: str) -> bool:
+    """Whether ``value`` is of ``kind``; bool is not a number here (YAML ``yes`` is no epoch count)."""
+    if value is None:
+        return kind.endswith("?")
+    kind = kind.rstrip("?")
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "floats":
+        return isinstance(value, list) and all(_kind(v, "float") for v in value)
+    return isinstance(value, {"str": str, "bool": bool, "dict": dict, "list": list}[kind])
+
+
+def check_types(values: dict[str, Any]) -> None:
+    """One-line ConfigError for the first option whose value has the wrong type (``epochs: "five"``)."""
+    for key, kind in TYPES.items():
+        if key in values and not _kind(values[key], kind):
+            what = {"int": "an integer", "float": "a number", "floats": "a list of numbers", "str": "a string",
+                    "bool": "true or false", "dict": "a mapping", "list": "a list"}[kind.rstrip("?")]
+            raise ConfigError(f"option {key}={values[key]!r} must be {what}"
+                              + (" (or left out)" if kind.endswith("?") else "") + ": fix the option or config file")
 
 
 def parse_formats(text: str) -> list[str]:
@@ -119,7 +161,17 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     renamed = {k.replace("-", "_"): v for k, v in data.items()}
     if "lambda" in renamed:
         renamed["lam"] = renamed.pop("lambda")
-    return renamed
+    return {k: _yaml_number(v) if TYPES.get(k, "").startswith("float") else v for k, v in renamed.items()}
+
+
+def _yaml_number(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-3`` (no dot) as a string; a number written so is still a number."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def resolve(options: dict[str, Any], yaml_values: dict[str, Any] | None = None) -> RunConfig:
@@ -139,7 +191,7 @@ def conflicts(frozen: RunConfig, options: dict[str, Any], yaml_values: dict[str,
     frozen_dict = frozen.to_dict()
     out = []
     for key, value in given.items():
-        if key in EXECUTION_ONLY or key not in frozen_dict:
+        if key in EXECUTION_ONLY or key in STORED_EXECUTION or key not in frozen_dict:
             continue
         if _normal(value) != _normal(frozen_dict[key]):
             flag = "--" + key.replace("_", "-").replace("lam", "lambda")

@@ -11,6 +11,7 @@ demand; only logits, labels and the golden images (chosen from the labels, then 
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,10 @@ from edgecl.exporters.golden import select_golden
 from edgecl.exporters.manifest import failed_formats
 from edgecl.exporters.sampling import stratified_sample
 from edgecl.exporters.sources import BatchSource
+from edgecl.run.bundles import clean_leftovers
 from edgecl.run.models import task_model
 from edgecl.run.run import Run
+from edgecl.run.signing import check_sign_key
 
 CALIBRATION_IMAGES = 512
 EXPORT_BATCH = 32  # images decoded at once (224 px: 19 MB of float32)
@@ -61,9 +64,13 @@ def calibration_source(data: RunData, task: int, seed: int, chw: tuple[int, int,
 
 
 def export_task(run: Run, data: RunData, task: int, formats: set[str], opset: int | None = None,
-                max_batch: int | None = None) -> dict[str, Any]:
-    """Write and gate ``task``'s bundle; returns its manifest (failed formats are recorded in it)."""
+                max_batch: int | None = None, sign_key: str | Path | None = None) -> dict[str, Any]:
+    """Write and gate ``task``'s bundle; returns its manifest (failed formats are recorded in it).
+
+    ``sign_key``: the bundle also gets ``manifest.sig`` (written in the staging folder, so the
+    bundle appears signed in the same rename that publishes it)."""
     config = run.config
+    key = None if sign_key is None else check_sign_key(sign_key)  # before any work
     chw = spec_chw(dict(run.input))
     test_sets = test_sources(data, task, chw)
     golden = select_golden(test_sets, seed=config.seed)  # reads the golden images only
@@ -72,12 +79,18 @@ def export_task(run: Run, data: RunData, task: int, formats: set[str], opset: in
                          classes=run.seen_class_names(task), input_spec=run.input, golden=golden,
                          test_sets=test_sets, calib=calib, formats=formats, opset=opset or config.opset,
                          max_batch=max_batch or config.max_batch, thresholds=config.extra.get("thresholds"),
-                         run_name=run.name, task=task)
+                         run_name=run.name, task=task, sign_key=key)
 
 
 def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | None = None,
-                    max_batch: int | None = None) -> dict[str, Any]:
-    """Export a finished task of ``run`` (default: the latest) under the run's lock."""
+                    max_batch: int | None = None, sign_key: str | Path | None = None) -> dict[str, Any]:
+    """Export a finished task of ``run`` (default: the latest) under the run's lock.
+
+    Signed with ``sign_key``, else with the run's stored key (if any); leftovers of interrupted
+    writes are removed first (:func:`edgecl.run.bundles.clean_leftovers`)."""
+    key = sign_key if sign_key is not None else run.config.sign_key
+    if key is not None:
+        check_sign_key(key)  # a bad key is refused before the lock, the data and the export
     done = run.finished_tasks()
     if not done:
         raise StoreError(f"run {run.root} has no finished task to export: run `edgecl learn --run {run.root}` first")
@@ -85,9 +98,10 @@ def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | 
     if task not in done:
         raise UsageError(f"task {task} is not learned yet (finished: 1..{done[-1]}): learn it first")
     with run.store.lock():
+        clean_leftovers(run.store)
         data = open_data(run)
         try:
-            return export_task(run, data, task, formats, opset, max_batch)
+            return export_task(run, data, task, formats, opset, max_batch, key)
         finally:
             data.close()
 

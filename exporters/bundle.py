@@ -13,16 +13,18 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-from edgecl_runtime.atomic_io import staged_dir, write_json_atomic
+from edgecl_runtime.atomic_io import staged_dir, write_bytes_atomic, write_json_atomic
 from edgecl_runtime.contract import (
     GOLDEN_NAME,
     MANIFEST_NAME,
     ONNX_FILES,
+    SIGNATURE_NAME,
     REQUESTS,
     format_named,
 )
 from edgecl_runtime.gate import merge_thresholds
 from edgecl_runtime.preprocess import check_spec, spec_chw
+from edgecl_runtime.signing import sign_manifest
 from edgecl_runtime.trt_compat import NO_TENSORRT, tensorrt_available
 from torch import nn
 
@@ -59,6 +61,7 @@ def export_bundle(
     task: int = 0,
     exporter: str = DEFAULT_EXPORTER,
     int8_options: Mapping[str, Any] | None = None,
+    sign_key: Any = None,
 ) -> dict[str, Any]:
     """Export, gate and write the bundle for ``model`` (a ``Normalized`` ViT); returns the manifest.
 
@@ -72,6 +75,9 @@ def export_bundle(
     ``model.fp16.onnx`` (TensorRT >= 11 builds fp16 engines from it) and, where TensorRT imports,
     ``model.fp16.engine`` (the runtime's naming) as format ``trt_fp16``. ``thresholds`` overrides
     ``edgecl_runtime.gate.DEFAULT_THRESHOLDS``. ``int8_options`` go to :func:`quantize_int8`.
+    ``sign_key`` (an Ed25519 private key, :func:`edgecl_runtime.signing.load_private_key`): the
+    final manifest is signed into ``manifest.sig`` inside the staging folder, so the bundle is
+    published signed in one rename, never unsigned for a moment.
     """
     fmts = _check_formats(formats, calib)
     shape = _check_inputs(input_spec, golden, test_sets, calib if "int8" in fmts else None)
@@ -99,6 +105,8 @@ def export_bundle(
             extra={"max_batch": int(max_batch)},
         )
         write_json_atomic(stage / MANIFEST_NAME, manifest)
+        if sign_key is not None:
+            write_bytes_atomic(stage / SIGNATURE_NAME, sign_manifest(manifest, sign_key))
     return manifest
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from edgecl.cli.export import export
+from edgecl.cli.keygen import keygen
 from edgecl.cli.learn import learn
 from edgecl.cli.pretrain import pretrain_command
 from edgecl.cli.report import report_command
@@ -20,6 +21,7 @@ app.command("status")(status)
 app.command("export")(export)
 app.command("pretrain")(pretrain_command)
 app.command("report")(report_command)
+app.command("keygen")(keygen)
 
 
 def main() -> None:

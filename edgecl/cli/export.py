@@ -1,6 +1,7 @@
 """``edgecl export``: export a finished task as a bundle behind the parity gate, print the gate."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -9,7 +10,7 @@ from edgecl.cli.console import DEFAULT_RUN, RunOpt, console, one_line_errors, pr
 from edgecl.errors import ExportFailed
 from edgecl.exporting import export_run_task, failed_formats
 from edgecl.run.run import open_run
-from edgecl_runtime.contract import REQUESTS
+from edgecl_runtime.contract import REQUESTS, SIGNATURE_NAME
 
 
 @one_line_errors
@@ -21,14 +22,17 @@ def export(
     trt: Annotated[bool, typer.Option("--trt", help="Also a TensorRT engine (needs TensorRT: on the device).")] = False,
     opset: Annotated[Optional[int], typer.Option(help="ONNX opset: 17 (JetPack 6/7), 16 (JetPack 5).")] = None,
     max_batch: Annotated[Optional[int], typer.Option(help="Largest batch of the TensorRT profile.")] = None,
+    sign_key: Annotated[Optional[Path], typer.Option(help="Ed25519 private key (`edgecl keygen`) to sign the bundle with (default: the run's key, if it has one).")] = None,
 ) -> None:
     """Export a finished task as a bundle (ONNX FP32 always) behind the parity gate; exit 1 if a format fails."""
     flags = {"fp16": fp16, "int8": int8, "trt": trt}
     formats = {name for name in REQUESTS if flags.get(name)}
     opened = open_run(run)
-    manifest = export_run_task(opened, task, formats, opset, max_batch)
+    manifest = export_run_task(opened, task, formats, opset, max_batch, sign_key)
     print_manifest(manifest)
-    console.print(f"bundle: {opened.store.task_dir(manifest['task']) / 'export'}")
+    bundle = opened.store.task_dir(manifest['task']) / 'export'
+    signed = (bundle / SIGNATURE_NAME).is_file()
+    console.print(f"bundle: {bundle}" + (f" (signed: {SIGNATURE_NAME})" if signed else " (not signed)"))
     failed = failed_formats(manifest)
     if failed:
         raise ExportFailed(f"formats failed their gate or export: {', '.join(failed)} (see manifest.json)")

@@ -33,6 +33,12 @@ class PrintedEvents(LearnEvents):
         else:
             console.print(f"removed unfinished task folders {tasks} ({why})")
 
+    def cleaned(self, paths: list[Path]) -> None:
+        console.print(f"removed {len(paths)} leftover temporary file(s)/folder(s) of an interrupted write")
+
+    def export_missing(self, task: int) -> None:
+        console.print(f"task {task} has no bundle (its export was interrupted): exporting it again")
+
     def nothing_to_do(self, run: Run) -> None:
         console.print(f"all {run.num_tasks} tasks of {run.root} are learned; see `edgecl status --run {run.root}`")
 
@@ -83,13 +89,14 @@ def learn(
     amp: Annotated[str, typer.Option(help="Training autocast: none | bf16 (CUDA).")] = "none",
     export: Annotated[bool, typer.Option("--export/--no-export", help="Export a bundle after each task.")] = True,
     formats: Annotated[Optional[str], typer.Option(help="Formats exported after each task, e.g. fp16,int8,trt (FP32 always; 'none' for FP32 only).")] = None,
+    sign_key: Annotated[Optional[Path], typer.Option(help="Ed25519 private key (`edgecl keygen`) signing every bundle of the run; its path is kept in run.json (a new one replaces it).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Learn task N (or the next, or all) on top of the tasks before it, merge, save and measure."""
     options = dict(dataset=dataset, data_root=data_root, model=model, weights=weights, tasks=tasks, rank=rank,
                    epochs=epochs, lr=lr, batch_size=batch_size, lam=lam, method=method, blocks=blocks, seed=seed,
                    shuffle_classes=shuffle_classes, augment=augment, align=align, ca_cov=ca_cov,
-                   ca_logit_norm=ca_logit_norm,
+                   ca_logit_norm=ca_logit_norm, sign_key=None if sign_key is None else str(sign_key),
                    export_formats=None if formats is None else parse_formats(formats))
     result = learn_session(run, task=task, all_tasks=all_tasks, force=force, config_file=config, options=options,
                            device=device, threads=threads, export=export, amp=amp, events=PrintedEvents(quiet),

@@ -1,32 +1,75 @@
-"""``edgecl status``: tasks done, the accuracy matrix so far, and what is next."""
+"""``edgecl status``: tasks done, the accuracy matrix so far, each task's bundle, and what is next.
+
+The numbers shown come from each task's ``metrics.json``, checked against the task's record
+(sha256) before they are shown; ``--verify`` also checks every other file of every finished task
+and every bundle file against its manifest. The last line says which of the two was done.
+"""
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
 from rich.table import Table
 
 from edgecl.cli.console import DEFAULT_RUN, RunOpt, console, one_line_errors
 from edgecl.learning.step import finished_run_metrics
-from edgecl.run.run import open_run
+from edgecl.run.bundles import BUNDLE, MISSING, export_state, leftovers, verify_bundle
+from edgecl.run.run import Run, open_run
 
 
 @one_line_errors
-def status(run: RunOpt = DEFAULT_RUN) -> None:
-    """Tasks done, metrics so far, and what is next."""
+def status(
+    run: RunOpt = DEFAULT_RUN,
+    verify: Annotated[bool, typer.Option("--verify", help="Check the sha256 of every task file and bundle file.")] = False,
+) -> None:
+    """Tasks done, metrics so far, bundles, and what is next."""
     opened = open_run(run)
     config = opened.config
     done = opened.finished_tasks()
     console.print(f"run [bold]{run}[/]: {config.dataset}, {config.method}, model {config.model}, "
-                  f"rank {config.rank}, {config.epochs} epochs")
+                  f"rank {config.rank}, {config.epochs} epochs" + (", bundles signed" if config.sign_key else ""))
     if done:
-        metrics = finished_run_metrics(opened.store)
-        table = Table(title="accuracy matrix (%)")
-        table.add_column("after")
-        for j in range(len(done)):
-            table.add_column(f"T{j + 1}", justify="right")
-        for i, row in enumerate(metrics["accuracy_matrix"]):
-            table.add_row(f"task {i + 1}", *[f"{a:.1f}" for a in row], *[""] * (len(done) - len(row)))
-        console.print(table)
-        console.print(f"A_T {metrics['final_accuracy']:.2f}  mean incremental {metrics['average_incremental_accuracy']:.2f}"
-                      f"  forgetting {metrics['forgetting']:.2f}  BWT {metrics['backward_transfer']:.2f}")
+        print_metrics(opened, len(done))
+        print_bundles(opened, done)
     nxt = len(done) + 1
     console.print(f"tasks done: {len(done)}/{config.tasks}; " +
                   (f"next: `edgecl learn --run {run} --task {nxt}`" if nxt <= config.tasks else "all tasks learned"))
+    if done:
+        console.print(checked_line(opened, done, verify))
+
+
+def print_metrics(run: Run, n_done: int) -> None:
+    metrics = finished_run_metrics(run.store)  # reads every metrics.json through its checksum
+    table = Table(title="accuracy matrix (%)")
+    table.add_column("after")
+    for j in range(n_done):
+        table.add_column(f"T{j + 1}", justify="right")
+    for i, row in enumerate(metrics["accuracy_matrix"]):
+        table.add_row(f"task {i + 1}", *[f"{a:.1f}" for a in row], *[""] * (n_done - len(row)))
+    console.print(table)
+    console.print(f"A_T {metrics['final_accuracy']:.2f}  mean incremental {metrics['average_incremental_accuracy']:.2f}"
+                  f"  forgetting {metrics['forgetting']:.2f}  BWT {metrics['backward_transfer']:.2f}")
+
+
+def print_bundles(run: Run, done: list[int]) -> None:
+    """One word per task (bundle / export missing / not exported), and how to fill the gaps."""
+    states = {t: export_state(run.store, t) for t in done}
+    console.print("bundles: " + ", ".join(f"task {t} {s}" for t, s in states.items()))
+    missing = [t for t, s in states.items() if s == MISSING]
+    if missing:
+        console.print(f"export missing for tasks {missing} (interrupted): the next `edgecl learn --run {run.root}` "
+                      f"exports them again, or `edgecl export --run {run.root} --task N`")
+    left = leftovers(run.store)
+    if left:
+        console.print(f"{len(left)} leftover temporary file(s) of an interrupted write: the next learn/export removes them")
+
+
+def checked_line(run: Run, done: list[int], verify: bool) -> str:
+    """Verify what ``--verify`` asks for and say exactly what was checked."""
+    if not verify:
+        return ("checksums: metrics.json of every task verified (the numbers above); weights and bundles "
+                "not checked: add --verify")
+    files = sum(len([run.store.verified_path(t, n) for n in run.store.record(t)["files"]]) for t in done)
+    bundles = [t for t in done if export_state(run.store, t) == BUNDLE]
+    bundle_files = sum(verify_bundle(run.store, t) for t in bundles)
+    return f"checksums: all {files} task files and {bundle_files} files of {len(bundles)} bundles verified"

@@ -23,8 +23,11 @@ from edgecl.exporters.manifest import failed_formats
 from edgecl.learning.distributed import DistContext, broadcast_plan, local_device, setup, teardown
 from edgecl.learning.step import learn_one
 from edgecl.run.creation import create_run
+from edgecl.run.bundles import clean_leftovers, missing_exports
 from edgecl.run.plan import tasks_to_learn
+from edgecl.run.preflight import check_relearn
 from edgecl.run.run import Run
+from edgecl.run.signing import check_sign_key, new_sign_key
 from edgecl.run.store import RunStore
 
 
@@ -42,6 +45,12 @@ class LearnEvents:
     def task_learned(self, task: int, metrics: dict[str, Any], run_metrics: dict[str, Any]) -> None: ...
 
     def exported(self, manifest: dict[str, Any]) -> None: ...
+
+    def cleaned(self, paths: list[Path]) -> None:
+        """Leftover temporaries of a killed write were removed."""
+
+    def export_missing(self, task: int) -> None:
+        """Finished ``task`` has no bundle although one was asked for; it is exported again now."""
 
     def progress(self) -> ContextManager[Callable | None]:
         """A context giving the learner's ``wrap(phase, batches)`` (None: no progress display)."""
@@ -77,7 +86,7 @@ def open_or_create(store: RunStore, options: dict[str, Any], config_file: Path |
         problems = conflicts(run.config, options, yaml_values)
         if problems:
             raise UsageError(problems[0])
-        return run
+        return new_sign_key(run, options.get("sign_key") or yaml_values.get("sign_key"))
     run = Run.from_dict(store, create_run(store, resolve(options, yaml_values)))
     events.run_created(run)
     return run
@@ -109,8 +118,12 @@ def learn_session(run_dir: Path, *, task: int | None = None, all_tasks: bool = F
         teardown()
 
 
-def _plan(store: RunStore, ctx: DistContext, plan_args: tuple, events: LearnEvents) -> list[int]:
-    """Rank 0 opens or creates the run and decides the tasks; the other ranks receive the plan."""
+def _plan(store: RunStore, ctx: DistContext, plan_args: tuple, events: LearnEvents, export: bool) -> list[int]:
+    """Rank 0 opens or creates the run and decides the tasks; the other ranks receive the plan.
+
+    Everything the plan needs is checked before anything is discarded (:func:`check_relearn`, the
+    data against run.json, the signing key): a failing ``--force`` leaves every task in place.
+    """
     task, all_tasks, force, config_file, options = plan_args
     if not ctx.is_main:
         plan = broadcast_plan(None, ctx)
@@ -119,10 +132,16 @@ def _plan(store: RunStore, ctx: DistContext, plan_args: tuple, events: LearnEven
         return plan
     todo: list[int] | None = None
     try:
-        store.clean_partials()
+        removed = clean_leftovers(store)
+        if removed:
+            events.cleaned(removed)
         run = open_or_create(store, options, config_file, events)
         todo = tasks_to_learn(store.finished_tasks(), run.num_tasks, task, all_tasks, force)
+        if export and run.config.sign_key is not None:
+            check_sign_key(run.config.sign_key)
         if todo and store.task_dir(todo[0]).exists():  # relearning (--force), or folders without a record
+            check_relearn(run, todo[0])
+            open_data(run, workers=0).close()  # the data still matches run.json's classes
             forced = todo[0] in store.finished_tasks()
             events.discarded(store.discard_from(todo[0]), "relearning" if forced else "no valid record.json")
     finally:
@@ -132,15 +151,21 @@ def _plan(store: RunStore, ctx: DistContext, plan_args: tuple, events: LearnEven
 
 def _learn(store: RunStore, ctx: DistContext, plan_args: tuple, device: torch.device, export: bool, amp: str,
            events: LearnEvents, workers: int | None = None) -> LearnResult:
-    todo = _plan(store, ctx, plan_args, events)
+    todo = _plan(store, ctx, plan_args, events, export)
     run = Run.from_dict(store, store.read_run())
     result = LearnResult(run)
-    if not todo:
+    redo = missing_exports(store) if export and ctx.is_main else []
+    if not todo and not redo:
         events.nothing_to_do(run)
         return result
     data = open_data(run, ctx.rank, ctx.world, workers, pin_memory=device.type == "cuda")  # workers per rank
     try:
         _learn_tasks(run, data, todo, ctx, device, export, amp, events, result)
+        for t in redo:  # bundles an interrupted export never wrote
+            events.export_missing(t)
+            _export(run, data, t, events, result)
+        if not todo:
+            events.nothing_to_do(run)
     finally:
         data.close()
     return result
@@ -151,16 +176,21 @@ def _learn_tasks(run: Run, data: RunData, todo: list[int], ctx: DistContext, dev
     for t in todo:
         events.task_started(run, t)
         with events.progress() as wrap:
-            metrics, run_metrics = learn_one(run, data, t, device, wrap, amp)
+            metrics, run_metrics = learn_one(run, data, t, device, wrap, amp, export=export)
         result.tasks.append(t)
         if not ctx.is_main:
             continue
         result.task_metrics[t], result.run_metrics = metrics, run_metrics
         events.task_learned(t, metrics, run_metrics)
         if export:
-            manifest = export_task(run, data, t, set(run.config.export_formats))
-            result.manifests[t] = manifest
-            result.failed_exports += [f"task {t} {f}" for f in failed_formats(manifest)]
-            events.exported(manifest)
+            _export(run, data, t, events, result)
+
+
+def _export(run: Run, data: RunData, task: int, events: LearnEvents, result: LearnResult) -> None:
+    """Export ``task`` with the run's formats (signed when the run has a key) and record the outcome."""
+    manifest = export_task(run, data, task, set(run.config.export_formats), sign_key=run.config.sign_key)
+    result.manifests[task] = manifest
+    result.failed_exports += [f"task {task} {f}" for f in failed_formats(manifest)]
+    events.exported(manifest)
 
 

@@ -50,8 +50,11 @@ def settings_for(config: RunConfig, amp: str = "none") -> TaskSettings:
 
 
 def learn_one(run: Run, data: RunData, task: int, device: torch.device,
-              wrap=None, amp: str = "none") -> tuple[dict[str, Any], dict[str, Any]]:
+              wrap=None, amp: str = "none", export: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Learn 1-based ``task``, write ``task-NN`` atomically, refresh the run metrics.
+
+    ``export``: a bundle will follow; the task's record says so, so a bundle that never appears
+    (export killed) is reported as missing and redone (:mod:`edgecl.run.bundles`).
 
     Returns (task metrics, run metrics); both are empty on ranks other than 0.
     """
@@ -87,7 +90,7 @@ def learn_one(run: Run, data: RunData, task: int, device: torch.device,
     metrics = task_metrics(task, outcome, evaluation)
     if class_stats is not None:
         metrics["class_stats_bytes"] = class_stats.nbytes()
-    with store.writing_task(task) as tmp:
+    with store.writing_task(task, {"export_requested": export}) as tmp:
         save_model(tmp / "weights.safetensors", clf.vit)
         save_memories(tmp / "memory.safetensors", outcome.memories)
         evaluation.save_features(tmp / "features.safetensors")

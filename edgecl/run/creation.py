@@ -2,7 +2,8 @@
 
 Colour follows the model (:func:`input_color`): the run's input spec, and so every bundle's
 manifest, says "L" for a 1-channel model and "RGB" for a 3-channel one; a model/data pair that
-cannot work is refused here, before run.json exists.
+cannot work is refused here, before run.json exists; so is every other option that could fail
+later (:func:`edgecl.run.preflight.check_new_run`), so a corrected retry never meets a frozen mistake.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from edgecl.data.imageset import Source
 from edgecl.data.sources import load_source
 from edgecl.data.stream import split_classes
 from edgecl.errors import UsageError
+from edgecl.run.preflight import check_new_run
+from edgecl.run.signing import key_path
 from edgecl.run.store import RunStore
 from edgecl.vit import backbone
 
@@ -72,7 +75,10 @@ def create_run(store: RunStore, config: RunConfig) -> dict[str, Any]:
     size = input_size(config.model, config.model_kwargs)
     spec = input_spec(color, size, config.resize)
     tasks = split_classes(source.n_classes, config.tasks, config.seed if config.shuffle_classes else None)
+    if config.sign_key is not None:
+        config.sign_key = key_path(config.sign_key)
     config.validate()
+    check_new_run(config)  # rank, blocks, model, augmentation, signing key: before run.json exists
     meta = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "class_names": source.class_names,

@@ -104,8 +104,8 @@ class RunStore:
         return removed
 
     @contextmanager
-    def writing_task(self, task: int) -> Iterator[Path]:
-        """A temp folder to fill; on success it gets its record and is renamed to task-NN."""
+    def writing_task(self, task: int, extra: dict[str, Any] | None = None) -> Iterator[Path]:
+        """A temp folder to fill; on success it gets its record (plus ``extra``) and is renamed to task-NN."""
         final = self.task_dir(task)
         if final.exists():
             raise StoreError(f"{final} already exists; use --force to relearn task {task}")
@@ -113,7 +113,7 @@ class RunStore:
             yield tmp
             files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
                      for p in sorted(tmp.rglob("*")) if p.is_file() and p.name != RECORD}
-            write_json_atomic(tmp / RECORD, {"task": task, "files": files})
+            write_json_atomic(tmp / RECORD, {"task": task, "files": files, **(extra or {})})
 
     def record(self, task: int) -> dict[str, Any]:
         return read_json(self.task_dir(task) / RECORD, f"record of task {task}")

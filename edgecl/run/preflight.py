@@ -1,0 +1,70 @@
+"""Checks made before a learn call writes or deletes anything (issue 14, items 5 and 6).
+
+Two moments can lose work: creating a run (run.json is frozen, so a run saved with an option that
+later fails makes the corrected retry a "conflict") and ``--force`` (tasks t.. are discarded, so a
+relearn that then fails on a damaged earlier task has destroyed work for nothing). Everything those
+steps depend on is checked here first; each failure is a one-line :class:`edgecl.errors.EdgeclError`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from edgecl_runtime.atomic_io import sha256_file
+
+from edgecl.config import RunConfig
+from edgecl.data.transforms import check_augment
+from edgecl.errors import ConfigError, StoreError
+from edgecl.run.run import Run
+from edgecl.run.signing import check_sign_key
+from edgecl.vit import backbone
+from edgecl.vit.model import create_vit
+
+
+def check_new_run(config: RunConfig) -> None:
+    """Every option of a new run that could fail later, checked on the model's shape (meta tensors:
+    no memory, no weights read): a ViT, ``1 <= blocks <= depth``, ``1 <= rank <= d`` (the branch
+    D_t is r x d with rows orthogonal to the old space, so r cannot exceed d), a known augmentation
+    and a loadable signing key."""
+    check_augment(config.augment)
+    try:
+        with torch.device("meta"):
+            vit = create_vit(config.model, 0, config.model_kwargs)
+    except Exception as exc:  # unknown name, not a ViT, bad model_kwargs
+        raise ConfigError(f"--model {config.model} cannot be used: {str(exc).strip().splitlines()[0]}") from None
+    depth, width = len(vit.blocks), int(vit.num_features)
+    if config.blocks is not None and not 1 <= config.blocks <= depth:
+        raise ConfigError(f"--blocks must be in [1, {depth}] for {config.model} ({depth} blocks), got {config.blocks}")
+    if not 1 <= config.rank <= width:
+        raise ConfigError(f"--rank must be in [1, {width}] for {config.model} (width {width}), got {config.rank}")
+    if config.sign_key is not None:
+        check_sign_key(config.sign_key)
+
+
+def check_relearn(run: Run, task: int) -> None:
+    """What relearning ``task`` reads, checked before tasks ``task``.. are discarded: no task folder
+    is a symbolic link (it would be deleted through the link, or not at all), every file of every
+    earlier task matches its record's sha256 (task t starts from task t-1, and the run metrics
+    are recomputed from every earlier task's metrics), and for task 1 the backbone file."""
+    for path in sorted(run.root.glob("task-[0-9][0-9]*")):
+        if path.is_symlink():
+            raise StoreError(f"{path} is a symbolic link: edgecl discards and rewrites task folders itself; "
+                             "replace the link with the folder it points to (or remove it)")
+    for earlier in range(1, task):
+        for name in run.store.record(earlier)["files"]:
+            run.store.verified_path(earlier, name)
+    if task == 1:
+        check_backbone(run)
+
+
+def check_backbone(run: Run) -> None:
+    """The starting weights of task 1 still match the checksum frozen in run.json."""
+    weights = run.config.weights
+    if weights in ("none", "hub") or run.weights_sha256 is None:
+        return
+    path = backbone.BUNDLED if weights == "bundled" else Path(weights)
+    if not path.is_file():
+        raise StoreError(f"backbone file {path} is missing: restore it or start a new run")
+    if sha256_file(path) != run.weights_sha256:
+        raise StoreError(f"backbone file {path} changed since the run was created (checksum mismatch): "
+                         "restore it or start a new run")
