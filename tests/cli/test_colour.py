@@ -125,3 +125,26 @@ def test_impossible_combinations_are_refused_before_run_json(tmp_path, monkeypat
     lines = out.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], out.output
     assert not (tmp_path / "run" / "run.json").exists()
+
+
+def test_grey_folder_exports_an_L_bundle_that_classifies_grey_files(tmp_path):
+    """The colour reaches the device: the bundle's manifest says L, its ONNX takes one channel, and
+    the runtime classifies the folder's own grey PNGs as the PyTorch model did on the golden set."""
+    from edgecl_runtime.classifier import Classifier
+
+    root = image_tree(tmp_path / "grey", "L")
+    config = write_config(tmp_path, data_root=str(root), weights="bundled")
+    run = tmp_path / "run"
+    out = runner.invoke(app, ["learn", "--run", str(run), "--config", str(config), "--threads", "1", "--quiet"])
+    assert out.exit_code == 0, out.output
+    bundle = run / "task-01" / "export"
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["input"]["color"] == "L" and manifest["input"]["shape"][1] == 1
+    assert manifest["formats"]["fp32"]["status"] == "passed"
+    clf = Classifier(bundle)
+    try:
+        assert clf.input_shape[0] == 1
+        results = clf.classify(sorted((root / "test").glob("class_*/*.png")), top_k=1)
+    finally:
+        clf.close()
+    assert len(results) == 4 and all("error" not in r for r in results)
