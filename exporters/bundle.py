@@ -33,6 +33,7 @@ from .gate_run import Reference, gate_onnx, gate_runner, reference
 from .golden import select_golden, write_golden
 from .sources import BatchSource, as_source, check_batch
 from .int8 import int8_settings, quantize_int8
+from .jetson_files import stamp_all, write_jetson_files
 from .manifest import build_manifest, failed_formats, file_entries, format_entry
 from .onnx_export import DEFAULT_EXPORTER, export_onnx
 
@@ -62,6 +63,7 @@ def export_bundle(
     exporter: str = DEFAULT_EXPORTER,
     int8_options: Mapping[str, Any] | None = None,
     sign_key: Any = None,
+    deepstream_sets: Sequence[tuple[np.ndarray, np.ndarray] | BatchSource] | None = None,
 ) -> dict[str, Any]:
     """Export, gate and write the bundle for ``model`` (a ``Normalized`` ViT); returns the manifest.
 
@@ -78,6 +80,9 @@ def export_bundle(
     ``sign_key`` (an Ed25519 private key, :func:`edgecl_runtime.signing.load_private_key`): the
     final manifest is signed into ``manifest.sig`` inside the staging folder, so the bundle is
     published signed in one rename, never unsigned for a moment.
+    ``deepstream_sets``: the seen tasks' test sets preprocessed as DeepStream's nvinfer does (plain
+    resize, no crop) for ``manifest["deepstream"]["accuracy_pct"]`` (see :mod:`.jetson_files`).
+    Every bundle also gets ``labels.txt``, ``deepstream/``, ``polygraphy/`` and ONNX metadata.
     """
     fmts = _check_formats(formats, calib)
     shape = _check_inputs(input_spec, golden, test_sets, calib if "int8" in fmts else None)
@@ -96,13 +101,17 @@ def export_bundle(
             entries["fp16"] = _optional("fp16", "fp16" in fmts, stage, ref, table, lambda p: convert_fp16(fp32, p))
         if "int8" in fmts:
             entries["int8"] = _int8_entry(stage, ref, table, calib, int8_options)
+        names = dict(classes=[str(c) for c in classes], task=task, input_spec=input_spec, run=run_name)
+        stamp_all(stage, entries, **names)  # before the engine build and the hashes: both read these files
+        jetson = write_jetson_files(stage, entries, ref, np.asarray(golden[2]), deepstream_sets=deepstream_sets,
+                                    **names)
         if "trt" in fmts:
             entries[TRT_KEY] = _trt_entry(stage, entries, ref, table, max_batch)
         manifest = build_manifest(
             run=run_name, task=task, classes=[str(c) for c in classes], input_spec=input_spec,
             num_classes=ref.golden_logits.shape[1], opset=opset, exporter=exporter,
             files=file_entries(stage), formats=entries, pytorch=ref.accuracy(), thresholds=table,
-            extra={"max_batch": int(max_batch)},
+            extra={"max_batch": int(max_batch), **jetson},
         )
         write_json_atomic(stage / MANIFEST_NAME, manifest)
         if sign_key is not None:

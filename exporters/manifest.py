@@ -23,13 +23,15 @@ def package_versions() -> dict[str, str]:
 
 def file_entries(bundle_dir: str | Path) -> dict[str, dict[str, Any]]:
     """``{name: {"sha256", "bytes"}}`` for every file in the bundle except the manifest and
-    ``verification*.json`` (written later, on the device)."""
+    ``verification*.json`` (written later, on the device). Files in sub-folders (``deepstream/``,
+    ``polygraphy/``) are listed by their bundle-relative POSIX path, so they are checked too."""
     root = Path(bundle_dir)
     entries = {}
-    for path in sorted(root.iterdir()):
-        if not path.is_file() or path.name == MANIFEST_NAME or path.name.startswith(VERIFICATION_PREFIX):
+    for path in sorted(root.rglob("*")):
+        name = path.relative_to(root).as_posix()
+        if not path.is_file() or name == MANIFEST_NAME or name.startswith(VERIFICATION_PREFIX):
             continue
-        entries[path.name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+        entries[name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
     return entries
 
 

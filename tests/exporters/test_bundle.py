@@ -51,8 +51,11 @@ def test_manifest_files_and_fields(full, setup):
     out, man = full
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk == man
-    names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(["manifest.json", "golden.npz", "model.onnx", "model.fp16.onnx", "model.int8.onnx"])
+    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    jetson = ["labels.txt", "polygraphy/inputs.json", "polygraphy/outputs.json"]
+    jetson += [f"deepstream/config_infer_{p}.txt" for p in ("fp32", "fp16", "int8")]
+    assert names == sorted(["manifest.json", "golden.npz", "model.onnx", "model.fp16.onnx", "model.int8.onnx",
+                            *jetson])
     assert sorted(man["files"]) == [n for n in names if n != "manifest.json"]
     for name, entry in man["files"].items():
         assert entry["sha256"] == sha256_file(out / name)

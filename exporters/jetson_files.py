@@ -1,0 +1,61 @@
+"""The files that let NVIDIA's own tools take a bundle as it is: ONNX metadata, DeepStream configs and
+labels, Polygraphy golden data. Called by :func:`edgecl.exporters.bundle.export_bundle` inside the
+staging folder, before the manifest is built, so every file (and every stamped ONNX) is hashed in
+``files`` like the others.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from edgecl_runtime.contract import ONNX_FILES
+
+from .deepstream import deepstream_accuracy, deepstream_record, write_deepstream
+from .gate_run import Reference
+from .onnx_metadata import metadata_for, stamp_onnx
+from .polygraphy_golden import write_polygraphy_golden
+from .sources import BatchSource
+
+NVINFER_RESIZE = "plain resize of the original image to {h}x{w} (bilinear, no crop), as nvinfer scales"
+SAME_AS_EVAL = "the evaluation preprocessing (it already resizes straight to {h}x{w} without a crop)"
+
+
+def exported_onnx(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """{precision: ONNX file} of every ONNX format that was written (passed or failed its gate)."""
+    return {p: f for p, f in ONNX_FILES.items() if entries.get(p, {}).get("file") == f}
+
+
+def stamp_all(stage: Path, entries: Mapping[str, Mapping[str, Any]], *, classes: Sequence[str], task: int,
+              input_spec: Mapping[str, Any], run: str) -> None:
+    """Write edgecl's ``metadata_props`` and ``model_version = task`` into every exported ONNX."""
+    for precision, name in exported_onnx(entries).items():
+        props = metadata_for(classes=classes, task=task, input_spec=input_spec, run=run, precision=precision)
+        stamp_onnx(stage / name, props, model_version=task)
+
+
+def write_jetson_files(stage: Path, entries: Mapping[str, Mapping[str, Any]], ref: Reference,
+                       golden_task_ids: np.ndarray, *, classes: Sequence[str], task: int,
+                       input_spec: Mapping[str, Any], run: str,
+                       deepstream_sets: Sequence[tuple[np.ndarray, np.ndarray] | BatchSource] | None
+                       ) -> dict[str, Any]:
+    """DeepStream configs + labels (with the nvinfer-preprocessing accuracy) and Polygraphy golden
+    data; returns the manifest entries ``{"deepstream": ..., "polygraphy": ...}``.
+
+    ``deepstream_sets``: the seen tasks' test sets preprocessed as nvinfer does. None: when the
+    input spec has no shorter-side resize the evaluation preprocessing already is nvinfer's (so
+    ``ref.test_sets`` are used); otherwise the accuracy is recorded as not measured (null).
+    """
+    configs = write_deepstream(stage, classes=classes, input_spec=input_spec, onnx_files=exported_onnx(entries),
+                               run=run, task=task)
+    size = {"h": input_spec["crop"], "w": input_spec["crop"]}
+    sets, how = deepstream_sets, NVINFER_RESIZE.format(**size)
+    if sets is None and input_spec.get("resize") is None:
+        sets, how = ref.test_sets, SAME_AS_EVAL.format(**size)
+    measured = None if sets is None else deepstream_accuracy(stage / ONNX_FILES["fp32"], sets)
+    pytorch = ref.accuracy()["accuracy"]
+    polygraphy = write_polygraphy_golden(stage, ref.golden_inputs, ref.golden_logits, golden_task_ids)
+    return {"deepstream": deepstream_record(configs, measured, pytorch, how), "polygraphy": polygraphy}
+
+
+__all__ = ["stamp_all", "write_jetson_files", "exported_onnx"]
