@@ -6,7 +6,7 @@ and every bundle file against its manifest. The last line says which of the two 
 """
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -26,20 +26,23 @@ def status(
     opened = open_run(run)
     config = opened.config
     done = opened.finished_tasks()
+    # everything is read (and checked) before the first line: a damaged file is one error line, nothing else
+    metrics = finished_run_metrics(opened.store) if done else {}
+    checked = checked_line(opened, done, verify) if done else ""
     console.print(f"run [bold]{run}[/]: {config.dataset}, {config.method}, model {config.model}, "
                   f"rank {config.rank}, {config.epochs} epochs" + (", bundles signed" if config.sign_key else ""))
     if done:
-        print_metrics(opened, len(done))
+        print_metrics(metrics, len(done))
         print_bundles(opened, done)
     nxt = len(done) + 1
     console.print(f"tasks done: {len(done)}/{config.tasks}; " +
                   (f"next: `edgecl learn --run {run} --task {nxt}`" if nxt <= config.tasks else "all tasks learned"))
     if done:
-        console.print(checked_line(opened, done, verify))
+        console.print(checked)
 
 
-def print_metrics(run: Run, n_done: int) -> None:
-    metrics = finished_run_metrics(run.store)  # reads every metrics.json through its checksum
+def print_metrics(metrics: dict[str, Any], n_done: int) -> None:
+    """The accuracy matrix and summary (from every metrics.json, read through its checksum)."""
     table = Table(title="accuracy matrix (%)")
     table.add_column("after")
     for j in range(n_done):

@@ -69,9 +69,10 @@ def verify_bundle(store: RunStore, task: int) -> int:
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"{folder / MANIFEST_NAME} is not a valid manifest ({exc}): "
                          f"export it again with `edgecl export --run {store.root} --task {task}`") from None
+    inside = folder.resolve()
     for name, entry in files.items():
         path = folder / name
-        if Path(name).name != name or not path.is_file() or sha256_file(path) != entry.get("sha256"):
+        if inside not in path.resolve().parents or not path.is_file() or sha256_file(path) != entry.get("sha256"):
             raise StoreError(f"{path} is missing or does not match the manifest's sha256: "
                              f"export it again with `edgecl export --run {store.root} --task {task}`")
     return len(files)
