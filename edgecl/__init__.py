@@ -46,15 +46,25 @@ def learn(run_dir: str | Path, *, task: int | None = None, all_tasks: bool = Fal
 
 
 def export(run_dir: str | Path, *, task: int | None = None, formats: set[str] | frozenset[str] = frozenset(),
-           opset: int | None = None, max_batch: int | None = None) -> dict[str, Any]:
+           opset: int | None = None, max_batch: int | None = None, triton: str | Path | None = None,
+           triton_name: str | None = None) -> dict[str, Any]:
     """Export finished ``task`` (default: the latest) as a gated bundle; returns its manifest.
 
     ``formats`` adds to FP32 (always): any of ``fp16``, ``int8``, ``trt``. A format that fails
-    its export or gate is recorded in the manifest, not raised.
+    its export or gate is recorded in the manifest, not raised. ``triton``: a Triton model
+    repository; the task is published there as version N of ``triton_name`` (default: the run's
+    folder name) when its FP32 gate passed (``ExportFailed`` otherwise).
     """
     from edgecl.exporting import export_run_task
+    from edgecl.triton_publish import check_repo, publish_task, triton_name as _name
 
-    return export_run_task(open_run(run_dir), task, set(formats), opset, max_batch)
+    run = open_run(run_dir)
+    if triton is not None:  # before any export work
+        _name(run, triton_name), check_repo(triton)
+    manifest = export_run_task(run, task, set(formats), opset, max_batch)
+    if triton is not None:
+        publish_task(run, manifest, triton, triton_name)
+    return manifest
 
 
 def report(run_dir: str | Path, *, out: str | Path | None = None, compare: str | Path | None = None,

@@ -10,6 +10,7 @@ from edgecl.cli.console import DEFAULT_RUN, RunOpt, console, one_line_errors, pr
 from edgecl.errors import ExportFailed
 from edgecl.exporting import export_run_task, failed_formats
 from edgecl.run.run import open_run
+from edgecl.triton_publish import check_repo, publish_task, triton_name
 from edgecl_runtime.contract import REQUESTS, SIGNATURE_NAME
 
 
@@ -23,16 +24,23 @@ def export(
     opset: Annotated[Optional[int], typer.Option(help="ONNX opset: 17 (JetPack 6/7), 16 (JetPack 5).")] = None,
     max_batch: Annotated[Optional[int], typer.Option(help="Largest batch of the TensorRT profile.")] = None,
     sign_key: Annotated[Optional[Path], typer.Option(help="Ed25519 private key (`edgecl keygen`) to sign the bundle with (default: the run's key, if it has one).")] = None,
+    triton: Annotated[Optional[Path], typer.Option(help="Triton model repository: publish the task as version N of REPO/NAME (FP32 gate must pass).")] = None,
+    triton_model: Annotated[Optional[str], typer.Option("--triton-name", help="Triton model name (default: the run's folder name).")] = None,
 ) -> None:
     """Export a finished task as a bundle (ONNX FP32 always) behind the parity gate; exit 1 if a format fails."""
     flags = {"fp16": fp16, "int8": int8, "trt": trt}
     formats = {name for name in REQUESTS if flags.get(name)}
     opened = open_run(run)
+    if triton is not None:  # names and folder checked before any export work
+        triton_name(opened, triton_model), check_repo(triton)
     manifest = export_run_task(opened, task, formats, opset, max_batch, sign_key)
     print_manifest(manifest)
     bundle = opened.store.task_dir(manifest['task']) / 'export'
     signed = (bundle / SIGNATURE_NAME).is_file()
     console.print(f"bundle: {bundle}" + (f" (signed: {SIGNATURE_NAME})" if signed else " (not signed)"))
+    if triton is not None:
+        done = publish_task(opened, manifest, triton, triton_model)
+        console.print(f"triton: {done['model']} (model {done['name']!r}, version {done['version']})")
     failed = failed_formats(manifest)
     if failed:
         raise ExportFailed(f"formats failed their gate or export: {', '.join(failed)} (see manifest.json)")
