@@ -25,6 +25,7 @@ from edgecl.exporters.golden import select_golden
 from edgecl.exporters.manifest import failed_formats
 from edgecl.exporters.sampling import stratified_sample
 from edgecl.exporters.sources import BatchSource
+from edgecl.data.nvinfer_view import nvinfer_sources
 from edgecl.run.bundles import clean_leftovers
 from edgecl.run.models import task_model
 from edgecl.run.run import Run
@@ -79,7 +80,8 @@ def export_task(run: Run, data: RunData, task: int, formats: set[str], opset: in
                          classes=run.seen_class_names(task), input_spec=run.input, golden=golden,
                          test_sets=test_sets, calib=calib, formats=formats, opset=opset or config.opset,
                          max_batch=max_batch or config.max_batch, thresholds=config.extra.get("thresholds"),
-                         run_name=run.name, task=task, sign_key=key)
+                         run_name=run.name, task=task, sign_key=key,
+                         deepstream_sets=nvinfer_sources(data, task))
 
 
 def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | None = None,
