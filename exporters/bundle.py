@@ -75,7 +75,7 @@ def export_bundle(
     ``calib`` = INT8 calibration inputs, an array or a ``BatchSource`` (streamed too; needed when
     "int8" is requested). ``formats`` is a subset of {"fp16", "int8", "trt"}; "trt" also writes
     ``model.fp16.onnx`` (TensorRT >= 11 builds fp16 engines from it) and, where TensorRT imports,
-    ``model.fp16.engine`` (the runtime's naming) as format ``trt_fp16``. ``thresholds`` overrides
+    ``model.fp16.plan`` + ``model.fp16.plan.json`` (the runtime's naming) as format ``trt_fp16``. ``thresholds`` overrides
     ``edgecl_runtime.gate.DEFAULT_THRESHOLDS``. ``int8_options`` go to :func:`quantize_int8`.
     ``sign_key`` (an Ed25519 private key, :func:`edgecl_runtime.signing.load_private_key`): the
     final manifest is signed into ``manifest.sig`` inside the staging folder, so the bundle is
@@ -239,7 +239,7 @@ def _trt_entry(stage: Path, entries: Mapping[str, Any], ref: Reference, table: M
         finally:
             backend.close()
     except Exception as exc:
-        for leftover in stage.glob("*.engine"):
+        for leftover in [*stage.glob("*.plan"), *stage.glob("*.plan.json")]:
             leftover.unlink()
         return format_entry(None, True, error=f"TensorRT build failed: {type(exc).__name__}: {exc}")
     return _entry(TRT_KEY, True, Path(engine), gate, seconds)

@@ -159,30 +159,42 @@ def build(bundle: BundleArg,
           cache_dir: Annotated[Optional[Path], typer.Option(
               "--timing-cache-dir", help="Default: $EDGECL_RT_CACHE or ~/.cache/edgecl-rt")] = None,
           trust: TrustOpt = None, thresholds: ThresholdsOpt = None,
+          save_engine: Annotated[Optional[Path], typer.Option(
+              "--save-engine", help="Write the plan here (its .json record beside it) instead "
+                                    "of BUNDLE/model.<precision>.plan.")] = None,
+          dla_core: Annotated[Optional[int], typer.Option(
+              "--dla-core", help="Build for this DLA core (Jetson Orin/Xavier); needs --fp16 "
+                                 "or --int8.")] = None,
+          gpu_fallback: Annotated[bool, typer.Option(
+              "--gpu-fallback", help="With --dla-core: run layers the DLA cannot on the GPU.")] = False,
           ) -> None:
-    """Build a TensorRT engine (model.<precision>.engine) on this device, then verify it."""
+    """Build a TensorRT plan (model.<precision>.plan + .plan.json) on this device, then verify it."""
     from .bundle import load_bundle
-    from .trt_build import build_engine
+    from .trt_build import build_engine, remove_plan
     from .trt_compat import import_tensorrt
+    from .trt_dla import DlaSettings, check_dla
     from .verify import verify_bundle
 
     if fp16 and int8:
         _error("--fp16 and --int8 are exclusive; pick one (default fp32)")
         raise typer.Exit(2)
     precision = "fp16" if fp16 else "int8" if int8 else "fp32"
+    dla = DlaSettings(dla_core, gpu_fallback)
     cache = cache_dir or Path(os.environ.get("EDGECL_RT_CACHE", Path.home() / ".cache/edgecl-rt"))
     with _failures():
+        check_dla(precision, dla)
         keys = _trusted(trust)
         table = _operator_thresholds(thresholds)
         checked = load_bundle(bundle, trusted=keys)  # an untrusted bundle is refused before TensorRT
         import_tensorrt()
         path = build_engine(checked, precision, max_batch, min(opt_batch, max_batch), workspace_mb,
-                            cache, log=lambda s: typer.echo(s, err=True))
+                            cache, out_path=save_engine, log=lambda s: typer.echo(s, err=True),
+                            dla=dla)
         out.print(f"engine: {path}")
-        rec = verify_bundle(bundle, "trt", precision, table, trusted=keys)
+        rec = verify_bundle(bundle, "trt", precision, table, trusted=keys, engine=path)
     _print_verification(rec)
     if not rec["passed"]:
-        path.unlink(missing_ok=True)
+        remove_plan(path)
         _error(f"the {precision} engine failed verification and was deleted: {rec['reason']}")
         raise typer.Exit(1)
 

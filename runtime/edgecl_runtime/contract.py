@@ -9,7 +9,8 @@ both sides can import it.
 A format row: ``name`` is the manifest key (``formats.<name>``); ``precision`` picks the gate
 thresholds; ``file`` is its file in the bundle; ``request`` is the word a user writes to ask for
 it (`--fp16`, ``export_formats: [int8]``; None: always exported); ``onnx`` says whether the file
-is an ONNX model (as opposed to a TensorRT engine).
+is an ONNX model (as opposed to a TensorRT plan, which ships with its ``.plan.json``
+record: ``edgecl_runtime.plan_record``).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ FORMATS: tuple[Format, ...] = (
     Format("fp32", "fp32", "model.onnx", None),
     Format("fp16", "fp16", "model.fp16.onnx", "fp16"),
     Format("int8", "int8", "model.int8.onnx", "int8"),
-    Format("trt_fp16", "fp16", "model.fp16.engine", "trt", onnx=False),
+    Format("trt_fp16", "fp16", "model.fp16.plan", "trt", onnx=False),
 )
 PRECISIONS = ("fp32", "fp16", "int8")
 ONNX_FILES = {f.precision: f.file for f in FORMATS if f.onnx}  # {precision: ONNX file}

@@ -13,7 +13,12 @@ Version rules
   pinned to FP32 and the precision-constraint flag (``OBEY_PRECISION_CONSTRAINTS``; called
   ``STRICT_TYPES`` before 8.2) so the builder keeps them there: LayerNorm's variance and
   Softmax's exp-sum overflow or lose most digits in fp16.  int8 = Q/DQ ONNX + INT8 flag.
+  Only layers computing in float are pinned: a Reduce or Div over shape integers (ViT exports
+  hold some) pinned to float32 makes the precision-constrained build fail.
 * fp32 clears TF32 (on by default on Ampere+/Orin), which would otherwise break the 1e-4 gate.
+* TensorRT < 8.6 cannot parse LayerNormalization (opset 17): refused before parsing
+  (``trt_opset``).  DLA builds: ``trt_dla``.  Output: the untouched plan + sidecar record
+  (``plan_record``).
 """
 from __future__ import annotations
 
@@ -24,10 +29,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from .atomic_io import write_bytes_atomic
-from .engine_header import write_engine
 from .errors import EngineError
 from .gate import base_precision
+from .plan_record import sidecar_path, write_plan
 from .trt_compat import import_tensorrt, version_tuple
+from .trt_dla import DlaSettings, apply_dla, build_failure_hint, check_dla
+from .trt_dtypes import is_float
+from .trt_opset import check_parser_support
 
 DEFAULT_WORKSPACE_MB = 1024
 INPUT_NAME = "input"
@@ -83,17 +91,20 @@ def layer_type_name(layer_type: Any) -> str:
     return str(getattr(layer_type, "name", layer_type)).split(".")[-1].upper()
 
 
-def layers_to_pin(layers: Sequence[tuple[str, Any]]) -> list[int]:
-    """Indices of the (name, type) layers to force to FP32 in an fp16 build.
+def layers_to_pin(layers: Sequence[tuple[Any, ...]]) -> list[int]:
+    """Indices of the (name, type[, computes_in_float]) layers to force to FP32 in an fp16 build.
 
     A layer is pinned when its type is Normalization/Softmax/Reduce, or when it is an
     arithmetic layer whose name says it belongs to a norm (timm's ``norm1``, ``norm2``,
     ``norm``, ``fc_norm``; ONNX ``LayerNormalization``): before TensorRT 8.6 LayerNorm is
     decomposed into ReduceMean/Sub/Pow/Sqrt/Div, and all of them need FP32.
-    Shape/constant/shuffle layers are never pinned (their outputs are not float math).
+    Shape/constant/shuffle layers are never pinned, and neither is a layer whose tensors are
+    not float (third item False): pinning integer shape arithmetic fails the build.
     """
     out = []
-    for i, (name, ltype) in enumerate(layers):
+    for i, (name, ltype, *floats) in enumerate(layers):
+        if floats and not floats[0]:
+            continue
         t = layer_type_name(ltype)
         if t in FP32_TYPES or (t in PINNABLE_TYPES and _NORM_NAME.search(name or "")):
             out.append(i)
@@ -136,22 +147,28 @@ def timing_cache_path(cache_dir: str | Path, trt_version: str, gpu: str, cc: str
     return Path(cache_dir) / f"timing-trt{trt_version}-sm{cc.replace('.', '')}-{slug}.cache"
 
 
-def engine_path(bundle_dir: str | Path, precision: str) -> Path:
-    """Where ``edgecl-rt build`` writes the engine for ``precision``: ``model.<prec>.engine``."""
-    return Path(bundle_dir) / f"model.{base_precision(precision)}.engine"
+def plan_path(bundle_dir: str | Path, precision: str) -> Path:
+    """Where ``edgecl-rt build`` writes the plan for ``precision``: ``model.<prec>.plan``."""
+    return Path(bundle_dir) / f"model.{base_precision(precision)}.plan"
+
+
+def computes_in_float(layer: Any) -> bool:
+    """True when every output (and every present input) of ``layer`` is a float tensor."""
+    tensors = [layer.get_output(j) for j in range(layer.num_outputs)]
+    tensors += [layer.get_input(j) for j in range(getattr(layer, "num_inputs", 0))]
+    present = [t for t in tensors if t is not None]
+    return bool(present) and all(is_float(t.dtype) for t in present)
 
 
 def pin_layers_fp32(trt: Any, network: Any) -> int:
     """Apply ``layers_to_pin`` to a parsed network; return how many layers were pinned."""
     layers = [network.get_layer(i) for i in range(network.num_layers)]
-    chosen = layers_to_pin([(layer.name, layer.type) for layer in layers])
-    floats = {trt.float32, trt.float16}
+    chosen = layers_to_pin([(layer.name, layer.type, computes_in_float(layer)) for layer in layers])
     for i in chosen:
         layer = layers[i]
         layer.precision = trt.float32
         for j in range(layer.num_outputs):
-            if layer.get_output(j).dtype in floats:
-                layer.set_output_type(j, trt.float32)
+            layer.set_output_type(j, trt.float32)
     return len(chosen)
 
 
@@ -182,12 +199,41 @@ def _timing_cache(config: Any, path: Path | None) -> Any:
     return cache
 
 
+def _configure(trt: Any, builder: Any, plan: BuildPlan, workspace_mb: int, dla: DlaSettings) -> Any:
+    """A builder config with the plan's flags, the workspace limit and the DLA target."""
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
+    for name in plan.builder_flags:
+        config.set_flag(getattr(trt.BuilderFlag, name))
+    for name in plan.clear_flags:
+        config.clear_flag(getattr(trt.BuilderFlag, name))
+    apply_dla(trt, builder, config, dla)
+    return config
+
+
+def _add_profile(builder: Any, config: Any, network: Any, max_batch: int, opt_batch: int
+                 ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    inp = _input_tensor(network)
+    shapes = profile_shapes(tuple(inp.shape), max_batch, opt_batch)
+    profile = builder.create_optimization_profile()
+    profile.set_shape(inp.name, *shapes)
+    config.add_optimization_profile(profile)
+    return shapes
+
+
 def build_engine(bundle: Any, precision: str, max_batch: int = 8, opt_batch: int = 1,
                  workspace_mb: int = DEFAULT_WORKSPACE_MB, cache_dir: str | Path | None = None,
                  out_path: str | Path | None = None, trt: Any = None,
                  identity: Callable[[], tuple[str, str]] | None = None,
-                 log: Callable[[str], None] = lambda s: None) -> Path:
-    """Build ``bundle``'s engine for ``precision`` and write header + plan atomically."""
+                 log: Callable[[str], None] = lambda s: None,
+                 dla: DlaSettings = DlaSettings()) -> Path:
+    """Build ``bundle``'s plan for ``precision``; write it untouched plus its sidecar record.
+
+    Every refusal that needs no GPU work (DLA options, an ONNX this TensorRT cannot parse)
+    comes before the builder is created.  Returns the plan's path (``out_path`` or
+    ``model.<precision>.plan`` in the bundle).
+    """
+    check_dla(base_precision(precision), dla)
     trt = trt if trt is not None else import_tensorrt()
     if identity is None:
         from .backends.cuda_mem import device_identity as identity
@@ -195,32 +241,25 @@ def build_engine(bundle: Any, precision: str, max_batch: int = 8, opt_batch: int
     version = str(trt.__version__)
     plan = make_plan(version, precision, trt.BuilderFlag.__members__.keys())
     onnx_path = bundle.onnx_path(plan.onnx_precision)
-    log(f"TensorRT {version} on {gpu} (sm {cc}): {plan.precision} from {onnx_path.name}, "
+    check_parser_support(version, onnx_path)
+    target = f"DLA core {dla.core}" if dla.core is not None else f"{gpu} (sm {cc})"
+    log(f"TensorRT {version} on {target}: {plan.precision} from {onnx_path.name}, "
         f"flags {', '.join(plan.builder_flags) or 'none'}")
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(network_flag_bits(trt, plan.network_flags))
     _parse(trt, network, logger, onnx_path)
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
-    for name in plan.builder_flags:
-        config.set_flag(getattr(trt.BuilderFlag, name))
-    for name in plan.clear_flags:
-        config.clear_flag(getattr(trt.BuilderFlag, name))
+    config = _configure(trt, builder, plan, workspace_mb, dla)
     if plan.pin_fp32:
         log(f"pinned {pin_layers_fp32(trt, network)} norm/softmax/reduce layers to FP32")
-    inp = _input_tensor(network)
-    shapes = profile_shapes(tuple(inp.shape), max_batch, opt_batch)
-    profile = builder.create_optimization_profile()
-    profile.set_shape(inp.name, *shapes)
-    config.add_optimization_profile(profile)
+    shapes = _add_profile(builder, config, network, max_batch, opt_batch)
     cache_file = timing_cache_path(cache_dir, version, gpu, cc) if cache_dir else None
     _timing_cache(config, cache_file)
     started = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise EngineError(f"TensorRT failed to build the {plan.precision} engine (see its log "
-                          "above); try a larger --workspace-mb or another precision")
+                          f"above); {build_failure_hint(dla)}")
     log(f"built in {time.perf_counter() - started:.1f} s")
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
@@ -228,5 +267,12 @@ def build_engine(bundle: Any, precision: str, max_batch: int = 8, opt_batch: int
     meta = {"tensorrt": version, "gpu": gpu, "compute_capability": cc,
             "precision": plan.precision, "onnx_sha256": bundle.onnx_sha256(plan.onnx_precision),
             "onnx_file": onnx_path.name, "max_batch": shapes[2][0], "opt_batch": shapes[1][0],
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    return write_engine(out_path or engine_path(bundle.path, plan.precision), meta, bytes(serialized))
+            "input_shapes": {"min": list(shapes[0]), "opt": list(shapes[1]), "max": list(shapes[2])},
+            **dla.record(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return write_plan(out_path or plan_path(bundle.path, plan.precision), meta, bytes(serialized))
+
+
+def remove_plan(path: str | Path) -> None:
+    """Delete a plan and its sidecar (a plan that failed verification must not stay usable)."""
+    Path(path).unlink(missing_ok=True)
+    sidecar_path(path).unlink(missing_ok=True)

@@ -164,8 +164,8 @@ def test_trt_path_with_a_stand_in_builder(setup, tmp_path, monkeypatch):
     def fake_build(bundle, precision, max_batch=8, **kwargs):
         seen.update(precision=precision, max_batch=max_batch, sha=bundle.onnx_sha256("fp16"),
                     onnx=bundle.onnx_path("fp16"))
-        path = bundle.path / "model.fp16.engine"
-        path.write_bytes(b"EDGECLRT-stand-in")
+        path = bundle.path / "model.fp16.plan"
+        path.write_bytes(b"plan-stand-in")
         return path
 
     class FakeBackend:
@@ -176,7 +176,7 @@ def test_trt_path_with_a_stand_in_builder(setup, tmp_path, monkeypatch):
 
         @classmethod
         def for_bundle(cls, bundle, precision="fp32", engine=None):
-            assert precision == "fp16" and engine.name == "model.fp16.engine"
+            assert precision == "fp16" and engine.name == "model.fp16.plan"
             return cls(bundle.onnx_path("fp16"))
 
         def close(self):
@@ -188,8 +188,8 @@ def test_trt_path_with_a_stand_in_builder(setup, tmp_path, monkeypatch):
     out = tmp_path / "export"
     man = _export(setup, out, formats={"trt"}, max_batch=16)
     trt = man["formats"]["trt_fp16"]
-    assert trt["status"] == "passed" and trt["file"] == "model.fp16.engine", trt
-    assert man["files"]["model.fp16.engine"]["sha256"] == sha256_file(out / "model.fp16.engine")
+    assert trt["status"] == "passed" and trt["file"] == "model.fp16.plan", trt
+    assert man["files"]["model.fp16.plan"]["sha256"] == sha256_file(out / "model.fp16.plan")
     assert seen["precision"] == "fp16" and seen["max_batch"] == 16
     assert seen["sha"] == man["files"]["model.fp16.onnx"]["sha256"]
     assert man["formats"]["fp16"]["requested"] is False and FakeBackend.closed

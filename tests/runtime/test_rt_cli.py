@@ -106,7 +106,7 @@ def test_bench_output(bundle_template):
 def test_build_without_tensorrt(bundle):
     res = runner.invoke(app, ["build", str(bundle), "--fp16"])
     assert res.exit_code == 1 and "comes with JetPack" in res.stderr
-    assert "edgecl-rt build BUNDLE" in res.stderr and not list(bundle.glob("*.engine"))
+    assert "edgecl-rt build BUNDLE" in res.stderr and not list(bundle.glob("*.plan*"))
     res = runner.invoke(app, ["build", str(bundle), "--fp16", "--int8"])
     assert res.exit_code == 2 and "exclusive" in res.stderr
 

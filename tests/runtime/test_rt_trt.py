@@ -1,40 +1,52 @@
-"""TensorRT: engine header, version/precision decisions, builder flow on a fake `tensorrt`."""
-import enum
-import types
+"""TensorRT: plan + sidecar record, version/precision decisions, builder flow on the honest fake."""
+import json
 
 import pytest
 
 from edgecl_runtime.bundle import load_bundle
-from edgecl_runtime.engine_header import (check_compatible, pack_header, read_engine, read_header,
-                                          unpack_header, write_engine)
 from edgecl_runtime.errors import EngineError
+from edgecl_runtime.plan_record import (check_compatible, read_plan, read_record, sidecar_path,
+                                        write_plan)
 from edgecl_runtime.trt_build import (build_engine, layers_to_pin, make_plan, network_flag_bits,
                                       precision_constraint_flag, profile_shapes, timing_cache_path)
 from edgecl_runtime.trt_compat import NO_TENSORRT, tensorrt_available, version_tuple
+from tests.runtime.fake_tensorrt import make_trt
 
 META = {"tensorrt": "8.6.2", "gpu": "Orin", "compute_capability": "8.7", "precision": "fp16",
         "onnx_sha256": "ab" * 32}
+ORIN = lambda: ("Orin", "8.7")  # noqa: E731
 
 
-def test_header_round_trip(tmp_path):
-    path = write_engine(tmp_path / "m.engine", META, b"PLANBYTES")
-    meta, plan = read_engine(path)
-    assert plan == b"PLANBYTES" and meta["header_version"] == 1 and meta["gpu"] == "Orin"
-    assert read_header(path) == meta
-    blob = pack_header(META)
-    assert unpack_header(blob + b"x")[1] == len(blob)
-
-
-def test_header_refusals(tmp_path):
-    (tmp_path / "raw.engine").write_bytes(b"\x00" * 64)
-    with pytest.raises(EngineError, match="no edgecl-rt header.*edgecl-rt build"):
-        read_header(tmp_path / "raw.engine")
-    with pytest.raises(EngineError, match="newer than this runtime"):
-        unpack_header(pack_header({**META, "header_version": 99}))
-    with pytest.raises(EngineError, match="truncated or corrupt"):
-        unpack_header(pack_header(META)[:-3])
+def test_plan_is_written_untouched_beside_its_record(tmp_path):
+    path = write_plan(tmp_path / "model.fp16.plan", META, b"PLANBYTES")
+    assert path.read_bytes() == b"PLANBYTES"  # what trtexec / Triton / DeepStream load
+    record = json.loads(sidecar_path(path).read_text())
+    assert sidecar_path(path).name == "model.fp16.plan.json" and record["record_version"] == 1
+    meta, plan = read_plan(path)
+    assert plan == b"PLANBYTES" and meta == record and read_record(path)["gpu"] == "Orin"
     with pytest.raises(ValueError, match="lacks"):
-        pack_header({"tensorrt": "10.3"})
+        write_plan(tmp_path / "x.plan", {"tensorrt": "10.3"}, b"p")
+    assert not (tmp_path / "x.plan").exists()
+
+
+def test_plans_without_a_usable_record_are_refused(tmp_path):
+    (tmp_path / "foreign.plan").write_bytes(b"\x00" * 64)
+    with pytest.raises(EngineError, match=r"foreign plan: it has no compatibility record "
+                                          r"foreign\.plan\.json; rebuild.*edgecl-rt build"):
+        read_record(tmp_path / "foreign.plan")
+    (tmp_path / "old.engine").write_bytes(b"EDGECLRT\x02\x00\x00\x00{}")
+    with pytest.raises(EngineError, match="old header format"):
+        read_record(tmp_path / "old.engine")
+    path = write_plan(tmp_path / "m.plan", META, b"PLAN")
+    path.write_bytes(b"OTHER")  # replaced under its record
+    with pytest.raises(EngineError, match="not the plan its record m.plan.json describes"):
+        read_plan(path)
+    sidecar_path(path).write_text(json.dumps({**META, "record_version": 9, "plan_sha256": "0"}))
+    with pytest.raises(EngineError, match="newer than this runtime"):
+        read_record(path)
+    sidecar_path(path).write_text("{not json")
+    with pytest.raises(EngineError, match="cannot read the plan record"):
+        read_record(path)
 
 
 def test_compatibility_check():
@@ -49,18 +61,22 @@ def test_compatibility_check():
 
 @pytest.mark.parametrize("version,prec,onnx,net,flags,pin", [
     ("8.5.2", "fp32", "fp32", ("EXPLICIT_BATCH",), (), False),
-    ("8.6.1", "fp16", "fp32", ("EXPLICIT_BATCH",), ("FP16", "OBEY_PRECISION_CONSTRAINTS"), True),
+    ("8.5.2", "fp16", "fp32", ("EXPLICIT_BATCH",), ("FP16", "OBEY_PRECISION_CONSTRAINTS"), True),
     ("8.6.1", "int8", "int8", ("EXPLICIT_BATCH",), ("INT8",), False),
     ("10.3.0", "fp16", "fp32", (), ("FP16", "OBEY_PRECISION_CONSTRAINTS"), True),
     ("10.3.0", "trt_int8", "int8", (), ("INT8",), False),
     ("11.0.0", "fp16", "fp16", ("STRONGLY_TYPED",), (), False),
-    ("11.2.0", "int8", "int8", ("STRONGLY_TYPED",), (), False),
+    ("11.0.0", "int8", "int8", ("STRONGLY_TYPED",), (), False),
 ])
-def test_plan_per_version(version, prec, onnx, net, flags, pin):
-    plan = make_plan(version, prec)
+def test_plan_per_version_with_that_versions_flags(version, prec, onnx, net, flags, pin):
+    trt = make_trt(version)
+    plan = make_plan(version, prec, trt.BuilderFlag.__members__.keys())
     assert (plan.onnx_precision, plan.network_flags, plan.builder_flags, plan.pin_fp32) == \
         (onnx, net, flags, pin)
     assert plan.clear_flags == (("TF32",) if plan.precision == "fp32" else ())
+    for name in plan.builder_flags + plan.clear_flags:
+        assert name in trt.BuilderFlag.__members__  # every flag asked for exists in that version
+    network_flag_bits(trt, plan.network_flags)  # and every network flag
 
 
 def test_constraint_flag_name_and_versions():
@@ -69,6 +85,7 @@ def test_constraint_flag_name_and_versions():
     with pytest.raises(EngineError):
         precision_constraint_flag({"FP16"})
     assert version_tuple("8.6.1.post1") == (8, 6, 1) and version_tuple("10.3") == (10, 3)
+    assert network_flag_bits(make_trt("11.0.0"), ["STRONGLY_TYPED"]) == 2  # its real value: 1
 
 
 def test_layers_to_pin():
@@ -84,6 +101,9 @@ def test_layers_to_pin():
               ("/head/Gemm", "LayerType.MATRIX_MULTIPLY"),
               ("/normalizer_free/Add", "LayerType.ELEMENTWISE")]
     assert layers_to_pin(layers) == [0, 1, 2, 3, 6, 8]
+    ints = [("/norm1/ReduceProd", "REDUCE", False), ("/norm1/Div", "ELEMENTWISE", False),
+            ("/norm1/ReduceMean", "REDUCE", True)]
+    assert layers_to_pin(ints) == [2]  # integer shape arithmetic is never pinned
 
 
 def test_profile_shapes():
@@ -101,157 +121,51 @@ def test_timing_cache_path_is_per_version_and_gpu(tmp_path):
     assert p.name == "timing-trt10.3.0-sm87-nvidia-orin-nvgpu.cache"
 
 
-# ---- fake tensorrt: records what the builder flow asks of it ----------------------------
-
-def fake_trt(version="8.6.1"):
-    trt = types.SimpleNamespace(__version__=version, float32="f32", float16="f16", calls=[])
-    trt.BuilderFlag = enum.IntEnum("BuilderFlag", "FP16 INT8 TF32 OBEY_PRECISION_CONSTRAINTS")
-    trt.NetworkDefinitionCreationFlag = enum.IntEnum("NDCF", {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1})
-    trt.MemoryPoolType = enum.IntEnum("MemoryPoolType", "WORKSPACE")
-
-    class Logger:
-        WARNING = 2
-
-        def __init__(self, level):
-            pass
-
-    class Tensor:
-        def __init__(self, name, shape, dtype="f32"):
-            self.name, self.shape, self.dtype = name, shape, dtype
-
-    class Layer:
-        def __init__(self, name, ltype):
-            self.name, self.type, self.precision, self.num_outputs = name, ltype, None, 1
-            self.out_types = {}
-            self.out = Tensor(name + ":0", (-1,))
-
-        def get_output(self, j):
-            return self.out
-
-        def set_output_type(self, j, t):
-            self.out_types[j] = t
-
-    class Network:
-        def __init__(self, flags):
-            trt.calls.append(("create_network", flags))
-            self.layers = [Layer("/norm1/ReduceMean", "LayerType.REDUCE"),
-                           Layer("/fc/Gemm", "LayerType.MATRIX_MULTIPLY")]
-            self.num_layers, self.num_inputs = 2, 1
-
-        def get_layer(self, i):
-            return self.layers[i]
-
-        def get_input(self, i):
-            return Tensor("input", (-1, 1, 28, 28))
-
-    class Parser:
-        num_errors = 0
-
-        def __init__(self, network, logger):
-            pass
-
-        def parse_from_file(self, path):
-            trt.calls.append(("parse", path.rsplit("/", 1)[-1]))
-            return True
-
-    class Profile:
-        def set_shape(self, name, mn, opt, mx):
-            trt.calls.append(("profile", name, mn, opt, mx))
-
-    class Cache:
-        def serialize(self):
-            return b"CACHE"
-
-    class Config:
-        def set_memory_pool_limit(self, pool, size):
-            trt.calls.append(("pool", pool.name, size))
-
-        def set_flag(self, f):
-            trt.calls.append(("set_flag", f.name))
-
-        def clear_flag(self, f):
-            trt.calls.append(("clear_flag", f.name))
-
-        def add_optimization_profile(self, p):
-            pass
-
-        def create_timing_cache(self, data):
-            trt.calls.append(("timing_cache_in", bytes(data)))
-            return Cache()
-
-        def set_timing_cache(self, cache, ignore_mismatch):
-            pass
-
-        def get_timing_cache(self):
-            return Cache()
-
-    class Builder:
-        def __init__(self, logger):
-            pass
-
-        def create_network(self, flags):
-            self.network = Network(flags)
-            return self.network
-
-        def create_builder_config(self):
-            return Config()
-
-        def create_optimization_profile(self):
-            return Profile()
-
-        def build_serialized_network(self, network, config):
-            trt.calls.append(("pinned", [l.name for l in network.layers if l.precision == "f32"]))
-            return b"SERIALIZED"
-
-    trt.Logger, trt.Builder, trt.OnnxParser = Logger, Builder, Parser
-    return trt
-
-
-def test_build_flow_fp16_on_trt8(bundle, tmp_path):
-    trt = fake_trt("8.6.1")
+def test_build_fp16_on_trt8_writes_plan_and_record(bundle, tmp_path):
+    trt = make_trt("8.6.1")
     (tmp_path / "cache").mkdir()
     path = build_engine(load_bundle(bundle), "fp16", max_batch=4, cache_dir=tmp_path / "cache",
-                        trt=trt, identity=lambda: ("Orin", "8.7"))
+                        trt=trt, identity=ORIN)
     calls = trt.calls
     assert ("create_network", 1) in calls and ("parse", "model.onnx") in calls
     assert ("set_flag", "FP16") in calls and ("set_flag", "OBEY_PRECISION_CONSTRAINTS") in calls
     assert ("pool", "WORKSPACE", 1024 << 20) in calls
     assert ("profile", "input", (1, 1, 28, 28), (1, 1, 28, 28), (4, 1, 28, 28)) in calls
-    assert ("pinned", ["/norm1/ReduceMean"]) in calls
-    meta, plan = read_engine(path)
-    assert path.name == "model.fp16.engine" and plan == b"SERIALIZED"
+    assert path.name == "model.fp16.plan" and path.read_bytes() == b"SERIALIZED-8.6.1"
+    meta = read_record(path)
     assert meta["tensorrt"] == "8.6.1" and meta["max_batch"] == 4 and meta["onnx_file"] == "model.onnx"
     assert meta["onnx_sha256"] == load_bundle(bundle).onnx_sha256("fp32")
-    cache = timing_cache_path(tmp_path / "cache", "8.6.1", "Orin", "8.7")
-    assert cache.read_bytes() == b"CACHE"
-    trt2 = fake_trt("8.6.1")  # second build reuses the saved timing cache
-    build_engine(load_bundle(bundle), "fp16", cache_dir=tmp_path / "cache", trt=trt2,
-                 identity=lambda: ("Orin", "8.7"))
+    assert meta["input_shapes"]["max"] == [4, 1, 28, 28] and meta["dla_core"] is None
+    assert timing_cache_path(tmp_path / "cache", "8.6.1", "Orin", "8.7").read_bytes() == b"CACHE"
+    trt2 = make_trt("8.6.1")  # second build reuses the saved timing cache
+    build_engine(load_bundle(bundle), "fp16", cache_dir=tmp_path / "cache", trt=trt2, identity=ORIN)
     assert ("timing_cache_in", b"CACHE") in trt2.calls
 
 
-def test_build_flow_strongly_typed_and_fp32(bundle):
-    trt = fake_trt("11.0.0")
-    build_engine(load_bundle(bundle), "int8", trt=trt, identity=lambda: ("H200", "9.0"))
-    assert ("create_network", 2) in trt.calls and ("parse", "model.int8.onnx") in trt.calls
+def test_build_strongly_typed_and_fp32(bundle):
+    trt = make_trt("11.0.0")  # layers have no `precision`: touching it would raise
+    build_engine(load_bundle(bundle), "fp16", trt=trt, identity=lambda: ("H200", "9.0"))
+    assert ("create_network", 2) in trt.calls and ("parse", "model.fp16.onnx") in trt.calls
     assert not [c for c in trt.calls if c[0] == "set_flag"] and ("pinned", []) in trt.calls
-    trt = fake_trt("10.3.0")
+    trt = make_trt("10.3.0")
     build_engine(load_bundle(bundle), "fp32", trt=trt, identity=lambda: ("H200", "9.0"))
     assert ("create_network", 0) in trt.calls and ("clear_flag", "TF32") in trt.calls
-    assert network_flag_bits(trt, ["EXPLICIT_BATCH", "STRONGLY_TYPED"]) == 3
 
 
-def test_failed_build_is_one_line_error(bundle):
-    trt = fake_trt()
-    trt.Builder.build_serialized_network = lambda self, n, c: None
-    with pytest.raises(EngineError, match="failed to build the fp32 engine"):
-        build_engine(load_bundle(bundle), "fp32", trt=trt, identity=lambda: ("x", "1.0"))
+def test_failed_build_is_one_line_error_and_writes_nothing(bundle, monkeypatch):
+    from tests.runtime import fake_tensorrt
+
+    monkeypatch.setattr(fake_tensorrt.Builder, "build_serialized_network", lambda self, n, c: None)
+    trt = make_trt()
+    with pytest.raises(EngineError, match="failed to build the fp32 engine.*--workspace-mb"):
+        build_engine(load_bundle(bundle), "fp32", trt=trt, identity=ORIN)
+    assert not list(bundle.glob("*.plan*"))
 
 
-def test_trt_backend_needs_an_engine(bundle):
+def test_trt_backend_needs_a_plan(bundle):
     from edgecl_runtime.backends.trt import TrtBackend
 
-    with pytest.raises(EngineError, match=r"no TensorRT engine model\.fp16\.engine.*edgecl-rt build .* --fp16"):
+    with pytest.raises(EngineError, match=r"no TensorRT plan model\.fp16\.plan in .*edgecl-rt build .* --fp16"):
         TrtBackend.for_bundle(load_bundle(bundle), "fp16")
 
 
@@ -260,7 +174,7 @@ def test_trt_backend_needs_an_engine(bundle):
 def test_missing_tensorrt_message(bundle):
     from edgecl_runtime.backends.trt import TrtBackend
 
-    write_engine(bundle / "model.fp32.engine", META, b"plan")
+    write_plan(bundle / "model.fp32.plan", META, b"plan")
     with pytest.raises(EngineError, match="comes with JetPack"):
         TrtBackend.for_bundle(load_bundle(bundle), "fp32")
     assert "edgecl-rt build" in NO_TENSORRT
@@ -273,6 +187,7 @@ def test_missing_tensorrt_message(bundle):
 def test_real_build_and_verify(bundle, tmp_path, precision):
     from edgecl_runtime.verify import verify_bundle
 
-    build_engine(load_bundle(bundle), precision, max_batch=4, cache_dir=tmp_path)
+    path = build_engine(load_bundle(bundle), precision, max_batch=4, cache_dir=tmp_path)
     rec = verify_bundle(bundle, "trt", precision)
     assert rec["passed"], rec["reason"]
+    assert path.read_bytes()[:8] != b"EDGECLRT"  # the plan as TensorRT wrote it

@@ -3,6 +3,12 @@
 cuda-python moved its runtime bindings from ``cuda.cudart`` to ``cuda.bindings.runtime``
 (12.6+); both are tried.  Every call returns ``(err, *values)``; ``_ok`` turns a non-success
 code into one readable EngineError.
+
+Why cuda-python (pinned per JetPack) and not Polygraphy's ctypes wrapper: these ~100 lines are
+all the CUDA the runtime needs, and the pins (``edgecl-runtime[jetpack5]`` / ``[jetpack6]``, see
+the runtime README) are one line each.  What breaks is an unpinned install: cuda-python 13 on a
+JetPack 6 driver (CUDA 12) fails its first call with ``cudaErrorInsufficientDriver``, which is
+turned into the install line to run.
 """
 from __future__ import annotations
 
@@ -29,9 +35,26 @@ def cudart() -> Any:
         raise EngineError(f"cuda-python is not importable; {INSTALL_HINT}") from None
 
 
+INSUFFICIENT_DRIVER = 35  # cudaErrorInsufficientDriver: the bindings target a newer CUDA
+PINS = ("pip install 'cuda-python>=12.6,<12.7' on JetPack 6.1/6.2, 'cuda-python>=12.2,<12.3' "
+        "on JetPack 6.0, 'cuda-python>=11.8,<12' on JetPack 5.1")
+
+
+def installed_cuda_python() -> str:
+    """The installed cuda-python version ("unknown" when its metadata is missing)."""
+    try:
+        from importlib.metadata import version
+        return version("cuda-python")
+    except Exception:  # PackageNotFoundError, or a vendored copy without metadata
+        return "unknown"
+
+
 def _ok(result: Any, what: str) -> Any:
     """Unpack a cuda-python ``(err, value...)`` tuple, raising on a non-zero error code."""
     err, *values = result if isinstance(result, tuple) else (result,)
+    if int(err) == INSUFFICIENT_DRIVER:
+        raise EngineError(f"CUDA {what} failed: cuda-python {installed_cuda_python()} needs a newer "
+                          f"driver than this device's; install the one matching its CUDA: {PINS}")
     if int(err) != 0:
         raise EngineError(f"CUDA {what} failed: {getattr(err, 'name', err)}")
     return values[0] if len(values) == 1 else tuple(values)

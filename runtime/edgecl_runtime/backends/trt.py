@@ -1,10 +1,13 @@
 """Native TensorRT backend (name-based I/O API, TensorRT 8.5 through 10.x; no torch, no pycuda).
 
-Flow: read the engine header and refuse a foreign engine *before* deserialising (another
-TensorRT version or GPU would crash or fail opaquely), deserialise, allocate one device buffer
+Flow: read the plan's sidecar record and refuse a foreign plan *before* deserialising (another
+TensorRT version or GPU would crash or fail opaquely; a plan without a record is foreign),
+check the plan is the one the record describes, deserialise (on the recorded DLA core, if
+any), allocate one device buffer
 per I/O tensor for the profile's max batch, then per call: ``set_input_shape`` ->
 host->device copy -> ``execute_async_v3`` -> device->host copy -> stream sync.
-Batches larger than the profile's max are run in chunks.
+Batches larger than the profile's max are run in chunks.  Tensor types map to numpy through
+``trt_dtypes`` (``trt.nptype`` crashes on TensorRT 8.5.2 with numpy >= 1.24).
 """
 from __future__ import annotations
 
@@ -15,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from ..engine_header import check_compatible, read_engine, read_header
 from ..errors import EngineError
-from ..trt_build import engine_path as default_engine_path
+from ..plan_record import check_compatible, read_plan, read_record
+from ..trt_build import plan_path as default_plan_path
 from ..trt_compat import import_tensorrt
+from ..trt_dtypes import numpy_dtype
 from .cuda_mem import DeviceBuffer, Stream, device_identity
 
 
@@ -28,17 +32,18 @@ class TrtBackend:
     @classmethod
     def for_bundle(cls, bundle: Any, precision: str = "fp32",
                    engine: str | Path | None = None) -> "TrtBackend":
-        """Open the bundle's engine for ``precision``: ``model.<prec>.engine`` built here, else
-        the manifest's ``trt_<prec>`` file; either way its header must match this device."""
-        path = Path(engine) if engine else default_engine_path(bundle.path, precision)
+        """Open the bundle's plan for ``precision``: ``engine`` when given, else
+        ``model.<prec>.plan`` built here, else the manifest's ``trt_<prec>`` file; either way its
+        sidecar record must match this device."""
+        path = Path(engine) if engine else default_plan_path(bundle.path, precision)
         shipped = bundle.manifest.get("formats", {}).get(f"trt_{precision}", {}).get("file")
         if engine is None and not path.is_file() and shipped:
             path = bundle.path / shipped  # engine shipped in the bundle (header still checked)
         if not path.is_file():
             flag = "" if precision == "fp32" else f" --{precision}"
-            raise EngineError(f"no TensorRT engine {path.name} in {bundle.path}; build it on this "
+            raise EngineError(f"no TensorRT plan {path.name} in {path.parent}; build it on this "
                               f"device with `edgecl-rt build {bundle.path}{flag}`")
-        onnx_file = read_header(path).get("onnx_file") or bundle.onnx_path(precision).name
+        onnx_file = read_record(path).get("onnx_file") or bundle.onnx_path(precision).name
         expected = bundle.manifest.get("files", {}).get(onnx_file, {}).get("sha256", "")
         return cls(path, precision=precision, onnx_sha256=expected)
 
@@ -46,12 +51,14 @@ class TrtBackend:
                  onnx_sha256: str | None = None) -> None:
         trt = import_tensorrt()
         self.trt, self.path, self.precision = trt, Path(path), precision
-        self.meta = read_header(self.path)
+        self.meta = read_record(self.path)
         self.gpu, self.cc = device_identity()
         check_compatible(self.meta, trt.__version__, self.gpu, self.cc, onnx_sha256, str(self.path))
-        _, plan = read_engine(self.path)
+        self.meta, plan = read_plan(self.path)
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
+        if self.meta.get("dla_core") is not None:
+            self._runtime.DLA_core = int(self.meta["dla_core"])  # a DLA plan runs on its core
         self.engine = self._runtime.deserialize_cuda_engine(plan)
         if self.engine is None:
             raise EngineError(f"TensorRT could not deserialise {self.path}; rebuild it with "
@@ -69,8 +76,8 @@ class TrtBackend:
             raise EngineError(f"{self.path} must have one input and one output, has "
                               f"{inputs} -> {outputs}; rebuild it with `edgecl-rt build BUNDLE`")
         self.input_name, self.output_name = inputs[0], outputs[0]
-        self.in_dtype = np.dtype(trt.nptype(eng.get_tensor_dtype(self.input_name)))
-        self.out_dtype = np.dtype(trt.nptype(eng.get_tensor_dtype(self.output_name)))
+        self.in_dtype = numpy_dtype(eng.get_tensor_dtype(self.input_name), self.input_name)
+        self.out_dtype = numpy_dtype(eng.get_tensor_dtype(self.output_name), self.output_name)
         in_shape = tuple(eng.get_tensor_shape(self.input_name))
         self.sample_shape = in_shape[1:]
         if in_shape[0] < 0:
@@ -111,9 +118,14 @@ class TrtBackend:
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "trt", "precision": self.precision, "model": self.path.name,
-                "device": f"{self.gpu} (sm {self.cc})", "max_batch": self.max_batch,
+                "device": self._device_words(), "max_batch": self.max_batch,
                 "versions": {"tensorrt": self.trt.__version__, "numpy": np.__version__,
                              "python": platform.python_version()}}
+
+    def _device_words(self) -> str:
+        core = self.meta.get("dla_core")
+        dla = "" if core is None else f", DLA core {core}"
+        return f"{self.gpu} (sm {self.cc}){dla}"
 
     def close(self) -> None:
         for buf in (getattr(self, "d_in", None), getattr(self, "d_out", None)):
