@@ -23,7 +23,8 @@ Gst-nvinfer documentation:
 nvinfer scales the frame or object straight to the network size (``maintain-aspect-ratio=0``, no
 centre crop), while edgecl's own preprocessing may resize the shorter side and crop the centre.
 :func:`deepstream_accuracy` measures the FP32 model on the seen tasks' test sets preprocessed the
-nvinfer way; the manifest records it next to the PyTorch accuracy (``deepstream.accuracy_pct``,
+nvinfer way (where that is edgecl's own preprocessing, the reference logits already computed are
+used: the FP32 gate has shown the ONNX agrees with them, and the test sets are not read again); the manifest records it next to the PyTorch accuracy (``deepstream.accuracy_pct``,
 ``deepstream.accuracy_delta_pp``) so the cost is known before deploying.
 """
 from __future__ import annotations
@@ -151,12 +152,19 @@ def deepstream_accuracy(onnx_path: str | Path, test_sets: Sequence[tuple[np.ndar
     """Top-1 accuracy (percent) of the model at ``onnx_path`` on nvinfer-preprocessed test sets (one
     per seen task), unlabelled objects counted as wrong; streamed batch by batch."""
     run = ort_runner(onnx_path)
+    sources = [as_source(s) for s in test_sets]
+    return nvinfer_accuracy([stream_logits(run, s) for s in sources], [s.labels for s in sources], threshold)
+
+
+def nvinfer_accuracy(logits: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                     threshold: float = CLASSIFIER_THRESHOLD) -> dict[str, Any]:
+    """Accuracy record from per-task logits as nvinfer would label them (unlabelled = wrong)."""
     per_task, hits, unlabelled, total = [], 0, 0, 0
-    for source in (as_source(s) for s in test_sets):
-        pred = nvinfer_predictions(stream_logits(run, source), threshold)
-        correct = int(np.sum(pred == source.labels))
-        per_task.append(100.0 * correct / len(source))
-        hits, unlabelled, total = hits + correct, unlabelled + int(np.sum(pred < 0)), total + len(source)
+    for lg, y in zip(logits, labels):
+        pred = nvinfer_predictions(np.asarray(lg), threshold)
+        correct = int(np.sum(pred == np.asarray(y)))
+        per_task.append(100.0 * correct / max(1, len(y)))
+        hits, unlabelled, total = hits + correct, unlabelled + int(np.sum(pred < 0)), total + len(y)
     if total == 0:
         raise ValueError("DeepStream accuracy needs at least one non-empty test set")
     return {"accuracy_pct": 100.0 * hits / total, "per_task_accuracy_pct": per_task,
@@ -174,5 +182,5 @@ def deepstream_record(configs: Mapping[str, str], measured: Mapping[str, Any] | 
     return {**record, **dict(measured), "accuracy_delta_pp": round(delta, 4)}
 
 
-__all__ = ["write_deepstream", "deepstream_accuracy", "deepstream_record", "config_text", "labels_text",
+__all__ = ["write_deepstream", "deepstream_accuracy", "nvinfer_accuracy", "deepstream_record", "config_text", "labels_text",
            "config_name", "nvinfer_predictions", "LABELS_NAME", "NETWORK_MODE"]

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from edgecl_runtime.contract import ONNX_FILES
 
-from .deepstream import deepstream_accuracy, deepstream_record, write_deepstream
+from .deepstream import deepstream_accuracy, deepstream_record, nvinfer_accuracy, write_deepstream
 from .gate_run import Reference
 from .onnx_metadata import metadata_for, stamp_onnx
 from .polygraphy_golden import write_polygraphy_golden
@@ -42,17 +42,20 @@ def write_jetson_files(stage: Path, entries: Mapping[str, Mapping[str, Any]], re
     """DeepStream configs + labels (with the nvinfer-preprocessing accuracy) and Polygraphy golden
     data; returns the manifest entries ``{"deepstream": ..., "polygraphy": ...}``.
 
-    ``deepstream_sets``: the seen tasks' test sets preprocessed as nvinfer does. None: when the
-    input spec has no shorter-side resize the evaluation preprocessing already is nvinfer's (so
-    ``ref.test_sets`` are used); otherwise the accuracy is recorded as not measured (null).
+    ``deepstream_sets``: the seen tasks' test sets preprocessed as nvinfer does, run through the FP32
+    ONNX. None: when the input spec has no shorter-side resize the evaluation preprocessing already
+    is nvinfer's, so the reference logits of ``ref`` are used (the FP32 gate showed the ONNX agrees
+    with them); otherwise the accuracy is recorded as not measured (null).
     """
     configs = write_deepstream(stage, classes=classes, input_spec=input_spec, onnx_files=exported_onnx(entries),
                                run=run, task=task)
     size = {"h": input_spec["crop"], "w": input_spec["crop"]}
-    sets, how = deepstream_sets, NVINFER_RESIZE.format(**size)
-    if sets is None and input_spec.get("resize") is None:
-        sets, how = ref.test_sets, SAME_AS_EVAL.format(**size)
-    measured = None if sets is None else deepstream_accuracy(stage / ONNX_FILES["fp32"], sets)
+    measured, how = None, NVINFER_RESIZE.format(**size)
+    if deepstream_sets is not None:
+        measured = deepstream_accuracy(stage / ONNX_FILES["fp32"], deepstream_sets)
+    elif input_spec.get("resize") is None:  # same images as the reference: its logits, no second read
+        measured = nvinfer_accuracy(ref.test_logits, [s.labels for s in ref.test_sets])
+        how = SAME_AS_EVAL.format(**size)
     pytorch = ref.accuracy()["accuracy"]
     polygraphy = write_polygraphy_golden(stage, ref.golden_inputs, ref.golden_logits, golden_task_ids)
     return {"deepstream": deepstream_record(configs, measured, pytorch, how), "polygraphy": polygraphy}

@@ -22,6 +22,7 @@ from edgecl.exporters.onnx_export import OUTPUT_NAME
 from edgecl.exporters.onnx_metadata import read_metadata
 from edgecl.exporters.ort_session import onnx_logits
 from edgecl.exporters.polygraphy_golden import INPUTS_NAME, OUTPUTS_NAME
+from edgecl.exporters.reference import torch_logits
 from edgecl_runtime.atomic_io import sha256_file
 from edgecl_runtime.bundle import load_bundle
 
@@ -100,8 +101,9 @@ def test_deepstream_accuracy_is_measured_and_its_change_recorded(bundle, setup):
     ds = man["deepstream"]
     x = np.concatenate([t[0] for t in setup.test_sets])
     y = np.concatenate([t[1] for t in setup.test_sets])
-    pred = nvinfer_predictions(onnx_logits(out / "model.onnx", x))
+    pred = nvinfer_predictions(torch_logits(setup.model, x))  # the reference: the gate ties the ONNX to it
     assert ds["accuracy_pct"] == pytest.approx(100 * np.mean(pred == y))
+    assert np.array_equal(nvinfer_predictions(onnx_logits(out / "model.onnx", x)), pred)
     assert ds["accuracy_delta_pp"] == pytest.approx(ds["accuracy_pct"] - man["pytorch"]["accuracy"], abs=1e-3)
     assert len(ds["per_task_accuracy_pct"]) == len(setup.test_sets) and ds["n_test"] == len(y)
     assert "evaluation preprocessing" in ds["preprocessing"]  # resize null: nvinfer's way already
