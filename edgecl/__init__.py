@@ -33,7 +33,8 @@ def learn(run_dir: str | Path, *, task: int | None = None, all_tasks: bool = Fal
 
     The first call creates the run at ``run_dir`` from ``options`` (the run options of
     ``edgecl learn``: dataset, model, weights, tasks, rank, epochs, lr, batch_size, lam, method,
-    align, export_formats, ...) and ``config_file``; later calls must agree with the frozen config.
+    align, export_formats, sign_key, ...) and ``config_file``; later calls must agree with the frozen
+    config (``sign_key`` may change: the new key signs the bundles from then on).
     Each task is exported after it is learned unless ``export=False``; failed formats are listed
     in the result's ``failed_exports`` (the CLI turns them into exit code 1). ``workers`` data
     worker processes decode and augment (None: automatic; the weights do not depend on it).
@@ -47,13 +48,14 @@ def learn(run_dir: str | Path, *, task: int | None = None, all_tasks: bool = Fal
 
 def export(run_dir: str | Path, *, task: int | None = None, formats: set[str] | frozenset[str] = frozenset(),
            opset: int | None = None, max_batch: int | None = None, triton: str | Path | None = None,
-           triton_name: str | None = None) -> dict[str, Any]:
+           triton_name: str | None = None, sign_key: str | Path | None = None) -> dict[str, Any]:
     """Export finished ``task`` (default: the latest) as a gated bundle; returns its manifest.
 
     ``formats`` adds to FP32 (always): any of ``fp16``, ``int8``, ``trt``. A format that fails
     its export or gate is recorded in the manifest, not raised. ``triton``: a Triton model
     repository; the task is published there as version N of ``triton_name`` (default: the run's
-    folder name) when its FP32 gate passed (``ExportFailed`` otherwise).
+    folder name) when its FP32 gate passed (``ExportFailed`` otherwise). ``sign_key`` (a private
+    key file from ``edgecl keygen``; default: the run's own ``sign_key``) adds ``manifest.sig``.
     """
     from edgecl.exporting import export_run_task
     from edgecl.triton_publish import check_repo, publish_task, triton_name as _name
@@ -61,7 +63,7 @@ def export(run_dir: str | Path, *, task: int | None = None, formats: set[str] | 
     run = open_run(run_dir)
     if triton is not None:  # before any export work
         _name(run, triton_name), check_repo(triton)
-    manifest = export_run_task(run, task, set(formats), opset, max_batch)
+    manifest = export_run_task(run, task, set(formats), opset, max_batch, sign_key)
     if triton is not None:
         publish_task(run, manifest, triton, triton_name)
     return manifest

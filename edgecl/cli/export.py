@@ -9,6 +9,7 @@ import typer
 from edgecl.cli.console import DEFAULT_RUN, RunOpt, console, one_line_errors, print_manifest
 from edgecl.errors import ExportFailed
 from edgecl.exporting import export_run_task, failed_formats
+from edgecl.run.bundles import missing_exports
 from edgecl.run.run import open_run
 from edgecl.triton_publish import check_repo, publish_task, triton_name
 from edgecl_runtime.contract import REQUESTS, SIGNATURE_NAME
@@ -41,6 +42,10 @@ def export(
     if triton is not None:
         done = publish_task(opened, manifest, triton, triton_model)
         console.print(f"triton: {done['model']} (model {done['name']!r}, version {done['version']})")
+    missing = missing_exports(opened.store)
+    if missing:
+        console.print(f"tasks {missing} still have no bundle (interrupted export): `edgecl export --task N` "
+                      "or the next `edgecl learn` exports them")
     failed = failed_formats(manifest)
     if failed:
         raise ExportFailed(f"formats failed their gate or export: {', '.join(failed)} (see manifest.json)")

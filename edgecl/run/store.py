@@ -2,7 +2,8 @@
 
 A task folder is built under a hidden temp name and renamed into place only when complete, and
 its ``record.json`` lists every file with its sha256; so a process killed at any moment (kill -9)
-leaves either the finished task or nothing, and a damaged file is caught on load.
+leaves either the finished task or nothing (its hidden temp folder is removed by the next call:
+:func:`edgecl.run.bundles.clean_leftovers`), and a damaged file is caught on load.
 """
 from __future__ import annotations
 
@@ -87,11 +88,6 @@ class RunStore:
 
     def next_task(self) -> int:
         return len(self.finished_tasks()) + 1
-
-    def clean_partials(self) -> None:
-        """Remove temp folders left by a killed process."""
-        for path in self.root.glob(f".task-*.{PARTIAL}-*"):
-            shutil.rmtree(path, ignore_errors=True)
 
     def discard_from(self, task: int) -> list[int]:
         """Delete task ``task`` and every later task (``--force``); returns what was removed."""
