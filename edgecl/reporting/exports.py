@@ -135,6 +135,7 @@ def export_section(task_dir: Path, latency_iters: int = 40) -> dict[str, Any]:
         "state": "present",
         "detail": "",
         "pytorch": manifest.get("pytorch", {}),
+        "deepstream": manifest.get("deepstream"),
         "created": manifest.get("created"),
         "formats": rows,
         "latency_sources": sources,

@@ -193,13 +193,24 @@ def _exports(data: dict[str, Any]) -> str:
             continue
         py = sec.get("pytorch") or {}
         out.append(f"PyTorch top-1 {num(py.get('accuracy'), '.2f')} % on {num(py.get('n_test'), 'd')} test images "
-                   f"of the seen tasks. {summarise_statuses(sec['formats'])}")
+                   f"of the seen tasks. {summarise_statuses(sec['formats'])}" + _deepstream(sec.get("deepstream")))
         out.append(table(header, _format_rows(sec), "llrrrrrrrr"))
         notes = [f"- `{r['format']}`: {r['note']}" for r in sec["formats"] if r.get("note")]
         notes += [f"- {n}" for n in sec.get("notes", [])]
         out.append(_latency_note(sec) + ("\n\n" + "\n".join(notes) if notes else ""))
     legend = "Status: ✅ passed the gate, ❎ exported but the gate failed, ❌ export failed.\n\n"
     return legend + "\n\n".join(out)
+
+
+def _deepstream(ds: dict[str, Any] | None) -> str:
+    """The cost of DeepStream's preprocessing (plain resize, threshold), from the manifest."""
+    if not isinstance(ds, dict):
+        return ""
+    if ds.get("accuracy_pct") is None:
+        return " DeepStream (nvinfer) accuracy: not measured."
+    return (f" DeepStream (nvinfer, {ds.get('preprocessing', '?')}): top-1 {num(ds['accuracy_pct'], '.2f')} %"
+            f" ({num(ds.get('accuracy_delta_pp'), '+.2f')} pp vs PyTorch,"
+            f" {num(ds.get('unlabelled_pct'), '.2f')} % left unlabelled).")
 
 
 def _image(data: dict[str, Any], key: str, alt: str) -> str:
