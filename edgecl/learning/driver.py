@@ -25,7 +25,7 @@ from edgecl.learning.step import learn_one
 from edgecl.run.creation import create_run
 from edgecl.run.bundles import clean_leftovers, missing_exports
 from edgecl.run.plan import tasks_to_learn
-from edgecl.run.preflight import check_relearn
+from edgecl.run.preflight import check_relearn, check_run_file
 from edgecl.run.run import Run
 from edgecl.run.signing import check_sign_key, new_sign_key
 from edgecl.run.store import RunStore
@@ -136,6 +136,7 @@ def _plan(store: RunStore, ctx: DistContext, plan_args: tuple, events: LearnEven
         if removed:
             events.cleaned(removed)
         run = open_or_create(store, options, config_file, events)
+        check_run_file(run)
         todo = tasks_to_learn(store.finished_tasks(), run.num_tasks, task, all_tasks, force)
         if export and run.config.sign_key is not None:
             check_sign_key(run.config.sign_key)

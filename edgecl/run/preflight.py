@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from edgecl_runtime.atomic_io import sha256_file
+from edgecl_runtime.preprocess import check_spec
 
 from edgecl.config import RunConfig
 from edgecl.data.transforms import check_augment
@@ -39,6 +40,20 @@ def check_new_run(config: RunConfig) -> None:
         raise ConfigError(f"--rank must be in [1, {width}] for {config.model} (width {width}), got {config.rank}")
     if config.sign_key is not None:
         check_sign_key(config.sign_key)
+
+
+def check_run_file(run: Run) -> None:
+    """run.json still describes a run: the tasks split every class exactly once into ``tasks``
+    groups, and the input spec is usable (an edited file is one line here, not a failure later)."""
+    where = run.root / "run.json"
+    ids = sorted(c for group in run.task_classes for c in group)
+    if ids != list(range(len(run.class_names))) or len(run.task_classes) != run.config.tasks:
+        raise StoreError(f"{where}: task_classes must split the {len(run.class_names)} classes into "
+                         f"{run.config.tasks} tasks, each class once; restore run.json or start a new run")
+    try:
+        check_spec(dict(run.input))
+    except ValueError as exc:
+        raise StoreError(f"{where}: {exc}; restore run.json or start a new run") from None
 
 
 def check_relearn(run: Run, task: int) -> None:

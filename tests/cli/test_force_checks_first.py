@@ -70,6 +70,17 @@ def test_renamed_class_in_run_json_keeps_tasks_4_and_5(five_tasks, tmp_path):
     assert snapshot(run) == before
 
 
+def test_edited_task_split_in_run_json_keeps_tasks_4_and_5(five_tasks, tmp_path):
+    run = copy_run(five_tasks, tmp_path)
+    record = json.loads((run / "run.json").read_text())
+    record["task_classes"][4] = [8, 8]
+    (run / "run.json").write_text(json.dumps(record))
+    before = snapshot(run)
+    line = relearn_task_4(run)
+    assert "task_classes must split the 10 classes into 5 tasks" in line
+    assert snapshot(run) == before
+
+
 def test_symlinked_task_folder_is_refused_before_anything_is_deleted(five_tasks, tmp_path):
     run = copy_run(five_tasks, tmp_path)
     target = tmp_path / "elsewhere"
