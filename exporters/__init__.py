@@ -7,6 +7,8 @@ Public API (imported lazily, so ``import edgecl.exporters.golden`` does not pull
 * ``convert_fp16(src, dst)`` (fp16.py), ``quantize_int8(src, dst, calib)`` (int8.py)
 * ``stratified_sample(labels, n, seed)`` (sampling.py)
 * ``select_golden``, ``write_golden``, ``read_golden`` (golden.py)
+* ``publish_triton(bundle_dir, repo, name)`` (triton.py); DeepStream, Polygraphy and ONNX metadata
+  files are written by ``export_bundle`` (jetson_files.py)
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ _WHERE = {
     "export_bundle": "bundle", "failed_formats": "manifest", "export_onnx": "onnx_export",
     "ExportError": "onnx_export", "convert_fp16": "fp16", "quantize_int8": "int8",
     "stratified_sample": "sampling", "select_golden": "golden", "write_golden": "golden",
-    "read_golden": "golden",
+    "read_golden": "golden", "publish_triton": "triton",
 }
 __all__ = sorted(_WHERE)
 
