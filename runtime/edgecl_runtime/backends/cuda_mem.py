@@ -37,7 +37,7 @@ def cudart() -> Any:
 
 INSUFFICIENT_DRIVER = 35  # cudaErrorInsufficientDriver: the bindings target a newer CUDA
 PINS = ("pip install 'cuda-python>=12.6,<12.7' on JetPack 6.1/6.2, 'cuda-python>=12.2,<12.3' "
-        "on JetPack 6.0, 'cuda-python>=11.8,<12' on JetPack 5.1")
+        "on JetPack 6.0, 'cuda-python>=11.8,<11.8.3' on JetPack 5.1 (extras jetpack61/jetpack60/jetpack5)")
 
 
 def installed_cuda_python() -> str:
