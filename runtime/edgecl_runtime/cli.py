@@ -199,17 +199,63 @@ def build(bundle: BundleArg,
         raise typer.Exit(1)
 
 
+def _stream(clf: Any, video: Optional[Path], camera: Optional[int], every: int, top_k: int) -> None:
+    """Video/camera predictions as JSON lines; exit 1 when no frame could be classified."""
+    from .video import stream_predictions
+
+    def emit(line: str) -> None:
+        typer.echo(line)
+        sys.stdout.flush()  # a consumer reads frame by frame
+
+    with _failures():
+        try:
+            count = stream_predictions(clf, None if video is None else str(video), camera, every,
+                                       top_k, emit)
+        except KeyboardInterrupt:  # stopping a camera with Ctrl-C is the normal end
+            return
+        finally:
+            clf.close()
+    if count == 0:
+        _error(f"no frame could be read from {video if video is not None else f'camera {camera}'}")
+        raise typer.Exit(1)
+
+
+def _one_source(images: Optional[List[Path]], video: Optional[Path], camera: Optional[int]) -> None:
+    """Exactly one of IMAGES, --video, --camera (exit 2 otherwise)."""
+    given = [name for name, v in (("IMAGES", images), ("--video", video), ("--camera", camera))
+             if v not in (None, [])]
+    if len(given) != 1:
+        _error(f"give exactly one of IMAGES, --video FILE or --camera N (got "
+               f"{', '.join(given) or 'none'})")
+        raise typer.Exit(2)
+
+
 @app.command()
 def predict(bundle: BundleArg,
-            images: Annotated[List[Path], typer.Argument(help="Image files or folders.")],
+            images: Annotated[Optional[List[Path]], typer.Argument(help="Image files or folders.")] = None,
             top_k: Annotated[int, typer.Option("--top-k", "-k", min=1)] = 5,
             as_json: Annotated[bool, typer.Option("--json", help="JSON list on stdout.")] = False,
             backend: BackendOpt = BackendName.ort, precision: PrecisionOpt = Precision.fp32,
-            trust: TrustOpt = None) -> None:
-    """Classify images; bad items get one error line each, good ones are still classified."""
+            trust: TrustOpt = None,
+            video: Annotated[Optional[Path], typer.Option(
+                "--video", help="Classify a video file's frames: one JSON line per frame (needs "
+                                "the [video] extra).")] = None,
+            camera: Annotated[Optional[int], typer.Option(
+                "--camera", min=0, help="Classify camera N's frames until it stops or Ctrl-C.")] = None,
+            every: Annotated[int, typer.Option(
+                "--every", min=1, help="With --video/--camera: classify every K-th frame.")] = 1,
+            ) -> None:
+    """Classify images (bad items get one error line each, good ones are still classified), or
+    the frames of a --video file or --camera."""
     from .bundle import load_bundle
     from .classifier import Classifier
 
+    _one_source(images, video, camera)
+    if not images:
+        with _failures():
+            clf = Classifier(load_bundle(bundle, trusted=_trusted(trust)), backend.value, precision.value)
+        _stream(clf, video, camera, every, top_k)
+        return
     with _failures():
         clf = Classifier(load_bundle(bundle, trusted=_trusted(trust)), backend.value, precision.value)
         records = clf.classify([str(p) for p in images], top_k)
