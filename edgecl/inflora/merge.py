@@ -3,6 +3,11 @@
 W'_qkv = W_qkv + [0; U_k D; U_v D]: the products are taken in float64 and the sum is rounded to
 float32 once, so merging is as exact as float32 storage allows. A non-finite result is refused
 before anything is written, so a diverged task never corrupts the stored model.
+
+``merge_adapter`` (what ``learn`` uses) goes through :func:`edgecl_runtime.update_math.reconstruct_qkv`,
+a fixed-order float64 sum without BLAS: the merged weights are then a bit-exact function of the
+previous weights and the factors, the same one a device runs to apply an over-the-air update.
+``merge_state_dict`` (arbitrary deltas) keeps torch's float64 add for callers that have no factors.
 """
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from edgecl.inflora.branch import Adapter
+from edgecl.inflora.factors import branch_factors, factors_numpy
+from edgecl_runtime.update_math import apply_factors
 
 QKV_KEY = "blocks.{}.attn.qkv.weight"
 
@@ -44,11 +51,23 @@ def merge_adapter(model: nn.Module, adapter: Adapter) -> None:
     for p in adapter.parameters():
         if not torch.isfinite(p).all():
             raise MergeError("branch weights are non-finite: the task diverged; lower --lr and relearn it")
-    keys = [QKV_KEY.format(i) for i in range(len(adapter.branches))]
-    state = {k: v for k, v in model.state_dict().items() if k in keys}
-    merged = merge_state_dict(state, adapter.weight_deltas())
+    merged = merge_factors({i: model.blocks[i].attn.qkv.weight for i in range(len(adapter.branches))},
+                           branch_factors(adapter))
     with torch.no_grad():
-        for i, key in enumerate(keys):
-            model.blocks[i].attn.qkv.weight.copy_(merged[key])
+        for i, weight in merged.items():
+            model.blocks[i].attn.qkv.weight.copy_(weight)
     adapter.detach()
     adapter.merged = True
+
+
+def merge_factors(weights: Mapping[int, Tensor], factors: Mapping[str, Tensor]) -> dict[int, Tensor]:
+    """{block: fl32(W + [0; U_k D; U_v D])} through the device's reconstruction routine (bit-exact)."""
+    for i, weight in weights.items():
+        if weight.dtype != torch.float32:
+            raise MergeError(f"block {i}'s qkv weight is {weight.dtype}: merging needs float32 weights")
+    current = {i: w.detach().cpu().numpy() for i, w in weights.items()}
+    try:
+        merged = apply_factors(current, factors_numpy(dict(factors)))
+    except ValueError as exc:
+        raise MergeError(f"{exc}; the task diverged or the branch does not fit: lower --lr and relearn it") from None
+    return {i: torch.from_numpy(merged[i]).to(weights[i].device) for i in weights}

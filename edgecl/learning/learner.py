@@ -24,6 +24,7 @@ from edgecl.config import task_seed
 from edgecl.vit.classifier import IncrementalClassifier
 from edgecl.learning.distributed import all_reduce_sum_
 from edgecl.inflora import Adapter, SubspaceMemory, design_branch, merge_adapter, recording, threshold_for_task
+from edgecl.inflora.factors import branch_factors
 
 Batches = Iterable[tuple[Tensor, Tensor]]
 Wrap = Callable[[str, Batches], Iterator[tuple[Tensor, Tensor]]]
@@ -50,6 +51,7 @@ class TaskOutcome:
     losses: list[float] = field(default_factory=list)  # mean loss per epoch
     designs: list[Tensor] = field(default_factory=list)
     adapter: Adapter | None = None  # still attached when learn_task(merge=False)
+    factors: dict[str, Tensor] = field(default_factory=dict)  # D, U_k, U_v per block (branch.safetensors)
 
 
 def lr_at_epoch(lr: float, epoch: int, epochs: int) -> float:
@@ -183,6 +185,7 @@ def learn_task(clf: IncrementalClassifier, memories: list[SubspaceMemory], task_
 
     start = time.perf_counter()
     measured = interference(adapter, memories)
+    factors = branch_factors(adapter)  # before merging: the update package ships these
     if merge:
         merge_adapter(clf.vit, adapter)
     clf.fold_head()
@@ -192,4 +195,4 @@ def learn_task(clf: IncrementalClassifier, memories: list[SubspaceMemory], task_
         moments = second_moments(clf, stats_batches(), settings.num_blocks, device, wrap, "memory")
         new_memories = [m.update(c, eps) for m, c in zip(memories, moments)]
     seconds["memory_update"] = time.perf_counter() - start
-    return TaskOutcome(new_memories, seconds, measured, losses, designs or [], None if merge else adapter)
+    return TaskOutcome(new_memories, seconds, measured, losses, designs or [], None if merge else adapter, factors)

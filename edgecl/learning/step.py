@@ -16,6 +16,7 @@ from edgecl_runtime.atomic_io import read_json, write_json_atomic
 from edgecl.config import RunConfig
 from edgecl.data.run_data import Batches, RunData
 from edgecl.inflora import SubspaceMemory, qkv_layers
+from edgecl.inflora.factors import BRANCH_FILE
 from edgecl.learning.align import ClassStats, align_heads, compute_stats
 from edgecl.learning.distributed import barrier
 from edgecl.learning.evaluation import evaluate_task
@@ -93,6 +94,7 @@ def learn_one(run: Run, data: RunData, task: int, device: torch.device,
     with store.writing_task(task, {"export_requested": export}) as tmp:
         save_model(tmp / "weights.safetensors", clf.vit)
         save_memories(tmp / "memory.safetensors", outcome.memories)
+        save_tensors(tmp / BRANCH_FILE, outcome.factors, {"format": "edgecl-branch-1"})  # OTA updates ship these
         evaluation.save_features(tmp / "features.safetensors")
         if class_stats is not None:
             save_tensors(tmp / "class_stats.safetensors", class_stats.to_tensors())

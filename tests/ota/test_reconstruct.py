@@ -1,0 +1,87 @@
+"""Issue 16 items 1-2: learn keeps each task's branch factors, and the merged weights are exactly the
+device's reconstruction routine applied to the previous weights and those factors."""
+import numpy as np
+import pytest
+import torch
+
+from edgecl.inflora import Adapter, MergeError, merge_adapter
+from edgecl.inflora.factors import branch_factors, factors_numpy
+from edgecl_runtime.update_math import apply_factors, factor_key, reconstruct_qkv
+from tests.conftest import tiny_vit
+
+
+def random_adapter(model, seed=0, rank=3):
+    adapter = Adapter(model, rank=rank)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in adapter.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+    return adapter
+
+
+def test_merge_is_the_reconstruction_routine_bit_for_bit():
+    model = tiny_vit(num_classes=3).eval()
+    before = {i: b.attn.qkv.weight.detach().numpy().copy() for i, b in enumerate(model.blocks)}
+    adapter = random_adapter(model)
+    factors = factors_numpy(branch_factors(adapter))
+    merge_adapter(model, adapter)
+    rebuilt = apply_factors(before, factors)
+    for i, block in enumerate(model.blocks):
+        merged = block.attn.qkv.weight.detach().numpy()
+        assert merged.tobytes() == rebuilt[i].tobytes()
+        assert not np.array_equal(merged, before[i])
+
+
+def test_reconstruction_matches_exact_float64_and_leaves_q_rows():
+    rng = np.random.default_rng(0)
+    d, r = 16, 4
+    w = rng.standard_normal((3 * d, d)).astype(np.float32)
+    down, uk, uv = (rng.standard_normal(s).astype(np.float32) for s in ((r, d), (d, r), (d, r)))
+    out = reconstruct_qkv(w, down, uk, uv)
+    ref = w.astype(np.float64) + np.concatenate([np.zeros((d, d)), uk.astype(np.float64) @ down,
+                                                 uv.astype(np.float64) @ down])
+    assert out.dtype == np.float32 and np.array_equal(out[:d], w[:d])
+    assert np.max(np.abs(out - ref)) <= np.max(np.abs(ref)) * 2.0**-23  # one float32 rounding at most
+
+
+def test_reconstruction_does_not_depend_on_memory_layout_or_repeats():
+    rng = np.random.default_rng(1)
+    d, r = 24, 5
+    w = rng.standard_normal((3 * d, d)).astype(np.float32)
+    down, uk, uv = (rng.standard_normal(s).astype(np.float32) for s in ((r, d), (d, r), (d, r)))
+    first = reconstruct_qkv(w, down, uk, uv).tobytes()
+    fortran = reconstruct_qkv(np.asfortranarray(w), np.asfortranarray(down), np.asfortranarray(uk), uv)
+    assert fortran.tobytes() == first and reconstruct_qkv(w, down, uk, uv).tobytes() == first
+
+
+@pytest.mark.parametrize("bad", ["shape", "dtype", "nan"])
+def test_reconstruction_refuses_bad_factors(bad):
+    d, r = 8, 2
+    w = np.zeros((3 * d, d), np.float32)
+    down, uk, uv = np.ones((r, d), np.float32), np.ones((d, r), np.float32), np.ones((d, r), np.float32)
+    if bad == "shape":
+        down = np.ones((r, d + 1), np.float32)
+    elif bad == "dtype":
+        uk = uk.astype(np.float64)
+    else:
+        uv = np.full((d, r), np.inf, np.float32)
+    with pytest.raises(ValueError):
+        reconstruct_qkv(w, down, uk, uv)
+
+
+def test_non_finite_branch_is_refused_by_merge():
+    model = tiny_vit(num_classes=3).eval()
+    adapter = random_adapter(model)
+    with torch.no_grad():
+        adapter.branches[0].up_k.fill_(3e38)
+        adapter.branches[0].down.fill_(3e38)
+    with pytest.raises(MergeError):
+        merge_adapter(model, adapter)
+
+
+def test_factor_keys_cover_every_block():
+    model = tiny_vit(num_classes=3).eval()
+    factors = branch_factors(random_adapter(model, rank=2))
+    assert set(factors) == {factor_key(b, n) for b in range(2) for n in ("D", "U_k", "U_v")}
+    assert factors[factor_key(0, "D")].shape == (2, 32) and factors[factor_key(1, "U_v")].shape == (32, 2)
+    assert all(t.dtype == torch.float32 for t in factors.values())
