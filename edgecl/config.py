@@ -18,6 +18,7 @@ import yaml
 from edgecl_runtime.contract import DEFAULT_REQUESTS, REQUESTS
 
 from edgecl.errors import ConfigError, DataMissing
+from edgecl.learning.schedule import parse_schedule
 
 # The official InfLoRA recipe (CIFAR-100 / ImageNet-R): rank 10, Adam 5e-4, batch 128, lambda .95.
 GLOBAL_DEFAULTS: dict[str, Any] = {
@@ -26,6 +27,7 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "method": "inflora", "blocks": None, "seed": 0, "shuffle_classes": False, "augment": "crop-flip",
     "mean": None, "std": None, "resize": None, "export_formats": list(DEFAULT_REQUESTS), "opset": 17,
     "max_batch": 32, "align": "none", "ca_cov": "full", "ca_logit_norm": False, "sign_key": None,
+    "optimizer": "adam", "head_lr": None, "schedule": "cosine", "weight_decay": 0.0, "fresh_final_norm": False,
 }
 
 # The bundled default stream (5 x 2 MNIST digits at 28 px) must finish in minutes on 2 CPU cores.
@@ -47,8 +49,10 @@ TYPES: dict[str, str] = {
     "method": "str", "blocks": "int?", "seed": "int", "shuffle_classes": "bool", "augment": "str",
     "mean": "floats?", "std": "floats?", "resize": "int?", "export_formats": "list", "opset": "int",
     "max_batch": "int", "align": "str", "ca_cov": "str", "ca_logit_norm": "bool", "sign_key": "str?",
+    "optimizer": "str", "head_lr": "float?", "schedule": "str", "weight_decay": "float", "fresh_final_norm": "bool",
 }
 METHODS = ("inflora", "seqlora")
+OPTIMISERS = ("adam", "sgd")
 
 
 @dataclass
@@ -79,6 +83,13 @@ class RunConfig:
     ca_cov: str
     ca_logit_norm: bool
     sign_key: str | None = None  # private key that signs every bundle (STORED_EXECUTION)
+    # The trainer of the official recipes (edgecl.learning.optimiser / .schedule); the defaults are
+    # InfLoRA's Adam recipe, so run.json files written before these options existed read unchanged.
+    optimizer: str = "adam"
+    head_lr: float | None = None
+    schedule: str = "cosine"
+    weight_decay: float = 0.0
+    fresh_final_norm: bool = False  # CIFAR-100 + CA: the final LayerNorm reset to weight 1, bias 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,6 +116,7 @@ class RunConfig:
             raise ConfigError(f"--lambda must be in (0, 1], got {self.lam}")
         if self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
+        self._validate_trainer()
         if self.align not in ("none", "ca"):
             raise ConfigError(f"--align must be none or ca, got {self.align!r}")
         if self.ca_cov not in ("full", "diag", "shared"):
@@ -112,6 +124,16 @@ class RunConfig:
         bad = sorted(set(self.export_formats) - set(REQUESTS))
         if bad:
             raise ConfigError(f"unknown export formats {bad}: use {', '.join(REQUESTS)}")
+
+    def _validate_trainer(self) -> None:
+        """--optimizer, --head-lr, --weight-decay and --schedule, each refused in one line."""
+        if self.optimizer not in OPTIMISERS:
+            raise ConfigError(f"--optimizer must be one of {OPTIMISERS}, got {self.optimizer!r}")
+        if self.head_lr is not None and self.head_lr <= 0:
+            raise ConfigError(f"--head-lr must be positive (or left out for --lr), got {self.head_lr}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+        parse_schedule(self.schedule)
 
 
 def _kind(value: Any, kind: str) -> bool:

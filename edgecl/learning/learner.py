@@ -5,14 +5,15 @@ Order of a task t (0-based) of T, as in the official code:
    (every earlier task merged in, new branch absent = zero): C_b per block;
 2. D_b = design_branch(C_b, memory_b, r); U_k, U_v = 0; a new linear head for the task's classes;
 3. train U_k, U_v and the head with cross-entropy over the task's own logits (targets shifted),
-   backbone in eval mode, Adam, lr_e = lr * cos(99 pi e / (200 (E - 1))) per epoch;
+   backbone in eval mode, Adam, lr_e = lr * cos(99 pi e / (200 (E - 1))) per epoch (the other
+   official recipes: SGD with a separate head rate and a cosine-annealing or multistep schedule,
+   :mod:`edgecl.learning.optimiser`, :mod:`edgecl.learning.schedule`);
 4. merge U D into qkv (exact, refuses non-finite), fold the head under the old ones;
 5. statistics pass again on the trained model; memory_b <- memory_b.update(C_b, eps_t).
 SeqLoRA (baseline): D random and trained, no statistics, no projection, no memory.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
@@ -23,6 +24,8 @@ from torch import Tensor, nn
 from edgecl.config import task_seed
 from edgecl.vit.classifier import IncrementalClassifier
 from edgecl.learning.distributed import all_reduce_sum_
+from edgecl.learning.optimiser import make_optimiser, set_epoch_rates
+from edgecl.learning.schedule import official_cosine, parse_schedule
 from edgecl.inflora import Adapter, SubspaceMemory, design_branch, merge_adapter, recording, threshold_for_task
 from edgecl.inflora.factors import branch_factors
 
@@ -41,6 +44,10 @@ class TaskSettings:
     num_blocks: int | None = None
     seed: int = 0
     amp: str = "none"  # "bf16": bfloat16 autocast for the training forward (CUDA)
+    optimizer: str = "adam"  # or "sgd" (momentum 0.9)
+    head_lr: float | None = None  # the new head's rate; None: lr
+    schedule: str = "cosine"  # | "cosine-annealing" | "multistep:E1,E2"
+    weight_decay: float = 0.0
 
 
 @dataclass
@@ -56,9 +63,7 @@ class TaskOutcome:
 
 def lr_at_epoch(lr: float, epoch: int, epochs: int) -> float:
     """The official schedule: a cosine that only falls to lr * cos(99 pi / 200) ~ 0.016 lr."""
-    if epochs <= 1:
-        return lr
-    return lr * math.cos(99.0 * math.pi * epoch / (200.0 * (epochs - 1)))
+    return lr * official_cosine(epoch, epochs)
 
 
 def _plain(_: str, batches: Batches) -> Iterator[tuple[Tensor, Tensor]]:
@@ -124,18 +129,18 @@ def _global_sum(values: list[float], dtype: torch.dtype) -> list[float]:
 
 def _train(clf: IncrementalClassifier, adapter: Adapter, head: nn.Linear, train_batches: Callable[[int], Batches],
            offset: int, settings: TaskSettings, device: torch.device, wrap: Wrap) -> list[float]:
-    params = adapter.trainable_parameters() + list(head.parameters())
     step: nn.Module = _Step(clf, adapter, head)
     world = 1
     if torch.distributed.is_initialized():
         world = torch.distributed.get_world_size()
         step = nn.parallel.DistributedDataParallel(step, device_ids=[device] if device.type == "cuda" else None)
-    optimiser = torch.optim.Adam(params, lr=settings.lr, weight_decay=0.0)
+    optimiser = make_optimiser(settings.optimizer, adapter.trainable_parameters(), head.parameters(),
+                               settings.lr, settings.head_lr, settings.weight_decay)
+    schedule = parse_schedule(settings.schedule)
     losses = []
     clf.eval()  # backbone in eval mode: no dropout / drop-path while adapting
     for epoch in range(settings.epochs):
-        for group in optimiser.param_groups:
-            group["lr"] = lr_at_epoch(settings.lr, epoch, settings.epochs)
+        set_epoch_rates(optimiser, schedule, epoch, settings.epochs)
         total, count = 0.0, 0
         for images, labels in wrap(f"epoch {epoch + 1}/{settings.epochs}", train_batches(epoch)):
             images, labels = images.to(device), labels.to(device)

@@ -28,6 +28,7 @@ from edgecl.run.store import RunStore
 from edgecl.run.tensors import load_memories, load_tensors, save_memories, save_model, save_tensors
 from edgecl.vit import backbone
 from edgecl.vit.classifier import IncrementalClassifier
+from edgecl.vit.model import fresh_final_norm
 
 
 def load_state(run: Run, task: int, device: torch.device) -> tuple[IncrementalClassifier, list[SubspaceMemory]]:
@@ -36,6 +37,8 @@ def load_state(run: Run, task: int, device: torch.device) -> tuple[IncrementalCl
     if task == 1:
         torch.manual_seed(config.seed)  # a random-init backbone (--weights none) is part of the run
         vit = backbone.build(config.weights, config.model, config.model_kwargs, run.weights_sha256)
+        if config.fresh_final_norm:  # CIFAR-100 + CA recipe; frozen, so stored with task 1 onwards
+            fresh_final_norm(vit)
         n_hooked = len(qkv_layers(vit, config.blocks))
         memories = [SubspaceMemory.empty(vit.num_features) for _ in range(n_hooked)]
     else:
@@ -47,7 +50,9 @@ def load_state(run: Run, task: int, device: torch.device) -> tuple[IncrementalCl
 
 def settings_for(config: RunConfig, amp: str = "none") -> TaskSettings:
     return TaskSettings(rank=config.rank, epochs=config.epochs, lr=config.lr, lam=config.lam, num_tasks=config.tasks,
-                        method=config.method, num_blocks=config.blocks, seed=config.seed, amp=amp)
+                        method=config.method, num_blocks=config.blocks, seed=config.seed, amp=amp,
+                        optimizer=config.optimizer, head_lr=config.head_lr, schedule=config.schedule,
+                        weight_decay=config.weight_decay)
 
 
 def learn_one(run: Run, data: RunData, task: int, device: torch.device,

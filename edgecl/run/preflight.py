@@ -19,7 +19,7 @@ from edgecl.errors import ConfigError, StoreError
 from edgecl.run.run import Run
 from edgecl.run.signing import check_sign_key
 from edgecl.vit import backbone
-from edgecl.vit.model import create_vit
+from edgecl.vit.model import create_vit, final_norm
 
 
 def check_new_run(config: RunConfig) -> None:
@@ -38,6 +38,11 @@ def check_new_run(config: RunConfig) -> None:
         raise ConfigError(f"--blocks must be in [1, {depth}] for {config.model} ({depth} blocks), got {config.blocks}")
     if not 1 <= config.rank <= width:
         raise ConfigError(f"--rank must be in [1, {width}] for {config.model} (width {width}), got {config.rank}")
+    if config.fresh_final_norm:
+        try:
+            final_norm(vit)
+        except ValueError as exc:
+            raise ConfigError(f"--fresh-final-norm cannot be used with {config.model}: {exc}; drop the option") from None
     if config.sign_key is not None:
         check_sign_key(config.sign_key)
 

@@ -67,3 +67,28 @@ def load_backbone_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> N
             f"weights do not fit the model: missing {missing[:5]}, unexpected {list(unexpected)[:5]}"
             " (check --model and its options against the file)"
         )
+
+
+def final_norm(model: nn.Module) -> nn.LayerNorm:
+    """The LayerNorm right before the head: ``fc_norm`` for average pooling, else ``norm``."""
+    for name in ("fc_norm", "norm"):
+        layer = getattr(model, name, None)
+        if isinstance(layer, nn.LayerNorm):
+            return layer
+    raise ValueError("this model has no final LayerNorm (norm / fc_norm) to replace")
+
+
+def fresh_final_norm(model: nn.Module) -> None:
+    """Replace the pre-trained final LayerNorm by a fresh one: weight 1, bias 0 (in place).
+
+    The official CIFAR-100 + CA recipe swaps ``norm`` for a new ``nn.LayerNorm`` and never trains
+    it, so features are plain standardised tokens (zero mean, unit variance per token) instead of
+    the ImageNet-21k affine rescaling, which the authors found to suit 32 px images upsampled to
+    224 px. Only the affine parameters are reset: timm's eps (1e-6, the official layer has 1e-5)
+    stays, so the stored model is still exactly what ``timm.create_model`` + ``load_state_dict``
+    rebuilds (the eps difference is far below the features' variance).
+    """
+    layer = final_norm(model)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+        layer.bias.zero_()
