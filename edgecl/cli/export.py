@@ -11,6 +11,7 @@ from edgecl.errors import ExportFailed
 from edgecl.exporting import export_run_task, failed_formats
 from edgecl.run.bundles import missing_exports
 from edgecl.run.run import open_run
+from edgecl.updating import check_update_request, export_run_update, update_folder
 from edgecl.triton_publish import check_repo, publish_task, triton_name
 from edgecl_runtime.contract import REQUESTS, SIGNATURE_NAME
 
@@ -27,6 +28,7 @@ def export(
     sign_key: Annotated[Optional[Path], typer.Option(help="Ed25519 private key (`edgecl keygen`) to sign the bundle with (default: the run's key, if it has one).")] = None,
     triton: Annotated[Optional[Path], typer.Option(help="Triton model repository: publish the task as version N of REPO/NAME (FP32 gate must pass).")] = None,
     triton_model: Annotated[Optional[str], typer.Option("--triton-name", help="Triton model name (default: the run's folder name).")] = None,
+    update_from: Annotated[Optional[int], typer.Option("--update-from", help="Also write an over-the-air update from task M's bundle: RUN/task-NN/update-from-MM/ (`edgecl-rt update`).")] = None,
 ) -> None:
     """Export a finished task as a bundle (ONNX FP32 always) behind the parity gate; exit 1 if a format fails."""
     flags = {"fp16": fp16, "int8": int8, "trt": trt}
@@ -34,6 +36,8 @@ def export(
     opened = open_run(run)
     if triton is not None:  # names and folder checked before any export work
         triton_name(opened, triton_model), check_repo(triton)
+    if update_from is not None:  # a bad base is refused before the export
+        check_update_request(opened, task, update_from)
     manifest = export_run_task(opened, task, formats, opset, max_batch, sign_key)
     print_manifest(manifest)
     bundle = opened.store.task_dir(manifest['task']) / 'export'
@@ -42,6 +46,9 @@ def export(
     if triton is not None:
         done = publish_task(opened, manifest, triton, triton_model)
         console.print(f"triton: {done['model']} (model {done['name']!r}, version {done['version']})")
+    if update_from is not None:
+        update = export_run_update(opened, manifest["task"], update_from, sign_key)
+        print_update(opened, update)
     missing = missing_exports(opened.store)
     if missing:
         console.print(f"tasks {missing} still have no bundle (interrupted export): `edgecl export --task N` "
@@ -49,3 +56,15 @@ def export(
     failed = failed_formats(manifest)
     if failed:
         raise ExportFailed(f"formats failed their gate or export: {', '.join(failed)} (see manifest.json)")
+
+
+def print_update(run, update: dict) -> None:
+    """One line per update: where, how big against the full bundle, which ONNX files travel whole."""
+    folder = update_folder(run, update["task"], update["base_task"])
+    size = sum(e["bytes"] for e in update["contents"].values())
+    full = sum(p.stat().st_size for p in (folder.parent / "export").rglob("*") if p.is_file())
+    whole = [n for n, s in update["onnx"].items() if s["whole"]]
+    signed = (folder / "update.sig").is_file()
+    console.print(f"update: {folder} ({size:,} bytes, {100 * size / max(full, 1):.1f} % of the full bundle's "
+                  f"{full:,}; {'signed' if signed else 'not signed'})"
+                  + (f"; shipped whole: {', '.join(whole)}" if whole else ""))

@@ -150,6 +150,24 @@ def verify(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
 
 
 @app.command()
+def update(base: Annotated[Path, typer.Argument(help="Base bundle folder (RUN/task-MM/export).")],
+           update_dir: Annotated[Path, typer.Argument(help="Update folder (RUN/task-NN/update-from-MM).")],
+           new: Annotated[Path, typer.Option("--out", help="New bundle folder to write (must not exist).")],
+           trust: TrustOpt = None, thresholds: ThresholdsOpt = None) -> None:
+    """Rebuild task N's bundle from task M's and an over-the-air update; prove it byte-identical and gated."""
+    from .update_apply import apply_update
+
+    with _failures():
+        report = apply_update(base, update_dir, new, trusted=_trusted(trust),
+                              thresholds=_operator_thresholds(thresholds))
+    gates = ", ".join(f"{p} passed" for p in report["gates"])
+    whole = f"; shipped whole: {', '.join(report['whole'])}" if report["whole"] else ""
+    out.print(escape(f"updated task {report['base_task']} -> {report['task']}: {report['out']} "
+                     f"(every file matches the target sha256; golden gate: {gates}; "
+                     f"{report['seconds']:.2f} s{whole})"))
+
+
+@app.command()
 def build(bundle: BundleArg,
           fp16: Annotated[bool, typer.Option("--fp16", help="Build an FP16 engine.")] = False,
           int8: Annotated[bool, typer.Option("--int8", help="Build from the INT8 Q/DQ model.")] = False,

@@ -1,0 +1,88 @@
+"""Store -> over-the-air update: ``edgecl export --task N --update-from M`` (no printing).
+
+Task N's bundle (just exported) and task M's bundle are read back from the run; the factors of
+tasks M+1..N come from their ``branch.safetensors`` and task M's qkv weights from its checksummed
+``weights.safetensors``; :func:`edgecl.exporters.update_package.write_update` writes
+``RUN/task-NN/update-from-MM/``. Logits of the rebuilt golden set are PyTorch's, from task N's
+stored model, as for every bundle.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecl.errors import StoreError, UsageError
+from edgecl.exporters.reference import torch_logits
+from edgecl.exporters.update_package import write_update
+from edgecl.inflora.factors import BRANCH_FILE
+from edgecl.run.bundles import bundle_dir, export_state, BUNDLE
+from edgecl.run.models import task_model
+from edgecl.run.run import Run
+from edgecl.run.signing import check_sign_key
+from edgecl.run.tensors import load_tensors
+from edgecl_runtime.update_format import update_dirname
+
+QKV_SUFFIX = ".attn.qkv.weight"
+
+
+def update_folder(run: Run, task: int, base_task: int) -> Path:
+    return run.store.task_dir(task) / update_dirname(base_task)
+
+
+def _check_tasks(run: Run, task: int, base_task: int) -> None:
+    done = run.finished_tasks()
+    if not 1 <= base_task < task:
+        raise UsageError(f"--update-from {base_task} must name an earlier task than {task} (1..{task - 1})")
+    if task not in done:
+        raise UsageError(f"task {task} is not learned yet: learn it first")
+    if export_state(run.store, base_task) != BUNDLE:
+        raise UsageError(f"task {base_task} has no bundle to update from: "
+                         f"`edgecl export --run {run.root} --task {base_task}` first")
+
+
+def _factor_files(run: Run, task: int, base_task: int) -> list[tuple[int, Path]]:
+    steps = []
+    for t in range(base_task + 1, task + 1):
+        if BRANCH_FILE not in run.store.record(t)["files"]:
+            raise StoreError(f"task {t} has no {BRANCH_FILE} (learned before edgecl kept branch factors): "
+                             f"relearn it with `edgecl learn --run {run.root} --task {t} --force`")
+        steps.append((t, run.store.verified_path(t, BRANCH_FILE)))
+    return steps
+
+
+def base_qkv(run: Run, task: int) -> dict[int, np.ndarray]:
+    """{block: float32 qkv weight} of the stored model after ``task`` (checksum verified)."""
+    weights = load_tensors(run.store.verified_path(task, "weights.safetensors"), "weights")
+    return {int(k.split(".")[1]): v.numpy() for k, v in weights.items()
+            if k.startswith("blocks.") and k.endswith(QKV_SUFFIX)}
+
+
+def export_update(run: Run, task: int, base_task: int | None = None,
+                  sign_key: str | Path | None = None) -> dict[str, Any]:
+    """Write ``RUN/task-NN/update-from-MM/`` (M: ``base_task``, default N-1); returns update.json's dict.
+
+    Call with task N's bundle exported (``edgecl export`` does it just before) and the run locked."""
+    base_task = task - 1 if base_task is None else base_task
+    _check_tasks(run, task, base_task)
+    key_path = sign_key if sign_key is not None else run.config.sign_key
+    key = None if key_path is None else check_sign_key(key_path)
+    model = task_model(run, task)
+    return write_update(bundle_dir(run.store, base_task), bundle_dir(run.store, task),
+                        update_folder(run, task, base_task), steps=_factor_files(run, task, base_task),
+                        base_qkv=base_qkv(run, base_task), logits=lambda x: torch_logits(model, x),
+                        sign_key=key, run=run.name, task=task, base_task=base_task)
+
+
+def check_update_request(run: Run, task: int | None, base_task: int) -> None:
+    """Refuse a bad ``--update-from`` before any export work (task None: the latest finished)."""
+    done = run.finished_tasks()
+    _check_tasks(run, task or (done[-1] if done else 1), base_task)
+
+
+def export_run_update(run: Run, task: int, base_task: int | None = None,
+                      sign_key: str | Path | None = None) -> dict[str, Any]:
+    """:func:`export_update` under the run's lock (the CLI's entry point)."""
+    with run.store.lock():
+        return export_update(run, task, base_task, sign_key)

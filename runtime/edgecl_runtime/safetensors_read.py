@@ -1,0 +1,48 @@
+"""Read a ``.safetensors`` file with numpy alone (the device has no torch and no safetensors wheel).
+
+Format: 8 bytes little-endian header length n, n bytes of JSON ``{name: {"dtype", "shape",
+"data_offsets": [begin, end]}, "__metadata__": {...}}``, then the tensors' bytes, little-endian,
+row-major. Every offset is checked against the file size and the dtype x shape, so a truncated or
+edited file is one ValueError naming the problem, never a silent short read.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict
+
+import numpy as np
+
+DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
+          "I8": "i1", "U8": "u1", "BOOL": "?"}
+MAX_HEADER = 100 * 1024 * 1024
+
+
+def read_safetensors(path: "str | os.PathLike[str]") -> Dict[str, np.ndarray]:
+    """{name: array} of every tensor in ``path``; ValueError (one line) when the file is not valid."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if len(data) < 8:
+        raise ValueError(f"{path} is truncated (no safetensors header)")
+    n = int.from_bytes(data[:8], "little")
+    if n > min(MAX_HEADER, len(data) - 8):
+        raise ValueError(f"{path} is truncated or not a safetensors file (header of {n} bytes)")
+    try:
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ValueError(f"{path} is not a safetensors file (unreadable header)") from None
+    body = memoryview(data)[8 + n:]
+    return {name: _tensor(path, name, entry, body) for name, entry in header.items() if name != "__metadata__"}
+
+
+def _tensor(path: object, name: str, entry: dict, body: memoryview) -> np.ndarray:
+    try:
+        dtype = np.dtype(DTYPES[entry["dtype"]])
+        shape = tuple(int(s) for s in entry["shape"])
+        begin, end = (int(v) for v in entry["data_offsets"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path}: tensor {name!r} has an unsupported or malformed entry") from None
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if not 0 <= begin <= end <= len(body) or end - begin != expected:
+        raise ValueError(f"{path}: tensor {name!r} lies outside the file or has the wrong size (truncated?)")
+    return np.frombuffer(body[begin:end], dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
