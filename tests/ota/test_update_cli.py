@@ -1,0 +1,15 @@
+"""``edgecl export --update-from``: bad requests are refused in one line before any export work."""
+import pytest
+from typer.testing import CliRunner
+
+from edgecl.cli.app import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("base, text", [(2, "must name an earlier task"), (0, "must name an earlier task")])
+def test_bad_update_from_is_a_usage_error(tiny_run, base, text):
+    before = sorted(p.name for p in (tiny_run / "task-02").iterdir())
+    out = runner.invoke(app, ["export", "--run", str(tiny_run), "--task", "2", "--update-from", str(base)])
+    assert out.exit_code == 2 and text in out.output and len(out.output.strip().splitlines()) == 1, out.output
+    assert sorted(p.name for p in (tiny_run / "task-02").iterdir()) == before
