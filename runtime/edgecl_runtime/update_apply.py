@@ -110,14 +110,15 @@ def _inside(root: Path, name: str) -> Path:
 
 def prove(stage: Path, update: Mapping[str, Any], trusted: Optional[List[Any]], backend: str,
           thresholds: Optional[Mapping[str, Any]]) -> Dict[str, bool]:
-    """Step 4: sha256 of every listed file, then the golden gate of every ONNX format; {precision: passed}."""
+    """Step 4: sha256 of every listed file, then the golden gate of every ONNX format that passed it at
+    export (one that failed there fails here too, as ``verify`` of the full bundle would); {precision: True}."""
     if sha256_file(stage / MANIFEST_NAME) != update["target"]["manifest_sha256"]:
         raise BundleError("the update's target manifest does not match update.json; re-copy the update")
     manifest = read_manifest(stage)
     check_files(stage, manifest)
     gates = {}
-    for precision, name in ONNX_FILES.items():
-        if name in manifest["files"]:
+    for precision, name in ONNX_FILES.items():  # the formats the full export's gate passed
+        if name in manifest["files"] and manifest.get("formats", {}).get(precision, {}).get("status") == "passed":
             rec = verify_bundle(stage, backend, precision, thresholds, write=False, trusted=trusted)
             if not rec["passed"]:
                 raise BundleError(f"the rebuilt bundle fails the {precision} golden gate: {rec['reason']}")
