@@ -17,7 +17,7 @@ from edgecl.errors import StoreError, UsageError
 from edgecl.exporters.reference import torch_logits
 from edgecl.exporters.update_package import write_update
 from edgecl.inflora.factors import BRANCH_FILE
-from edgecl.run.bundles import bundle_dir, export_state, BUNDLE
+from edgecl.run.bundles import BUNDLE, bundle_dir, clean_leftovers, export_state
 from edgecl.run.models import task_model
 from edgecl.run.run import Run
 from edgecl.run.signing import check_sign_key
@@ -85,4 +85,5 @@ def export_run_update(run: Run, task: int, base_task: int | None = None,
                       sign_key: str | Path | None = None) -> dict[str, Any]:
     """:func:`export_update` under the run's lock (the CLI's entry point)."""
     with run.store.lock():
+        clean_leftovers(run.store)  # a killed earlier update's staging folder
         return export_update(run, task, base_task, sign_key)

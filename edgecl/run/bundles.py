@@ -4,7 +4,8 @@ A task is written (with its record) before its bundle is exported, so a process 
 export leaves a finished task without ``task-NN/export/``. The record says whether that call meant
 to export (``export_requested``), so the gap is visible (``edgecl status``: "export missing") and
 the next ``learn`` redoes it. A killed writer also leaves hidden temporaries beside what it was
-writing (``.export.partial-*`` folders, ``.export.*.old`` during a swap, ``.NAME.*.tmp`` files);
+writing (``.export.partial-*`` folders, ``.export.*.old`` during a swap, ``.NAME.*.tmp`` files, the same
+for ``update-from-MM/`` folders);
 :func:`clean_leftovers` removes them, always under the run's lock (no writer is running then).
 """
 from __future__ import annotations
@@ -45,7 +46,8 @@ def leftovers(store: RunStore) -> list[Path]:
     found = list(store.root.glob(f".task-*.{PARTIAL}-*")) + list(store.root.glob(".*.tmp"))
     for task_dir in store.root.glob("task-[0-9][0-9]*"):
         if task_dir.is_dir() and not task_dir.is_symlink():
-            for pattern in (f".{EXPORT_DIR}.{PARTIAL}-*", f".{EXPORT_DIR}.*.old", ".*.tmp"):
+            for pattern in (f".{EXPORT_DIR}.{PARTIAL}-*", f".{EXPORT_DIR}.*.old", ".*.tmp",
+                            f".update-from-*.{PARTIAL}-*", ".update-from-*.old"):
                 found += task_dir.glob(pattern)
     return sorted(found)
 

@@ -13,3 +13,16 @@ def test_bad_update_from_is_a_usage_error(tiny_run, base, text):
     out = runner.invoke(app, ["export", "--run", str(tiny_run), "--task", "2", "--update-from", str(base)])
     assert out.exit_code == 2 and text in out.output and len(out.output.strip().splitlines()) == 1, out.output
     assert sorted(p.name for p in (tiny_run / "task-02").iterdir()) == before
+
+
+def test_a_killed_update_leaves_a_leftover_that_the_next_call_removes(tiny_run):
+    from edgecl.run.bundles import clean_leftovers, leftovers
+    from edgecl.run.store import RunStore
+
+    stale = tiny_run / "task-02" / ".update-from-01.partial-abc"
+    stale.mkdir()
+    (stale / "update.json").write_text("{}")
+    store = RunStore(tiny_run)
+    assert stale in leftovers(store)
+    clean_leftovers(store)
+    assert not stale.exists()
