@@ -38,7 +38,8 @@ from safetensors.numpy import save_file
 
 from .onnx_skeleton import reproducible_skeleton
 
-NEW_GOLDEN = 32  # new-task images shipped with an update (uint8)
+NEW_GOLDEN = 32  # new-task images shipped with an update (uint8), at most ...
+NEW_GOLDEN_BYTES = 2 * 1024**2  # ... and at most this many bytes of them (224 px RGB: 13 images)
 FP32_ONNX = "model.onnx"
 
 
@@ -60,8 +61,11 @@ def locate_qkv(base_onnx: Path, qkv: Mapping[int, np.ndarray]) -> dict[str, dict
 
 
 def new_golden_rows(target_golden: Mapping[str, np.ndarray], base_task: int, n: int = NEW_GOLDEN) -> np.ndarray:
-    """Rows of the target's golden set from tasks after ``base_task``: at most ``n``, evenly spaced."""
+    """Rows of the target's golden set from tasks after ``base_task``: at most ``n`` and
+    ``NEW_GOLDEN_BYTES`` of uint8 pixels (at least one), evenly spaced over those rows."""
     rows = np.flatnonzero(np.asarray(target_golden["task_ids"]) > base_task)
+    per_image = int(np.prod(np.shape(target_golden["inputs"])[1:]))
+    n = min(n, max(1, NEW_GOLDEN_BYTES // max(per_image, 1)))
     if len(rows) > n:
         rows = rows[np.linspace(0, len(rows) - 1, n).round().astype(int)]
     return rows
