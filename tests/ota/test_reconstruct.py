@@ -85,3 +85,19 @@ def test_factor_keys_cover_every_block():
     assert set(factors) == {factor_key(b, n) for b in range(2) for n in ("D", "U_k", "U_v")}
     assert factors[factor_key(0, "D")].shape == (2, 32) and factors[factor_key(1, "U_v")].shape == (32, 2)
     assert all(t.dtype == torch.float32 for t in factors.values())
+
+
+@pytest.mark.parametrize("method", ["inflora", "seqlora"])
+def test_learn_task_returns_the_factors_it_merged(method):
+    from tests.core.test_learning import run_tasks
+
+    clf, _, history = run_tasks(2, method=method)
+    afters = [history[1][0], [b.attn.qkv.weight.detach() for b in clf.vit.blocks]]
+    for (before, _, outcome), after in zip(history, afters):
+        factors = factors_numpy(outcome.factors)
+        rebuilt = apply_factors({i: w.numpy() for i, w in enumerate(before)}, factors)
+        for i in rebuilt:
+            assert rebuilt[i].tobytes() == after[i].numpy().tobytes()
+            assert np.abs(factors[factor_key(i, "U_k")]).max() > 0  # trained
+    if method == "inflora":  # D is the designed one
+        assert torch.equal(history[1][2].factors[factor_key(0, "D")], history[1][2].designs[0])
