@@ -55,10 +55,29 @@ def tensor_array(tensor: Any) -> np.ndarray:
     return onnx.numpy_helper.to_array(tensor)
 
 
+FP16_TINY = np.float32(5.96e-08)  # the FP16 converter's smallest kept magnitude (2**-24, rounded)
+FP16_HUGE = np.float32(65504.0)  # float16's largest finite value
+
+
+def to_float16(x: np.ndarray) -> np.ndarray:
+    """float32 -> float16 by the rule of the bundle's FP16 converter (onnxruntime.transformers.float16):
+    non-zero magnitudes below 5.96e-8 become +-5.96e-8 and finite ones above 65504 become +-65504
+    (sign and finiteness are kept, no weight flushes to zero or overflows), then round to nearest."""
+    x = np.asarray(x, dtype=np.float32)
+    x = np.where((x > 0) & (x < FP16_TINY), FP16_TINY, x)
+    x = np.where((x < 0) & (x > -FP16_TINY), -FP16_TINY, x)
+    x = np.where((x > FP16_HUGE) & np.isfinite(x), FP16_HUGE, x)
+    x = np.where((x < -FP16_HUGE) & np.isfinite(x), -FP16_HUGE, x)
+    return x.astype(np.float16)
+
+
 def qkv_raw(weight: np.ndarray, transposed: bool, dtype: str) -> bytes:
-    """The little-endian bytes an initializer holding block weight ``weight`` has."""
-    arr = weight.T if transposed else weight
-    return np.ascontiguousarray(arr).astype(np.dtype(dtype).newbyteorder("<")).tobytes()
+    """The little-endian bytes an initializer holding block weight ``weight`` has (float32, or float16
+    as the FP16 converter writes it: :func:`to_float16`)."""
+    arr = np.ascontiguousarray(weight.T if transposed else weight)
+    if dtype == "float16":
+        return to_float16(arr).astype("<f2").tobytes()
+    return arr.astype(np.dtype(dtype).newbyteorder("<")).tobytes()
 
 
 def base_qkv(base_fp32: PathLike, sources: Mapping[str, Mapping[str, Any]]) -> Dict[int, np.ndarray]:

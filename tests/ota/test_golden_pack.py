@@ -49,3 +49,14 @@ def test_new_golden_rows_are_capped_by_count_and_bytes():
     assert len(rows) == NEW_GOLDEN and small["task_ids"][rows].min() == 2
     big = {"task_ids": np.repeat([1, 2], 40), "inputs": np.zeros((80, 3, 224, 224), np.float32)}
     assert len(new_golden_rows(big, base_task=1)) == 13
+
+
+def test_float16_rule_matches_the_bundle_converter():
+    from onnxruntime.transformers.float16 import convert_np_to_float16
+
+    from edgecl_runtime.onnx_fill import to_float16
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(20000) * 0.02).astype(np.float32)
+    x[:6] = [1e-9, -3e-8, 7e4, -1e5, 0.0, np.inf]
+    assert to_float16(x).tobytes() == convert_np_to_float16(x).tobytes()
