@@ -101,3 +101,26 @@ def test_learn_task_returns_the_factors_it_merged(method):
             assert np.abs(factors[factor_key(i, "U_k")]).max() > 0  # trained
     if method == "inflora":  # D is the designed one
         assert torch.equal(history[1][2].factors[factor_key(0, "D")], history[1][2].designs[0])
+
+
+def test_reconstruction_is_the_same_bytes_whatever_the_thread_settings():
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    code = ("import hashlib, numpy as np; from edgecl_runtime.update_math import reconstruct_qkv; "
+            "r = np.random.default_rng(5); d, k = 64, 10; "
+            "w = r.standard_normal((3 * d, d)).astype(np.float32); "
+            "f = [r.standard_normal(s).astype(np.float32) for s in ((k, d), (d, k), (d, k))]; "
+            "print(hashlib.sha256(reconstruct_qkv(w, *f).tobytes()).hexdigest())")
+    digests = set()
+    for threads in ("1", "2", "8"):
+        env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+        digests.add(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                   check=True).stdout.strip())
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((192, 64)).astype(np.float32)
+    factors = [rng.standard_normal(s).astype(np.float32) for s in ((10, 64), (64, 10), (64, 10))]
+    digests.add(hashlib.sha256(reconstruct_qkv(w, *factors).tobytes()).hexdigest())
+    assert len(digests) == 1
