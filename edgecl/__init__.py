@@ -48,7 +48,8 @@ def learn(run_dir: str | Path, *, task: int | None = None, all_tasks: bool = Fal
 
 def export(run_dir: str | Path, *, task: int | None = None, formats: set[str] | frozenset[str] = frozenset(),
            opset: int | None = None, max_batch: int | None = None, triton: str | Path | None = None,
-           triton_name: str | None = None, sign_key: str | Path | None = None) -> dict[str, Any]:
+           triton_name: str | None = None, sign_key: str | Path | None = None,
+           update_from: int | None = None) -> dict[str, Any]:
     """Export finished ``task`` (default: the latest) as a gated bundle; returns its manifest.
 
     ``formats`` adds to FP32 (always): any of ``fp16``, ``int8``, ``trt``. A format that fails
@@ -56,16 +57,24 @@ def export(run_dir: str | Path, *, task: int | None = None, formats: set[str] | 
     repository; the task is published there as version N of ``triton_name`` (default: the run's
     folder name) when its FP32 gate passed (``ExportFailed`` otherwise). ``sign_key`` (a private
     key file from ``edgecl keygen``; default: the run's own ``sign_key``) adds ``manifest.sig``.
+    ``update_from`` M: also write the over-the-air update ``task-NN/update-from-MM/`` (its
+    ``update.json`` is in the returned manifest's ``"update"`` key).
     """
     from edgecl.exporting import export_run_task
     from edgecl.triton_publish import check_repo, publish_task, triton_name as _name
 
+    from edgecl.updating import check_update_request, export_run_update
+
     run = open_run(run_dir)
     if triton is not None:  # before any export work
         _name(run, triton_name), check_repo(triton)
+    if update_from is not None:
+        check_update_request(run, task, update_from)
     manifest = export_run_task(run, task, set(formats), opset, max_batch, sign_key)
     if triton is not None:
         publish_task(run, manifest, triton, triton_name)
+    if update_from is not None:
+        return {**manifest, "update": export_run_update(run, manifest["task"], update_from, sign_key)}
     return manifest
 
 

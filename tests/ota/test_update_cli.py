@@ -26,3 +26,14 @@ def test_a_killed_update_leaves_a_leftover_that_the_next_call_removes(tiny_run):
     assert stale in leftovers(store)
     clean_leftovers(store)
     assert not stale.exists()
+
+
+def test_library_export_writes_the_update_too(tiny_run, tmp_path):
+    import shutil
+
+    import edgecl
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")  # the shared run's update stays as the fixture made it
+    manifest = edgecl.export(run, task=2, update_from=1)
+    assert manifest["task"] == 2 and manifest["update"]["base_task"] == 1
+    assert (run / "task-02" / "update-from-01" / "update.json").is_file()
