@@ -37,6 +37,8 @@ from .update_math import apply_factors
 from .verify import verify_bundle
 
 FP32_ONNX = ONNX_FILES["fp32"]
+REQUIRED = {"base": dict, "target": dict, "steps": list, "qkv_source": dict, "onnx": dict, "golden": str,
+            "contents": dict}
 
 
 def read_update(folder: Path, trusted: Optional[List[Any]]) -> Dict[str, Any]:
@@ -49,7 +51,11 @@ def read_update(folder: Path, trusted: Optional[List[Any]]) -> Dict[str, Any]:
         raise BundleError(f"{exc}; re-copy the update") from None
     if not isinstance(update, dict) or update.get("kind") != UPDATE_KIND:
         raise BundleError(f"{folder / UPDATE_NAME} is not an edgecl update; re-copy the update")
-    if int(update.get("update_version", 0)) > UPDATE_VERSION:
+    if not isinstance(update.get("update_version"), int) or any(
+            not isinstance(update.get(k), t) for k, t in REQUIRED.items()):
+        raise BundleError(f"{folder / UPDATE_NAME} is malformed (a required field is missing or of the wrong type); "
+                          "re-export the update")
+    if update["update_version"] > UPDATE_VERSION:
         raise BundleError(f"update {folder} needs a newer edgecl-runtime (update v{update.get('update_version')}); "
                           "upgrade edgecl-runtime")
     if trusted is not None:

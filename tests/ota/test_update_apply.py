@@ -119,3 +119,11 @@ def test_missing_onnx_package_is_one_line(update_copy, tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_onnx)
     base, update = update_copy
     refused(rt_update(base, update, tmp_path / "NEW"), "needs the onnx package", tmp_path / "NEW")
+
+
+def test_malformed_update_json_is_one_line(update_copy, tmp_path):
+    base, update = update_copy
+    data = json.loads((update / "update.json").read_text())
+    data["steps"] = "none"
+    (update / "update.json").write_text(json.dumps(data))
+    refused(rt_update(base, update, tmp_path / "NEW"), "malformed", tmp_path / "NEW")
