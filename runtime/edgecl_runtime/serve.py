@@ -21,7 +21,9 @@ replaced by one reference assignment under a lock.  A request grabs the current 
 and finishes on it, so nothing in flight fails or is dropped.  A bundle that fails for any
 reason (malformed manifest included) is logged in one line and remembered with its file
 fingerprint; it is retried only when its files change (e.g. a copy that was still running), and
-older valid bundles and later valid ones are served meanwhile.
+older valid bundles and later valid ones are served meanwhile. An over-the-air update folder
+dropped into MODELS_DIR is first applied to its base into ``task-NN/`` (``serve_updates``), then
+swapped to like any bundle.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ from .errors import RuntimeFailure
 from .serve_lines import DEFAULT_MAX_LINE_BYTES, serve_stream
 from .serve_paths import AllowedRoots
 from .serve_requests import DEFAULT_MAX_IMAGES, RequestPolicy, Served, answer, request_id
+from .serve_updates import UpdateApplier
 from .verify import gate_on_golden
 
 __all__ = ["ModelServer", "Served", "find_bundles"]
@@ -123,6 +126,7 @@ class ModelServer:
         self._rejected: dict[Path, tuple] = {}
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._updates = UpdateApplier(self.models_dir, self.log, trusted, backend)
 
     @property
     def served(self) -> Served | None:
@@ -158,6 +162,7 @@ class ModelServer:
     def refresh(self) -> bool:
         """Check for a newer verified bundle and swap to it; True when a swap happened."""
         current = self.served
+        self._updates.apply_pending(find_bundles(self.models_dir))  # new bundles from dropped updates
         for task, path in find_bundles(self.models_dir):
             if current is not None and (task < current.task or
                                         (task == current.task and path == current.path)):
