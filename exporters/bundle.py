@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+import onnx
 from edgecl_runtime.atomic_io import staged_dir, write_bytes_atomic, write_json_atomic
 from edgecl_runtime.contract import (
     GOLDEN_NAME,
@@ -33,12 +34,14 @@ from .gate_run import Reference, gate_onnx, gate_runner, reference
 from .golden import select_golden, write_golden
 from .sources import BatchSource, as_source, check_batch
 from .int8 import int8_settings, quantize_int8
+from .int8_fallback import matmul_record, run_fallback
 from .jetson_files import stamp_all, write_jetson_files
 from .manifest import build_manifest, failed_formats, file_entries, format_entry
 from .onnx_export import DEFAULT_EXPORTER, export_onnx
 
 FORMATS = REQUESTS  # what a caller may request; fp32 is always exported
 FILES = ONNX_FILES
+GateFn = Callable[[Path], tuple[Mapping[str, Any], dict[str, Any]]]
 TRT_KEY = format_named("trt_fp16").name
 TRT_MISSING = f"{NO_TENSORRT.split(';')[0]}; build the engine on the device with `edgecl-rt build BUNDLE`"
 
@@ -139,8 +142,19 @@ def _int8_entry(stage: Path, ref: Reference, table: Mapping[str, Any], calib: np
     if isinstance(calib, BatchSource):
         calib = _checked(calib, "calibration inputs")
     record = {"n": int(len(calib)), **int8_settings(opts)}
-    return _optional("int8", True, stage, ref, table, lambda p: quantize_int8(stage / FILES["fp32"], p, calib, **opts),
-                     calibration=record)
+    fp32 = stage / FILES["fp32"]
+    return _optional("int8", True, stage, ref, table, lambda p: quantize_int8(fp32, p, calib, **opts),
+                     calibration=record, gate=lambda p: _int8_gate(fp32, p, calib, ref, table))
+
+
+def _int8_gate(fp32: Path, path: Path, calib: np.ndarray | BatchSource, ref: Reference,
+               table: Mapping[str, Any]) -> tuple[Mapping[str, Any], dict[str, Any]]:
+    """Gate the INT8 file; when it fails, keep its most sensitive layers float until it passes
+    (:mod:`.int8_fallback`, which may rewrite ``path``). Returns the gate and the manifest fields."""
+    first = gate_onnx("int8", path, ref, table)
+    if first["passed"]:
+        return first, matmul_record(onnx.load(str(fp32)), onnx.load(str(path)))
+    return run_fallback(fp32, path, calib, lambda run: gate_runner("int8", run, ref, table), first)
 
 
 def _checked(source: BatchSource, what: str) -> BatchSource:
@@ -205,18 +219,20 @@ def _entry(name: str, requested: bool, path: Path, gate: dict[str, Any], seconds
 
 
 def _optional(name: str, requested: bool, stage: Path, ref: Reference, table: Mapping[str, Any],
-              build: Callable[[Path], Path], **extra: Any) -> dict[str, Any]:
-    """Build one optional format and gate it; any failure becomes an export_failed record."""
+              build: Callable[[Path], Path], *, gate: GateFn | None = None, **extra: Any) -> dict[str, Any]:
+    """Build one optional format and gate it; any failure becomes an export_failed record.
+
+    ``gate(path)`` -> (gate record, extra manifest fields) replaces the plain ``gate_onnx``."""
     path = stage / FILES[name]
     started = time.perf_counter()
     try:
         build(path)
         seconds = time.perf_counter() - started
-        gate = gate_onnx(name, path, ref, table)
+        record, fields = gate(path) if gate else (gate_onnx(name, path, ref, table), {})
     except Exception as exc:  # recorded, not raised: the other formats still ship
         path.unlink(missing_ok=True)
         return format_entry(None, requested, error=f"{name} export failed: {type(exc).__name__}: {exc}", **extra)
-    return _entry(name, requested, path, gate, seconds, **extra)
+    return _entry(name, requested, path, dict(record), seconds, **extra, **fields)
 
 
 def _trt_entry(stage: Path, entries: Mapping[str, Any], ref: Reference, table: Mapping[str, Any],
