@@ -39,6 +39,10 @@ calibration images, three calibration samples each (agreement over the 2000 test
 The first layer sees raw pixels and the last one produces the logits; keeping those two small
 layers in float (a common PTQ practice) costs nothing measurable in speed here and gives margin,
 so ``float_layers=("patch_embed", "head")`` is the default.
+
+When the gate still fails (small logit margins, e.g. the bundled stream without alignment), the
+export keeps the most sensitive MatMul/Gemm layers float as well, without re-calibrating
+(:mod:`.int8_fallback`).
 """
 from __future__ import annotations
 
