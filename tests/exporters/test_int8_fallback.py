@@ -10,7 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgecl.exporters.bundle import export_bundle
 from edgecl.exporters.int8 import nonzero_zero_points, quantize_int8
-from edgecl.exporters.int8_fallback import run_fallback, search_float_nodes
+from edgecl.exporters.int8_fallback import rank_by_sensitivity, run_fallback, search_float_nodes, sensitivity_images
 from edgecl.exporters.int8_float_nodes import keep_float
 from edgecl.exporters.matmul_flops import matmul_flops, quantized_fraction, quantized_nodes
 from edgecl.exporters.onnx_export import export_onnx
@@ -70,6 +70,20 @@ def test_keep_float_reemits_a_symmetric_qdq_graph(setup, qdq):
     assert np.abs(_logits(every, x) - onnx_logits(src, x)).max() < 1e-4  # all float: the FP32 graph again
     with pytest.raises(ValueError, match="not a node"):
         keep_float(q, fp32, ["/no/such/MatMul"])
+
+
+def test_sensitivity_ranks_every_int8_node_most_sensitive_first(setup, qdq):
+    src, dst = qdq
+    fp32, q = onnx.load(str(src)), onnx.load(str(dst))
+    quantized = quantized_nodes(q)
+    x = sensitivity_images(setup.calib, 64)
+    assert len(x) == 64 and np.array_equal(x[-1], setup.calib[-1])  # spread over the whole sample
+    ranked = rank_by_sensitivity(q, fp32, quantized, x)
+    scores = [score for _, score in ranked]
+    assert sorted(name for name, _ in ranked) == sorted(quantized) and scores == sorted(scores, reverse=True)
+    assert scores[0] > 0  # keeping the top node float removes error
+    late = rank_by_sensitivity(q, fp32, quantized, x, deadline=0.0)
+    assert [name for name, _ in late] == quantized and all(np.isnan(score) for _, score in late)
 
 
 def _logits(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
