@@ -111,6 +111,11 @@ def print_manifest(manifest: dict[str, Any]) -> None:
     console.print(table)
     for line in failures:
         console.print(f"  {line}")
+    fallback = manifest["formats"].get("int8", {})
+    if fallback.get("float_nodes"):
+        console.print(f"  int8: {len(fallback['float_nodes'])} layer(s) kept float by the fallback,"
+                      f" {100 * fallback['quantized_matmul_fraction']:.1f} % of MatMul/Gemm FLOPs int8"
+                      f" ({fallback['fallback_seconds']:.0f} s search)")
 
 
 def _fmt(value: Any, spec: str) -> str:
