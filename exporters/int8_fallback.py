@@ -202,7 +202,7 @@ def run_fallback(fp32_path: str | Path, int8_path: str | Path, calib: np.ndarray
         "float_nodes": chosen,
         "quantized_matmul_fraction": round(quantized_fraction(flops, set(quantized) - set(chosen)), 4),
         "fallback_seconds": seconds,
-        "fallback": {"first_gate": _short(first_gate), "sensitivity_images": int(len(x)),
+        "fallback": {"first_gate": _short(first_gate), "sensitivity_images": len(x),
                      "sensitivity": [[name, None if math.isnan(s) else round(s, 6)] for name, s in ranked],
                      "trials": [{"float_nodes": k, **_short(rec)} for k, rec in search.trials],
                      "reason": search.reason},

@@ -6,16 +6,24 @@ import itertools
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
-
 from edgecl.exporters.bundle import export_bundle
 from edgecl.exporters.int8 import nonzero_zero_points, quantize_int8
-from edgecl.exporters.int8_fallback import rank_by_sensitivity, run_fallback, search_float_nodes, sensitivity_images
+from edgecl.exporters.int8_fallback import (
+    rank_by_sensitivity,
+    run_fallback,
+    search_float_nodes,
+    sensitivity_images,
+)
 from edgecl.exporters.int8_float_nodes import keep_float
-from edgecl.exporters.matmul_flops import matmul_flops, quantized_fraction, quantized_nodes
+from edgecl.exporters.matmul_flops import (
+    matmul_flops,
+    quantized_fraction,
+    quantized_nodes,
+)
 from edgecl.exporters.onnx_export import export_onnx
 from edgecl.exporters.ort_session import onnx_logits
 from edgecl.exporters.reference import torch_logits
+from onnx import TensorProto, helper, numpy_helper
 
 
 def _tiny_graph() -> onnx.ModelProto:
@@ -151,7 +159,7 @@ def test_run_fallback_refuses_and_keeps_the_file(setup, qdq, tmp_path):
 
 
 def test_export_bundle_int8_fallback_passes_a_gate_it_first_failed(setup, qdq, tmp_path):
-    src, dst = qdq
+    _, dst = qdq
     golden = setup.golden[0]
     first_diff = float(np.abs(onnx_logits(dst, golden) - torch_logits(setup.model, golden)).max())
     strict = {"int8": {"max_abs_diff": 0.5 * first_diff}}  # the plain INT8 file fails level 1
