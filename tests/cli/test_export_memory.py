@@ -3,8 +3,9 @@
 Every image the export reads goes through ``RunData.eval_batches``; the test wraps it and records
 the size of every batch and the rows read per split. It fails if the reference, the gate (levels
 2-3), the golden selection or INT8 calibration build an array of a whole test or calibration set:
-no batch may exceed ``EXPORT_BATCH`` images, nothing but the golden rows may be materialised at
-once (``BatchSource.take``), and the test images are read only once per pass.
+no batch may exceed ``EXPORT_BATCH`` images, nothing but the golden rows (and, when the INT8 gate
+first fails, the fallback's sensitivity sample, capped at ``SENSITIVITY_BYTES``) may be materialised
+at once (``BatchSource.take``), and the test images are read only once per pass.
 """
 import json
 
@@ -14,6 +15,7 @@ import edgecl
 from edgecl.cli.app import app
 from edgecl.data.run_data import RunData
 from edgecl.exporters.golden import read_golden
+from edgecl.exporters.int8_fallback import SENSITIVITY_BYTES
 from edgecl.exporters.sources import BatchSource
 from edgecl.exporting import EXPORT_BATCH
 
@@ -51,10 +53,15 @@ def test_export_reads_batches_only_and_materialises_only_the_golden_set(tmp_path
     n_golden = len(read_golden(run / "task-01" / "export" / "golden.npz")["labels"])
     assert n_test > 4 * EXPORT_BATCH and n_calib > 4 * EXPORT_BATCH  # sets much larger than a batch
     assert max(n for _, n in batches) <= EXPORT_BATCH
-    assert taken == [n_golden] and n_golden < n_test
+    fallback = manifest["formats"]["int8"].get("fallback") or {}
+    n_sens = fallback.get("sensitivity_images", 0)  # only when the first INT8 gate failed
+    chw = manifest["input"]["shape"][1:]
+    assert n_sens * 4 * chw[0] * chw[1] * chw[2] <= SENSITIVITY_BYTES  # a fixed cap, not the set
+    assert taken == [n_golden] + ([n_sens] if n_sens else []) and n_golden < n_test
     test_rows = sum(n for split, n in batches if split == "test")
     train_rows = sum(n for split, n in batches if split == "train")
-    assert test_rows == n_golden + 3 * n_test  # golden rows, then reference, fp32 gate, int8 gate
-    assert train_rows == n_calib  # calibration images, read once, batch by batch
+    gates = 3 + len(fallback.get("trials", []))  # reference, fp32 gate, int8 gate, one per fallback try
+    assert test_rows == n_golden + gates * n_test  # golden rows first, then one streamed pass per gate
+    assert train_rows == n_calib + n_sens  # calibration images once, batch by batch (+ the capped sample)
     on_disk = json.loads((run / "task-01" / "export" / "manifest.json").read_text())
     assert on_disk["pytorch"]["n_test"] == n_test
