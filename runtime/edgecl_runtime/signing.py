@@ -119,21 +119,29 @@ def sign_bundle(bundle_dir: str | os.PathLike[str], key_path: str | os.PathLike[
 
 def check_signature(bundle_dir: str | os.PathLike[str], manifest: dict[str, Any], trusted: list[Any]) -> None:
     """Raise a one-line BundleError unless ``manifest.sig`` is a valid signature by one of ``trusted``."""
+    check_signed(Path(bundle_dir) / SIGNATURE_NAME, canonical_bytes(manifest), trusted,
+                 unsigned=f"bundle {bundle_dir} is not signed ({SIGNATURE_NAME} missing) and --trust is set; "
+                          "export it with --sign-key",
+                 garbled="re-export the bundle with --sign-key",
+                 mismatch=f"bundle {bundle_dir}: {SIGNATURE_NAME} does not match any trusted key; "
+                          "the manifest was changed or signed by another key")
+
+
+def check_signed(sig_path: Path, message: bytes, trusted: list[Any], *, unsigned: str, garbled: str,
+                 mismatch: str) -> None:
+    """One-line BundleError unless ``sig_path`` holds a base64 Ed25519 signature of ``message`` by one of
+    ``trusted`` keys (any key may sign: rotation). The three texts say what to do in each failure."""
     _, _, invalid = _crypto()
-    sig_path = Path(bundle_dir) / SIGNATURE_NAME
     if not sig_path.is_file():
-        raise BundleError(f"bundle {bundle_dir} is not signed ({SIGNATURE_NAME} missing) and --trust is set; "
-                          "export it with --sign-key")
+        raise BundleError(unsigned)
     try:
         signature = base64.b64decode(sig_path.read_bytes().strip(), validate=True)
     except ValueError:
-        raise BundleError(f"{sig_path} is not a base64 signature; re-export the bundle with --sign-key") from None
-    message = canonical_bytes(manifest)
+        raise BundleError(f"{sig_path} is not a base64 signature; {garbled}") from None
     for key in trusted:
         try:
             key.verify(signature, message)
             return
         except invalid:
             continue
-    raise BundleError(f"bundle {bundle_dir}: {SIGNATURE_NAME} does not match any trusted key; "
-                      "the manifest was changed or signed by another key")
+    raise BundleError(mismatch)

@@ -16,7 +16,6 @@ Order, each step refusing with one line before anything is written:
 """
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import time
@@ -30,7 +29,7 @@ from .errors import BundleError
 from .golden_pack import compose_golden, npz_bytes
 from .onnx_fill import base_qkv, fill_onnx
 from .safetensors_read import read_safetensors
-from .signing import _crypto, canonical_bytes
+from .signing import canonical_bytes, check_signed
 from .update_format import (BUNDLE_FOLDER, UPDATE_KIND, UPDATE_NAME, UPDATE_SIGNATURE, UPDATE_VERSION,
                             check_base, check_contents)
 from .update_math import apply_factors
@@ -66,23 +65,12 @@ def read_update(folder: Path, trusted: Optional[List[Any]]) -> Dict[str, Any]:
 
 def check_update_signature(folder: Path, update: Mapping[str, Any], trusted: List[Any]) -> None:
     """One-line BundleError unless ``update.sig`` signs update.json's canonical bytes by a trusted key."""
-    _, _, invalid = _crypto()
-    sig = folder / UPDATE_SIGNATURE
-    if not sig.is_file():
-        raise BundleError(f"update {folder} is not signed ({UPDATE_SIGNATURE} missing) and --trust is set; "
-                          "export it from a run with a signing key")
-    try:
-        signature = base64.b64decode(sig.read_bytes().strip(), validate=True)
-    except ValueError:
-        raise BundleError(f"{sig} is not a base64 signature; re-export the update") from None
-    for key in trusted:
-        try:
-            key.verify(signature, canonical_bytes(dict(update)))
-            return
-        except invalid:
-            continue
-    raise BundleError(f"update {folder}: {UPDATE_SIGNATURE} does not match any trusted key; "
-                      "update.json was changed or signed by another key")
+    check_signed(folder / UPDATE_SIGNATURE, canonical_bytes(dict(update)), trusted,
+                 unsigned=f"update {folder} is not signed ({UPDATE_SIGNATURE} missing) and --trust is set; "
+                          "export it from a run with a signing key",
+                 garbled="re-export the update",
+                 mismatch=f"update {folder}: {UPDATE_SIGNATURE} does not match any trusted key; "
+                          "update.json was changed or signed by another key")
 
 
 def rebuild(base: Path, folder: Path, update: Mapping[str, Any], stage: Path) -> None:
