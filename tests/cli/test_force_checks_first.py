@@ -47,16 +47,20 @@ def relearn_task_4(run):
     return lines[0]
 
 
+def refused_keeping_everything(run, expected):
+    """``learn --task 4 --force`` fails naming ``expected`` and leaves every file of the run as it was."""
+    before = snapshot(run)
+    assert expected in relearn_task_4(run)
+    assert snapshot(run) == before
+
+
 def test_flipped_byte_in_an_earlier_task_keeps_tasks_4_and_5(five_tasks, tmp_path):
     run = copy_run(five_tasks, tmp_path)
     weights = run / "task-03" / "weights.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
-    before = snapshot(run)
-    line = relearn_task_4(run)
-    assert "task-03/weights.safetensors does not match its checksum" in line
-    assert snapshot(run) == before
+    refused_keeping_everything(run, "task-03/weights.safetensors does not match its checksum")
 
 
 def test_renamed_class_in_run_json_keeps_tasks_4_and_5(five_tasks, tmp_path):
@@ -64,10 +68,7 @@ def test_renamed_class_in_run_json_keeps_tasks_4_and_5(five_tasks, tmp_path):
     record = json.loads((run / "run.json").read_text())
     record["class_names"][0] = "zero"
     (run / "run.json").write_text(json.dumps(record))
-    before = snapshot(run)
-    line = relearn_task_4(run)
-    assert "no longer matches this run's classes" in line
-    assert snapshot(run) == before
+    refused_keeping_everything(run, "no longer matches this run's classes")
 
 
 def test_edited_task_split_in_run_json_keeps_tasks_4_and_5(five_tasks, tmp_path):
@@ -75,10 +76,7 @@ def test_edited_task_split_in_run_json_keeps_tasks_4_and_5(five_tasks, tmp_path)
     record = json.loads((run / "run.json").read_text())
     record["task_classes"][4] = [8, 8]
     (run / "run.json").write_text(json.dumps(record))
-    before = snapshot(run)
-    line = relearn_task_4(run)
-    assert "task_classes must split the 10 classes into 5 tasks" in line
-    assert snapshot(run) == before
+    refused_keeping_everything(run, "task_classes must split the 10 classes into 5 tasks")
 
 
 def test_symlinked_task_folder_is_refused_before_anything_is_deleted(five_tasks, tmp_path):
