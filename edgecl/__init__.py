@@ -49,7 +49,7 @@ def learn(run_dir: str | Path, *, task: int | None = None, all_tasks: bool = Fal
 def export(run_dir: str | Path, *, task: int | None = None, formats: set[str] | frozenset[str] = frozenset(),
            opset: int | None = None, max_batch: int | None = None, triton: str | Path | None = None,
            triton_name: str | None = None, sign_key: str | Path | None = None,
-           update_from: int | None = None) -> dict[str, Any]:
+           update_from: int | None = None, int8_calibration: str | None = None) -> dict[str, Any]:
     """Export finished ``task`` (default: the latest) as a gated bundle; returns its manifest.
 
     ``formats`` adds to FP32 (always): any of ``fp16``, ``int8``, ``trt``. A format that fails
@@ -58,7 +58,8 @@ def export(run_dir: str | Path, *, task: int | None = None, formats: set[str] | 
     folder name) when its FP32 gate passed (``ExportFailed`` otherwise). ``sign_key`` (a private
     key file from ``edgecl keygen``; default: the run's own ``sign_key``) adds ``manifest.sig``.
     ``update_from`` M: also write the over-the-air update ``task-NN/update-from-MM/`` (its
-    ``update.json`` is in the returned manifest's ``"update"`` key).
+    ``update.json`` is in the returned manifest's ``"update"`` key). ``int8_calibration``: minmax |
+    percentile | entropy for this export (default: the run's ``int8_calibration``).
     """
     from edgecl.exporting import export_run_task
     from edgecl.triton_publish import check_repo, publish_task, triton_name as _name
@@ -70,7 +71,7 @@ def export(run_dir: str | Path, *, task: int | None = None, formats: set[str] | 
         _name(run, triton_name), check_repo(triton)
     if update_from is not None:
         check_update_request(run, task, update_from)
-    manifest = export_run_task(run, task, set(formats), opset, max_batch, sign_key)
+    manifest = export_run_task(run, task, set(formats), opset, max_batch, sign_key, int8_calibration)
     if triton is not None:
         publish_task(run, manifest, triton, triton_name)
     if update_from is not None:

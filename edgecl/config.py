@@ -28,6 +28,7 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "mean": None, "std": None, "resize": None, "export_formats": list(DEFAULT_REQUESTS), "opset": 17,
     "max_batch": 32, "align": "none", "ca_cov": "full", "ca_logit_norm": False, "sign_key": None,
     "optimizer": "adam", "head_lr": None, "schedule": "cosine", "weight_decay": 0.0, "fresh_final_norm": False,
+    "int8_calibration": "minmax",
 }
 
 # The bundled default stream (5 x 2 MNIST digits at 28 px) must finish in minutes on 2 CPU cores.
@@ -53,9 +54,12 @@ TYPES: dict[str, str] = {
     "mean": "floats?", "std": "floats?", "resize": "int?", "export_formats": "list", "opset": "int",
     "max_batch": "int", "align": "str", "ca_cov": "str", "ca_logit_norm": "bool", "sign_key": "str?",
     "optimizer": "str", "head_lr": "float?", "schedule": "str", "weight_decay": "float", "fresh_final_norm": "bool",
+    "int8_calibration": "str",
 }
 METHODS = ("inflora", "seqlora")
 OPTIMISERS = ("adam", "sgd")
+# INT8 activation ranges (edgecl.exporters.int8.CALIB_METHODS); minmax by measurement (README).
+INT8_CALIBRATIONS = ("minmax", "percentile", "entropy")
 
 
 @dataclass
@@ -93,6 +97,7 @@ class RunConfig:
     schedule: str = "cosine"
     weight_decay: float = 0.0
     fresh_final_norm: bool = False  # CIFAR-100 + CA: the final LayerNorm reset to weight 1, bias 0
+    int8_calibration: str = "minmax"  # how INT8 activation ranges are found from the calibration images
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,6 +129,7 @@ class RunConfig:
             raise ConfigError(f"--align must be none or ca, got {self.align!r}")
         if self.ca_cov not in ("full", "diag", "shared"):
             raise ConfigError(f"--ca-cov must be full, diag or shared, got {self.ca_cov!r}")
+        check_int8_calibration(self.int8_calibration)
         bad = sorted(set(self.export_formats) - set(REQUESTS))
         if bad:
             raise ConfigError(f"unknown export formats {bad}: use {', '.join(REQUESTS)}")
@@ -137,6 +143,13 @@ class RunConfig:
         if self.weight_decay < 0:
             raise ConfigError(f"--weight-decay must be >= 0, got {self.weight_decay}")
         parse_schedule(self.schedule)
+
+
+def check_int8_calibration(method: str) -> str:
+    """``method`` if it names an INT8 calibration, else one line naming the choices."""
+    if method not in INT8_CALIBRATIONS:
+        raise ConfigError(f"--int8-calibration must be one of {', '.join(INT8_CALIBRATIONS)}, got {method!r}")
+    return method
 
 
 def _kind(value: Any, kind: str) -> bool:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from edgecl.data.run_data import RunData, open_data
+from edgecl.config import check_int8_calibration
 from edgecl.errors import StoreError, UsageError
 from edgecl_runtime.preprocess import spec_chw
 from edgecl.exporters.bundle import export_bundle
@@ -65,13 +66,16 @@ def calibration_source(data: RunData, task: int, seed: int, chw: tuple[int, int,
 
 
 def export_task(run: Run, data: RunData, task: int, formats: set[str], opset: int | None = None,
-                max_batch: int | None = None, sign_key: str | Path | None = None) -> dict[str, Any]:
+                max_batch: int | None = None, sign_key: str | Path | None = None,
+                int8_calibration: str | None = None) -> dict[str, Any]:
     """Write and gate ``task``'s bundle; returns its manifest (failed formats are recorded in it).
 
     ``sign_key``: the bundle also gets ``manifest.sig`` (written in the staging folder, so the
-    bundle appears signed in the same rename that publishes it)."""
+    bundle appears signed in the same rename that publishes it). ``int8_calibration``: this
+    export's calibration method instead of the run's (``config.int8_calibration``)."""
     config = run.config
     key = None if sign_key is None else check_sign_key(sign_key)  # before any work
+    method = check_int8_calibration(int8_calibration or config.int8_calibration)
     chw = spec_chw(dict(run.input))
     test_sets = test_sources(data, task, chw)
     golden = select_golden(test_sets, seed=config.seed)  # reads the golden images only
@@ -81,11 +85,12 @@ def export_task(run: Run, data: RunData, task: int, formats: set[str], opset: in
                          test_sets=test_sets, calib=calib, formats=formats, opset=opset or config.opset,
                          max_batch=max_batch or config.max_batch, thresholds=config.extra.get("thresholds"),
                          run_name=run.name, task=task, sign_key=key,
-                         deepstream_sets=nvinfer_sources(data, task))
+                         deepstream_sets=nvinfer_sources(data, task), int8_options={"method": method})
 
 
 def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | None = None,
-                    max_batch: int | None = None, sign_key: str | Path | None = None) -> dict[str, Any]:
+                    max_batch: int | None = None, sign_key: str | Path | None = None,
+                    int8_calibration: str | None = None) -> dict[str, Any]:
     """Export a finished task of ``run`` (default: the latest) under the run's lock.
 
     Signed with ``sign_key``, else with the run's stored key (if any); leftovers of interrupted
@@ -93,6 +98,8 @@ def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | 
     key = sign_key if sign_key is not None else run.config.sign_key
     if key is not None:
         check_sign_key(key)  # a bad key is refused before the lock, the data and the export
+    if int8_calibration is not None:
+        check_int8_calibration(int8_calibration)
     done = run.finished_tasks()
     if not done:
         raise StoreError(f"run {run.root} has no finished task to export: run `edgecl learn --run {run.root}` first")
@@ -103,7 +110,7 @@ def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | 
         clean_leftovers(run.store)
         data = open_data(run)
         try:
-            return export_task(run, data, task, formats, opset, max_batch, key)
+            return export_task(run, data, task, formats, opset, max_batch, key, int8_calibration)
         finally:
             data.close()
 

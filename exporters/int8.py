@@ -47,6 +47,7 @@ export keeps the most sensitive MatMul/Gemm layers float as well, without re-cal
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -175,16 +176,18 @@ def quantize_int8(
     call): batch 32: +1.6 GB for 32 images, +3.3 GB for 128; batch 8: +0.94 GB for 32, +0.98 GB
     for 128; for 64 images, batch 8 / 2 / 1: +882 / +338 / +240 MB in 6.4 / 5.6 / 7.4 s, same ranges.
     ORT's session on the augmented graph (every calibrated tensor also feeds a ReduceMin/ReduceMax
-    output) is what grows with the batch, hence ``CALIB_BATCH`` = 2 (the fastest of the three). MinMax also
-    runs with ORT's ``CalibStridedMinMax`` = 1: ``collect_data`` is called once per batch
-    (:meth:`BatchCalibrationReader.set_range`) and each batch's min/max is folded into the running
-    ranges (plain min/max, so the result equals one pass over all images). ``CalibMaxIntermediateOutputs``
-    is not used: in the installed ORT (1.32) ``MinMaxCalibrater.collect_data`` *discards* the
-    collected batches when that limit is reached without folding them into the ranges (a limit of 1
-    ends in "No data is collected"). The histogram methods still collect every image's tensors
-    before binning (ORT's design): use them with small calibration sets.
-    ``batch_size``: calibration batch for MinMax; the histogram methods (percentile, entropy) run
-    one image at a time because ORT stacks their per-batch tensors, which needs equal batch sizes.
+    output) is what grows with the batch, hence ``CALIB_BATCH`` = 2 (the fastest of the three). Every
+    method runs with ORT's ``CalibStridedMinMax`` = 1 (the option's name says MinMax, but ORT applies the
+    stride to any calibrator): ``collect_data`` is called once per batch
+    (:meth:`BatchCalibrationReader.set_range`), and the batch is folded into the running state at
+    once, so no method holds more than one batch's tensors. MinMax folds min/max (the result equals
+    one pass over all images); percentile and entropy merge the batch into per-tensor histograms
+    (ORT widens the bins as larger values arrive, so the final histogram can differ slightly from
+    one built over all images at once). ``CalibMaxIntermediateOutputs`` is not used: in the installed
+    ORT (1.32) ``MinMaxCalibrater.collect_data`` *discards* the collected batches when that limit is
+    reached without folding them into the ranges (a limit of 1 ends in "No data is collected").
+    ``method``: ``minmax`` | ``percentile`` (99.999 % of |x|) | ``entropy`` (KL divergence), chosen by
+    measurement (README, "INT8 calibration"). ``batch_size``: images per calibrator run.
     ``op_types``: op types whose inputs get Q/DQ; ``exclude_ops``: op types taken out of that set;
     ``exclude_nodes``: node names left in float; ``float_layers``: module names (as in the exported
     node names ``/model/<layer>/...``) whose nodes stay float; ``attention_matmuls``: also quantise MatMuls of two
@@ -203,7 +206,7 @@ def quantize_int8(
         tmp = tmp_dir / dst.name
         with _quiet_preprocess_hint():
             reader = (BatchCalibrationReader if isinstance(calib, BatchSource) else ArrayCalibrationReader)(
-                calib, batch_size=batch_size if method == "minmax" else 1)
+                calib, batch_size=batch_size)
             quantize_static(
                 str(src), str(tmp), reader,
                 quant_format=QuantFormat.QDQ, op_types_to_quantize=ops, per_channel=True,
@@ -213,7 +216,7 @@ def quantize_int8(
                     "ActivationSymmetric": True, "WeightSymmetric": True,
                     "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1},  # weight (K, N): one scale per output
                     "QuantizeBias": False,  # TensorRT 8.x has no int32 DequantizeLinear: keep biases float
-                    **({"CalibStridedMinMax": 1} if method == "minmax" else {}),  # ranges folded per batch
+                    "CalibStridedMinMax": 1,  # every method folds each batch at once (see above)
                 },
             )
         onnx.checker.check_model(str(tmp), full_check=True)
@@ -232,11 +235,13 @@ class _DropPreprocessHint(logging.Filter):
 @contextlib.contextmanager
 def _quiet_preprocess_hint() -> Iterator[None]:
     """ORT logs a hint to run ``quant_pre_process`` on every call; measured, it changed nothing
-    here (see the table above), so the hint is filtered out while quantising."""
+    here (see the table above), so the hint is filtered out while quantising. Its histogram
+    calibrators also print two lines to stdout per batch, which would flood the CLI's output."""
     hint = _DropPreprocessHint()
     logging.getLogger().addFilter(hint)
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
         logging.getLogger().removeFilter(hint)
 

@@ -22,6 +22,7 @@ def export(
     task: Annotated[Optional[int], typer.Option(help="Task to export (default: the latest finished).")] = None,
     fp16: Annotated[bool, typer.Option("--fp16", help="Also FP16 ONNX (LayerNorm/Softmax kept FP32).")] = False,
     int8: Annotated[bool, typer.Option("--int8", help="Also INT8 ONNX (QDQ, symmetric, calibrated).")] = False,
+    int8_calibration: Annotated[Optional[str], typer.Option(help="INT8 activation ranges for this export: minmax | percentile | entropy (default: the run's).")] = None,
     trt: Annotated[bool, typer.Option("--trt", help="Also a TensorRT engine (needs TensorRT: on the device).")] = False,
     opset: Annotated[Optional[int], typer.Option(help="ONNX opset: 17 (JetPack 6/7), 16 (JetPack 5).")] = None,
     max_batch: Annotated[Optional[int], typer.Option(help="Largest batch of the TensorRT profile.")] = None,
@@ -38,7 +39,7 @@ def export(
         triton_name(opened, triton_model), check_repo(triton)
     if update_from is not None:  # a bad base is refused before the export
         check_update_request(opened, task, update_from)
-    manifest = export_run_task(opened, task, formats, opset, max_batch, sign_key)
+    manifest = export_run_task(opened, task, formats, opset, max_batch, sign_key, int8_calibration)
     print_manifest(manifest)
     bundle = opened.store.task_dir(manifest['task']) / 'export'
     signed = (bundle / SIGNATURE_NAME).is_file()

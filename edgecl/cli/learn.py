@@ -94,6 +94,7 @@ def learn(
     amp: Annotated[str, typer.Option(help="Training autocast: none | bf16 (CUDA).")] = "none",
     export: Annotated[bool, typer.Option("--export/--no-export", help="Export a bundle after each task.")] = True,
     formats: Annotated[Optional[str], typer.Option(help="Formats exported after each task, e.g. fp16,int8,trt (FP32 always; 'none' for FP32 only).")] = None,
+    int8_calibration: Annotated[Optional[str], typer.Option(help="INT8 activation ranges: minmax (default, by measurement) | percentile | entropy.")] = None,
     sign_key: Annotated[Optional[Path], typer.Option(help="Ed25519 private key (`edgecl keygen`) signing every bundle of the run; its path is kept in run.json (a new one replaces it).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
@@ -103,7 +104,7 @@ def learn(
                    shuffle_classes=shuffle_classes, augment=augment, align=align, ca_cov=ca_cov,
                    ca_logit_norm=ca_logit_norm, optimizer=optimizer, head_lr=head_lr, schedule=schedule,
                    weight_decay=weight_decay, fresh_final_norm=fresh_final_norm, sign_key=None if sign_key is None else str(sign_key),
-                   export_formats=None if formats is None else parse_formats(formats))
+                   export_formats=None if formats is None else parse_formats(formats), int8_calibration=int8_calibration)
     result = learn_session(run, task=task, all_tasks=all_tasks, force=force, config_file=config, options=options,
                            device=device, threads=threads, export=export, amp=amp, events=PrintedEvents(quiet),
                            workers=workers)

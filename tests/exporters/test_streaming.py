@@ -198,3 +198,39 @@ def test_streamed_calibration_gives_the_same_int8_model_as_arrays(setup, tmp_pat
     sa, sb = scales(a), scales(b)
     assert sa.keys() == sb.keys() and len(sa) > 0
     assert all(np.array_equal(sa[k], sb[k]) for k in sa)
+
+
+def test_histogram_methods_stream_one_batch_at_a_time_and_differ_from_minmax(setup, tmp_path, monkeypatch):
+    """Percentile and entropy fold each calibration batch into their histograms as it arrives (ORT's
+    calibrator never holds more than one batch of tensors), stay symmetric, and give other scales
+    than MinMax (the method really reaches ORT)."""
+    import onnx
+    from onnx import numpy_helper
+    from onnxruntime.quantization import calibrate
+
+    from edgecl.exporters.int8 import nonzero_zero_points, quantize_int8
+    from edgecl.exporters.onnx_export import export_onnx
+
+    held = []
+    real = calibrate.HistogramCalibrater.collect_data
+
+    def watched(self, reader):
+        real(self, reader)
+        held.append(len(self.intermediate_outputs))  # ORT clears it after folding
+    monkeypatch.setattr(calibrate.HistogramCalibrater, "collect_data", watched)
+
+    src = export_onnx(setup.model, tmp_path / "m.onnx", input_shape=(1, 28, 28))
+    calib = array_source(setup.calib[:40], np.zeros(40), batch_size=16)
+
+    def scales(path):
+        return {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer
+                if t.name.endswith("_scale")}
+    base = scales(quantize_int8(src, tmp_path / "minmax.onnx", calib, batch_size=8))
+    for method in ("percentile", "entropy"):
+        held.clear()
+        dst = quantize_int8(src, tmp_path / f"{method}.onnx", calib, method=method, batch_size=8)
+        assert held == [0] * 5  # 40 images / batch 8: one collect per batch, nothing kept after it
+        assert nonzero_zero_points(onnx.load(str(dst))) == []
+        got = scales(dst)
+        assert got.keys() == base.keys()
+        assert any(not np.array_equal(got[k], base[k]) for k in got)
