@@ -4,9 +4,13 @@ InfLoRA's extra work per task measured side by side with a plain inference pass.
     python benchmarks/bench_learn.py                          # bundled Split-MNIST, shipped backbone
     python benchmarks/bench_learn.py --dataset fashion-mnist  # second real stream
     python benchmarks/bench_learn.py --overhead-only          # learn task 1 only, then the overhead table
+    python benchmarks/bench_learn.py --no-export              # skip the exports and the gate table
 
 1. One table from one run: A_T, mean incremental accuracy, forgetting, BWT, max ||dW P_old||/||dW||,
    mean old-feature drift, for four learn runs (``edgecl learn --all`` with each method/alignment).
+   Each run exports every task in every format this machine supports (FP32, FP16, INT8; TensorRT
+   FP16 only where ``tensorrt`` is installed), and a second table (``benchmarks/gate_table.py``)
+   prints every parity gate from the manifests; the script exits 1 when any gate failed.
 2. Overhead (:func:`overhead`): on the model as stored after task 1 (loaded once from the InfLoRA
    run), over task 2's training data, these cases are timed in one loop, in an order rotated every
    repetition, and the median of the per-repetition ratios is reported:
@@ -27,6 +31,7 @@ import argparse
 import copy
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,17 +47,23 @@ from edgecl.data.run_data import open_data
 from edgecl.learning.learner import second_moments
 from edgecl.learning.step import load_state
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gate_table import failure_lines, gate_rows, gate_summary, gate_table, tensorrt_available  # noqa: I001
+
 console = Console(width=140)
 
 
-def learn_run(root: Path, name: str, options: dict, threads: int, task: int | None = None) -> dict:
-    """``edgecl learn --all`` (or ``--task N``) into ``root/name``, no export; the run metrics + wall seconds."""
+def learn_run(root: Path, name: str, options: dict, threads: int, task: int | None = None,
+              export: bool = False) -> dict:
+    """``edgecl learn --all`` (or ``--task N``) into ``root/name``; the run metrics + wall seconds and
+    ``failed_exports`` (each task exported after it is learned when ``export``)."""
     run = root / name
     start = time.perf_counter()
-    edgecl.learn(run, task=task, all_tasks=task is None, device="cpu", threads=threads, export=False,
-                 **{k: v for k, v in options.items() if v is not None})
+    result = edgecl.learn(run, task=task, all_tasks=task is None, device="cpu", threads=threads, export=export,
+                          **{k: v for k, v in options.items() if v is not None})
     metrics = json.loads((run / "metrics.json").read_text())
     metrics["wall"] = time.perf_counter() - start
+    metrics["failed_exports"] = list(result.failed_exports)
     return metrics
 
 
@@ -161,25 +172,49 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="keep the runs here")
     parser.add_argument("--skip-overhead", action="store_true", help="skip the overhead measurement")
     parser.add_argument("--overhead-only", action="store_true", help="learn InfLoRA task 1 only, then the overhead")
+    parser.add_argument("--tasks", type=int, default=None, help="tasks in the stream (default: the dataset's)")
+    parser.add_argument("--no-export", action="store_true", help="learn only: no exports, no gate table")
     args = parser.parse_args()
     root = args.out or Path(tempfile.mkdtemp(prefix="edgecl-bench-"))
-    base = dict(dataset=args.dataset, weights=args.weights, epochs=args.epochs, lam=args.lam, rank=args.rank, lr=args.lr)
+    base = dict(dataset=args.dataset, weights=args.weights, epochs=args.epochs, lam=args.lam, rank=args.rank,
+                lr=args.lr, tasks=args.tasks)
+    export = not args.no_export and not args.overhead_only
+    if export:  # every format this machine can produce (FP32 is always exported)
+        base["export_formats"] = ["fp16", "int8"] + (["trt"] if tensorrt_available() else [])
+    errors: list[str] = []
     if args.overhead_only:
         learn_run(root, "inflora", {**base, "method": "inflora", "align": "none"}, args.threads, task=1)
     else:
-        rows = {}
+        rows, runs = {}, {}
         for method in ("inflora", "seqlora"):
             for align in ("none", "ca"):
                 name = method + ("+ca" if align == "ca" else "")
                 console.print(f"learning {name} ...")
-                rows[name] = learn_run(root, name, {**base, "method": method, "align": align}, args.threads)
+                runs[name] = root / name
+                try:
+                    rows[name] = learn_run(root, name, {**base, "method": method, "align": align}, args.threads,
+                                           export=export)
+                except Exception as exc:  # noqa: BLE001 - one failed run must not hide the others' tables
+                    errors.append(f"{name}: {type(exc).__name__}: {exc}")
+                    console.print(f"[red]{name} failed: {type(exc).__name__}: {exc}[/red]")
         console.print(results_table(rows))
+        if export:
+            gates = gate_rows(runs)
+            console.print(gate_table(gates))
+            passed, total = gate_summary(gates)
+            errors += failure_lines(gates)
+            console.print(f"{passed}/{total} gates passed"
+                          + ("" if tensorrt_available() else "; TensorRT FP16: not available (tensorrt not installed)"))
+    for line in errors:
+        console.print(f"[red]failed: {line}[/red]")
     if not args.skip_overhead:
         torch.set_num_threads(args.threads)
         times = overhead(root / "inflora", task=2, reps=args.reps)
         console.print(overhead_table(times, edgecl.open_run(root / "inflora").config.epochs, 2, args.reps))
         console.print(f"{args.threads} thread(s); batch making (augmentation) included in the plain and statistics passes")
     console.print(f"runs kept in {root}")
+    if errors:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
