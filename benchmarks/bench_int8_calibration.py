@@ -62,7 +62,7 @@ def int8_row(manifest: dict[str, Any]) -> dict[str, Any]:
         "float_layers": len(entry.get("float_nodes") or []),
         "fraction": entry.get("quantized_matmul_fraction"),
         "final_agreement": (entry.get("gate") or {}).get("top1_agreement"),
-        "seconds": entry.get("seconds"), "fallback_seconds": entry.get("fallback_seconds") or 0.0,
+        "seconds": entry.get("export_seconds"), "fallback_seconds": entry.get("fallback_seconds") or 0.0,
     }
 
 

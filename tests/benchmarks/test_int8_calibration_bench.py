@@ -16,7 +16,7 @@ spec.loader.exec_module(bench)
 def _manifest(first: float, final: float | None = None, floats: int = 0) -> dict:
     gate = {"top1_agreement": final or first, "accuracy_delta_pp": -0.1, "max_abs_diff": 0.4,
             "passed": (final or first) >= 0.99}
-    entry = {"status": "passed" if gate["passed"] else "gate_failed", "gate": gate, "seconds": 2.5,
+    entry = {"status": "passed" if gate["passed"] else "gate_failed", "gate": gate, "export_seconds": 2.5,
              "float_nodes": [f"n{i}" for i in range(floats)], "quantized_matmul_fraction": 1.0 - 0.05 * floats}
     if final is not None:  # the fallback ran: the manifest keeps the first gate inside it
         entry["fallback"] = {"first_gate": {"top1_agreement": first, "accuracy_delta_pp": -0.3,
