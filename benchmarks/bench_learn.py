@@ -5,6 +5,7 @@ InfLoRA's extra work per task measured side by side with a plain inference pass.
     python benchmarks/bench_learn.py --dataset fashion-mnist  # second real stream
     python benchmarks/bench_learn.py --overhead-only          # learn task 1 only, then the overhead table
     python benchmarks/bench_learn.py --no-export              # skip the exports and the gate table
+    python benchmarks/bench_learn.py --runs seqlora,seqlora+ca  # a subset of the four runs (resumable)
 
 1. One table from one run: A_T, mean incremental accuracy, forgetting, BWT, max ||dW P_old||/||dW||,
    mean old-feature drift, for four learn runs (``edgecl learn --all`` with each method/alignment).
@@ -51,6 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gate_table import failure_lines, gate_rows, gate_summary, gate_table, tensorrt_available  # noqa: I001
 
 console = Console(width=140)
+RUNS = {"inflora": ("inflora", "none"), "inflora+ca": ("inflora", "ca"),  # run name: (method, align)
+        "seqlora": ("seqlora", "none"), "seqlora+ca": ("seqlora", "ca")}
 
 
 def learn_run(root: Path, name: str, options: dict, threads: int, task: int | None = None,
@@ -174,7 +177,11 @@ def main() -> None:
     parser.add_argument("--overhead-only", action="store_true", help="learn InfLoRA task 1 only, then the overhead")
     parser.add_argument("--tasks", type=int, default=None, help="tasks in the stream (default: the dataset's)")
     parser.add_argument("--no-export", action="store_true", help="learn only: no exports, no gate table")
+    parser.add_argument("--runs", default=",".join(RUNS), help="comma-separated subset of " + ", ".join(RUNS))
     args = parser.parse_args()
+    chosen = args.runs.split(",")
+    if set(chosen) - set(RUNS):
+        parser.error(f"--runs: unknown {sorted(set(chosen) - set(RUNS))}, use {', '.join(RUNS)}")
     root = args.out or Path(tempfile.mkdtemp(prefix="edgecl-bench-"))
     base = dict(dataset=args.dataset, weights=args.weights, epochs=args.epochs, lam=args.lam, rank=args.rank,
                 lr=args.lr, tasks=args.tasks)
@@ -186,17 +193,17 @@ def main() -> None:
         learn_run(root, "inflora", {**base, "method": "inflora", "align": "none"}, args.threads, task=1)
     else:
         rows, runs = {}, {}
-        for method in ("inflora", "seqlora"):
-            for align in ("none", "ca"):
-                name = method + ("+ca" if align == "ca" else "")
-                console.print(f"learning {name} ...")
-                runs[name] = root / name
-                try:
-                    rows[name] = learn_run(root, name, {**base, "method": method, "align": align}, args.threads,
-                                           export=export)
-                except Exception as exc:  # noqa: BLE001 - one failed run must not hide the others' tables
-                    errors.append(f"{name}: {type(exc).__name__}: {exc}")
-                    console.print(f"[red]{name} failed: {type(exc).__name__}: {exc}[/red]")
+        for name, (method, align) in RUNS.items():
+            if name not in chosen:
+                continue
+            console.print(f"learning {name} ...")
+            runs[name] = root / name
+            try:
+                rows[name] = learn_run(root, name, {**base, "method": method, "align": align}, args.threads,
+                                       export=export)
+            except Exception as exc:  # noqa: BLE001 - one failed run must not hide the others' tables
+                errors.append(f"{name}: {type(exc).__name__}: {exc}")
+                console.print(f"[red]{name} failed: {type(exc).__name__}: {exc}[/red]")
         console.print(results_table(rows))
         if export:
             gates = gate_rows(runs)
