@@ -6,6 +6,12 @@ Runtime, so the ratios are comparable even on a loaded machine (absolute numbers
     python benchmarks/bench_export.py                      # the shipped default model (bundled backbone)
     python benchmarks/bench_export.py --model vit_tiny     # vit_tiny_patch16_224, 3 x 224 x 224
     python benchmarks/bench_export.py --threads 2 --opset 16 --repeats 10 --rounds 5
+    python benchmarks/bench_export.py --model vit_tiny --int8-cpu   # + the INT8-on-ORT-CPU variants table
+
+``--int8-cpu`` then prints a second table: INT8 variants of the same FP32 file (QDQ/QOperator, S8S8/U8S8,
+per-channel/per-tensor, attention MatMuls, dynamic), their speed vs FP32 at 1 and 2 threads, and the
+ORT kernels they become (see ``benchmarks/int8_cpu_variants.py``; speed only here: random weights;
+every variant for ``shipped``, its ``KEY_VARIANTS`` for the 224-px models).
 
 Latency at batch 1 and 32: ``--rounds`` interleaved rounds, each timing every runner ``--repeats``
 times (median); the table shows the median over rounds (see :func:`latencies`).
@@ -152,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median over rounds)")
     parser.add_argument("--opset", type=int, default=17)
     parser.add_argument("--calib", type=int, default=64, help="random calibration images for INT8 (timing only)")
+    parser.add_argument("--int8-cpu", action="store_true",
+                        help="also print the INT8-on-ORT-CPU variants table (benchmarks/int8_cpu_variants.py)")
     args = parser.parse_args(argv)
     if min(args.threads, args.repeats, args.rounds, args.calib) < 1:
         parser.error("--threads, --repeats, --rounds and --calib must be >= 1")
@@ -162,6 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_export_") as tmp:
         rows = export_all(model, shape, Path(tmp), args.opset, args.calib)
         print_table(rows, latencies(model, shape, rows, args.threads, args.repeats, args.rounds))
+        if args.int8_cpu:
+            # benchmarks/ is on sys.path when this file runs as a script
+            from int8_cpu_variants import int8_cpu_section, pick
+
+            print("\nINT8 on ONNX Runtime CPU (variants of the fp32 (torchscript) file; speed only: random weights)")
+            calib = np.random.default_rng(0).random((args.calib, *shape), dtype=np.float32)
+            int8_cpu_section(rows["fp32 (torchscript)"]["path"], shape, calib, threads=sorted({1, args.threads, 2}),
+                             repeats=args.repeats, rounds=args.rounds,
+                             variants=pick(None if args.model == "shipped" else "key"))
     return 0
 
 
