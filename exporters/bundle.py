@@ -34,6 +34,7 @@ from .gate_run import Reference, gate_onnx, gate_runner, reference
 from .golden import select_golden, write_golden
 from .sources import BatchSource, as_source, check_batch
 from .int8 import int8_settings, quantize_int8
+from .int8_cpu import quantize_int8_cpu
 from .int8_fallback import matmul_record, run_fallback
 from .jetson_files import stamp_all, write_jetson_files
 from .manifest import build_manifest, failed_formats, file_entries, format_entry
@@ -76,7 +77,8 @@ def export_bundle(
     :class:`~edgecl.exporters.sources.BatchSource` (streamed: the reference, every gate and the golden
     selection read it batch by batch and keep only logits, labels and the golden images);
     ``calib`` = INT8 calibration inputs, an array or a ``BatchSource`` (streamed too; needed when
-    "int8" is requested). ``formats`` is a subset of {"fp16", "int8", "trt"}; "trt" also writes
+    "int8" is requested). ``formats`` is a subset of {"fp16", "int8", "int8cpu", "trt"} ("int8cpu":
+    ``model.int8cpu.onnx`` for ONNX Runtime on CPU, :mod:`.int8_cpu`); "trt" also writes
     ``model.fp16.onnx`` (TensorRT >= 11 builds fp16 engines from it) and, where TensorRT imports,
     ``model.fp16.plan`` + ``model.fp16.plan.json`` (the runtime's naming) as format ``trt_fp16``. ``thresholds`` overrides
     ``edgecl_runtime.gate.DEFAULT_THRESHOLDS``. ``int8_options`` go to :func:`quantize_int8`.
@@ -104,6 +106,9 @@ def export_bundle(
             entries["fp16"] = _optional("fp16", "fp16" in fmts, stage, ref, table, lambda p: convert_fp16(fp32, p))
         if "int8" in fmts:
             entries["int8"] = _int8_entry(stage, ref, table, calib, int8_options)
+        if "int8cpu" in fmts:  # ONNX Runtime CPU's INT8 (dynamic, no calibration): .int8_cpu
+            fp32 = stage / FILES["fp32"]
+            entries["int8cpu"] = _optional("int8cpu", True, stage, ref, table, lambda p: quantize_int8_cpu(fp32, p))
         names = dict(classes=[str(c) for c in classes], task=task, input_spec=input_spec, run=run_name)
         stamp_all(stage, entries, **names)  # before the engine build and the hashes: both read these files
         jetson = write_jetson_files(stage, entries, ref, np.asarray(golden[2]), deepstream_sets=deepstream_sets,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from edgecl_runtime.contract import ONNX_FILES
+from edgecl_runtime.contract import ONNX_FILES, TRT_PRECISIONS
 
 from .deepstream import deepstream_accuracy, deepstream_record, nvinfer_accuracy, write_deepstream
 from .gate_run import Reference
@@ -47,7 +47,8 @@ def write_jetson_files(stage: Path, entries: Mapping[str, Mapping[str, Any]], re
     is nvinfer's, so the reference logits of ``ref`` are used (the FP32 gate showed the ONNX agrees
     with them); otherwise the accuracy is recorded as not measured (null).
     """
-    configs = write_deepstream(stage, classes=classes, input_spec=input_spec, onnx_files=exported_onnx(entries),
+    trt_onnx = {p: f for p, f in exported_onnx(entries).items() if p in TRT_PRECISIONS}  # no int8cpu: CPU only
+    configs = write_deepstream(stage, classes=classes, input_spec=input_spec, onnx_files=trt_onnx,
                                run=run, task=task)
     size = {"h": input_spec["crop"], "w": input_spec["crop"]}
     measured, how = None, NVINFER_RESIZE.format(**size)

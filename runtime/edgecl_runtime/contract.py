@@ -10,7 +10,10 @@ A format row: ``name`` is the manifest key (``formats.<name>``); ``precision`` p
 thresholds; ``file`` is its file in the bundle; ``request`` is the word a user writes to ask for
 it (`--fp16`, ``export_formats: [int8]``; None: always exported); ``onnx`` says whether the file
 is an ONNX model (as opposed to a TensorRT plan, which ships with its ``.plan.json``
-record: ``edgecl_runtime.plan_record``).
+record: ``edgecl_runtime.plan_record``). An ONNX row's name is its precision: the runtime looks a
+precision's file up as ``formats.<precision>`` (``Bundle.onnx_path``). ``int8cpu`` is the CPU-only
+INT8 file (``edgecl.exporters.int8_cpu``); TensorRT, DeepStream and Triton-TensorRT take only the
+``TRT_PRECISIONS``.
 """
 from __future__ import annotations
 
@@ -37,12 +40,17 @@ FORMATS: tuple[Format, ...] = (
     Format("fp32", "fp32", "model.onnx", None),
     Format("fp16", "fp16", "model.fp16.onnx", "fp16"),
     Format("int8", "int8", "model.int8.onnx", "int8"),
+    Format("int8cpu", "int8cpu", "model.int8cpu.onnx", "int8cpu"),
     Format("trt_fp16", "fp16", "model.fp16.plan", "trt", onnx=False),
 )
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8", "int8cpu")
+# The precisions TensorRT builds (and DeepStream / Triton-TensorRT / Jetson files are made for).
+# int8cpu is ONNX Runtime CPU's file (dynamic uint8 activations: DynamicQuantizeLinear + MatMulInteger,
+# which TensorRT does not build); TensorRT's INT8 is the Q/DQ ``model.int8.onnx``.
+TRT_PRECISIONS = ("fp32", "fp16", "int8")
 ONNX_FILES = {f.precision: f.file for f in FORMATS if f.onnx}  # {precision: ONNX file}
 REQUESTS = tuple(f.request for f in FORMATS if f.request)  # what export_formats / flags accept
-DEFAULT_REQUESTS = ("fp16", "int8")  # exported after every task unless the run says otherwise
+DEFAULT_REQUESTS = ("fp16", "int8", "int8cpu")  # exported after every task unless the run says otherwise
 
 # Gate thresholds per precision (their reasoning: edgecl_runtime.gate). They belong to the
 # contract, not to a bundle: the device judges a bundle by these, whatever its manifest says.
@@ -50,6 +58,7 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
     "fp32": {"max_abs_diff": 1e-4, "top1_agreement": 1.0, "accuracy_delta_pp": 0.1},
     "fp16": {"max_abs_diff": 5e-2, "top1_agreement": 0.995, "accuracy_delta_pp": 0.3},
     "int8": {"max_abs_diff": 1.0, "top1_agreement": 0.99, "accuracy_delta_pp": 1.0},
+    "int8cpu": {"max_abs_diff": 1.0, "top1_agreement": 0.99, "accuracy_delta_pp": 1.0},  # int8's gate
 }
 THRESHOLD_KEYS = ("max_abs_diff", "top1_agreement", "accuracy_delta_pp")
 
