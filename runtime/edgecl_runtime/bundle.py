@@ -54,7 +54,7 @@ class Bundle:
         return dict(self.manifest["input"])
 
     def onnx_path(self, precision: str) -> Path:
-        """Path of the ONNX model for fp32/fp16/int8; error if the bundle has none."""
+        """Path of the ONNX model for fp32/fp16/int8/int8cpu; error if the bundle has none."""
         prec = base_precision(precision)
         entry = self.manifest.get("formats", {}).get(prec, {})
         status = entry.get("status", "passed")
@@ -62,6 +62,9 @@ class Bundle:
             raise BundleError(f"bundle {self.path} has no {prec} model (export failed: "
                               f"{entry.get('error', '') or 'no detail'}); use another precision")
         name = entry.get("file") or ONNX_FILES[prec]
+        if not entry and name not in self.manifest.get("files", {}) and not (self.path / name).exists():
+            raise BundleError(f"bundle {self.path} has no {prec} model ({name}: not exported); use another "
+                              f"precision or re-export with {prec}")
         if name not in self.manifest.get("files", {}):
             raise BundleError(f"bundle {self.path}: the {prec} model {name} is not listed in the "
                               "manifest's files (unhashed); re-export the bundle")

@@ -49,6 +49,7 @@ class Precision(str, Enum):
     fp32 = "fp32"
     fp16 = "fp16"
     int8 = "int8"
+    int8cpu = "int8cpu"  # model.int8cpu.onnx: ONNX Runtime (CPU) only
 
 
 BundleArg = Annotated[Path, typer.Argument(help="Bundle folder (RUN/task-NN/export).")]
@@ -171,6 +172,8 @@ def update(base: Annotated[Path, typer.Argument(help="Base bundle folder (RUN/ta
 def build(bundle: BundleArg,
           fp16: Annotated[bool, typer.Option("--fp16", help="Build an FP16 engine.")] = False,
           int8: Annotated[bool, typer.Option("--int8", help="Build from the INT8 Q/DQ model.")] = False,
+          int8cpu: Annotated[bool, typer.Option("--int8cpu", hidden=True,
+                                                help="Refused: model.int8cpu.onnx is ONNX Runtime's CPU file.")] = False,
           max_batch: Annotated[int, typer.Option("--max-batch", min=1)] = 8,
           opt_batch: Annotated[int, typer.Option("--opt-batch", min=1)] = 1,
           workspace_mb: Annotated[int, typer.Option("--workspace-mb", min=16)] = 1024,
@@ -188,7 +191,7 @@ def build(bundle: BundleArg,
           ) -> None:
     """Build a TensorRT plan (model.<precision>.plan + .plan.json) on this device, then verify it."""
     from .bundle import load_bundle
-    from .trt_build import build_engine, remove_plan
+    from .trt_build import build_engine, check_trt_precision, remove_plan
     from .trt_compat import import_tensorrt
     from .trt_dla import DlaSettings, check_dla
     from .verify import verify_bundle
@@ -196,10 +199,11 @@ def build(bundle: BundleArg,
     if fp16 and int8:
         _error("--fp16 and --int8 are exclusive; pick one (default fp32)")
         raise typer.Exit(2)
-    precision = "fp16" if fp16 else "int8" if int8 else "fp32"
+    precision = "int8cpu" if int8cpu else "fp16" if fp16 else "int8" if int8 else "fp32"  # int8cpu: refused below
     dla = DlaSettings(dla_core, gpu_fallback)
     cache = cache_dir or Path(os.environ.get("EDGECL_RT_CACHE", Path.home() / ".cache/edgecl-rt"))
     with _failures():
+        check_trt_precision(precision)
         check_dla(precision, dla)
         keys = _trusted(trust)
         table = _operator_thresholds(thresholds)

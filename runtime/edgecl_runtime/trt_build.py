@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from .atomic_io import write_bytes_atomic
+from .contract import TRT_PRECISIONS
 from .errors import EngineError
 from .gate import base_precision
 from .plan_record import sidecar_path, write_plan
@@ -58,6 +59,16 @@ class BuildPlan:
     pin_fp32: bool
 
 
+def check_trt_precision(precision: str) -> None:
+    """One-line EngineError for a precision TensorRT does not build (``int8cpu``), before TensorRT is touched."""
+    prec = base_precision(precision)
+    if prec not in TRT_PRECISIONS:
+        raise EngineError(f"{prec} is not a TensorRT precision: its model ({prec}, for ONNX Runtime on CPU) "
+                          "uses dynamic quantisation ops (DynamicQuantizeLinear, MatMulInteger) that TensorRT "
+                          "does not build; use --int8 (the Q/DQ model.int8.onnx) for TensorRT, or run "
+                          f"{prec} with --backend ort")
+
+
 def precision_constraint_flag(available: Iterable[str]) -> str:
     """Name of the flag that makes the builder obey per-layer precisions on this version."""
     names = set(available)
@@ -71,6 +82,7 @@ def precision_constraint_flag(available: Iterable[str]) -> str:
 def make_plan(trt_version: str, precision: str,
               builder_flag_names: Iterable[str] | None = None) -> BuildPlan:
     """Decide ONNX source and flags for ``precision`` on TensorRT ``trt_version``."""
+    check_trt_precision(precision)
     prec = base_precision(precision)
     major = version_tuple(trt_version)[0]
     available = set(builder_flag_names) if builder_flag_names is not None else {

@@ -35,6 +35,8 @@ def open_backend(bundle: Any, backend: str = "ort", precision: str = "fp32",
         from .ort import OrtBackend
         return OrtBackend(bundle.onnx_path(precision), precision=precision, **options)
     if backend == "trt":
+        from ..trt_build import check_trt_precision
         from .trt import TrtBackend
+        check_trt_precision(precision)  # int8cpu: ONNX Runtime's CPU file, no TensorRT plan
         return TrtBackend.for_bundle(bundle, precision=precision, **options)
     raise RuntimeFailure(f"unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}")
