@@ -52,7 +52,7 @@ def export(run_dir: str | Path, *, task: int | None = None, formats: set[str] | 
            update_from: int | None = None, int8_calibration: str | None = None) -> dict[str, Any]:
     """Export finished ``task`` (default: the latest) as a gated bundle; returns its manifest.
 
-    ``formats`` adds to FP32 (always): any of ``fp16``, ``int8``, ``trt``. A format that fails
+    ``formats`` adds to FP32 (always): any of ``fp16``, ``int8``, ``int8cpu``, ``trt``. A format that fails
     its export or gate is recorded in the manifest, not raised. ``triton``: a Triton model
     repository; the task is published there as version N of ``triton_name`` (default: the run's
     folder name) when its FP32 gate passed (``ExportFailed`` otherwise). ``sign_key`` (a private

@@ -22,6 +22,7 @@ def export(
     task: Annotated[Optional[int], typer.Option(help="Task to export (default: the latest finished).")] = None,
     fp16: Annotated[bool, typer.Option("--fp16", help="Also FP16 ONNX (LayerNorm/Softmax kept FP32).")] = False,
     int8: Annotated[bool, typer.Option("--int8", help="Also INT8 ONNX (QDQ, symmetric, calibrated).")] = False,
+    int8cpu: Annotated[bool, typer.Option("--int8cpu", help="Also the CPU INT8 ONNX for ONNX Runtime (dynamic quantisation, no calibration; TensorRT uses --int8).")] = False,
     int8_calibration: Annotated[Optional[str], typer.Option(help="INT8 activation ranges for this export: minmax | percentile | entropy (default: the run's).")] = None,
     trt: Annotated[bool, typer.Option("--trt", help="Also a TensorRT engine (needs TensorRT: on the device).")] = False,
     opset: Annotated[Optional[int], typer.Option(help="ONNX opset: 17 (JetPack 6/7), 16 (JetPack 5).")] = None,
@@ -32,7 +33,7 @@ def export(
     update_from: Annotated[Optional[int], typer.Option("--update-from", help="Also write an over-the-air update from task M's bundle: RUN/task-NN/update-from-MM/ (`edgecl-rt update`).")] = None,
 ) -> None:
     """Export a finished task as a bundle (ONNX FP32 always) behind the parity gate; exit 1 if a format fails."""
-    flags = {"fp16": fp16, "int8": int8, "trt": trt}
+    flags = {"fp16": fp16, "int8": int8, "int8cpu": int8cpu, "trt": trt}
     formats = {name for name in REQUESTS if flags.get(name)}
     opened = open_run(run)
     if triton is not None:  # names and folder checked before any export work

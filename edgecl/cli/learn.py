@@ -93,7 +93,7 @@ def learn(
     workers: Annotated[Optional[int], typer.Option(help="Data worker processes decoding and augmenting images (per rank; default for image files: min(max(cores - 1, 2), 8), started once per session; 0 for array data). Same weights for every value.")] = None,
     amp: Annotated[str, typer.Option(help="Training autocast: none | bf16 (CUDA).")] = "none",
     export: Annotated[bool, typer.Option("--export/--no-export", help="Export a bundle after each task.")] = True,
-    formats: Annotated[Optional[str], typer.Option(help="Formats exported after each task, e.g. fp16,int8,trt (FP32 always; 'none' for FP32 only).")] = None,
+    formats: Annotated[Optional[str], typer.Option(help="Formats exported after each task, e.g. fp16,int8,int8cpu,trt (default fp16,int8,int8cpu; FP32 always; 'none' for FP32 only).")] = None,
     int8_calibration: Annotated[Optional[str], typer.Option(help="INT8 activation ranges: minmax (default, by measurement) | percentile | entropy.")] = None,
     sign_key: Annotated[Optional[Path], typer.Option(help="Ed25519 private key (`edgecl keygen`) signing every bundle of the run; its path is kept in run.json (a new one replaces it).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,

@@ -17,10 +17,11 @@ from typing import Any
 from edgecl_runtime.backends import open_backend
 from edgecl_runtime.bench import latency_stats
 from edgecl_runtime.bundle import load_bundle
+from edgecl_runtime.contract import FORMATS
 
 STATUS_GLYPH = {"passed": "✅", "gate_failed": "❎", "export_failed": "❌"}
-FORMAT_ORDER = ("fp32", "fp16", "int8", "trt_fp16")
-ONNX_FORMATS = ("fp32", "fp16", "int8")
+FORMAT_ORDER = tuple(f.name for f in FORMATS)  # the contract's table order
+ONNX_FORMATS = tuple(f.name for f in FORMATS if f.onnx)
 LATENCY_KEYS = ("p50_ms", "p95_ms", "images_per_s")
 
 
