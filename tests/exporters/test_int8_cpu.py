@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
+from PIL import Image
 from typer.testing import CliRunner
 
 from edgecl.exporters.bundle import export_bundle, failed_formats
@@ -63,8 +64,7 @@ def test_patch_embed_head_and_attention_stay_float(quantized):
     fp32, q = onnx.load(str(src)), onnx.load(str(dst))
     float_mm = {n.name for n in q.graph.node if n.op_type in ("MatMul", "Gemm", "Conv")}
     assert set(activation_matmuls(fp32)) <= float_mm and len(activation_matmuls(fp32)) == 2 * 2
-    assert any("/patch_embed/" in n and q_op == "Conv" for n, q_op in
-               ((n.name, n.op_type) for n in q.graph.node))
+    assert any(n.op_type == "Conv" and "/patch_embed/" in n.name for n in q.graph.node)  # float Conv
     head = [n for n in q.graph.node if "/head/" in n.name and n.op_type in ("MatMul", "Gemm")]
     assert head and all(not i.endswith("_quantized") for n in head for i in n.input)
     consumers = {i for n in q.graph.node if n.op_type == "MatMulInteger" for i in n.input}
@@ -124,7 +124,7 @@ def test_no_deepstream_config_for_the_cpu_file(default_bundle):
     assert not any("int8cpu" in (out / "deepstream" / c).read_text() for c in configs)
 
 
-def test_rt_verify_and_predict_int8cpu_with_ort(default_bundle):
+def test_rt_verify_bench_predict_int8cpu_with_ort(default_bundle):
     out, _ = default_bundle
     rec = verify_bundle(out, "ort", "int8cpu", write=False)
     assert rec["passed"], rec
@@ -133,6 +133,18 @@ def test_rt_verify_and_predict_int8cpu_with_ort(default_bundle):
     written = json.loads((out / "verification-ort-int8cpu.json").read_text())
     assert written["passed"] and written["precision"] == "int8cpu"
     (out / "verification-ort-int8cpu.json").unlink()  # the module's bundle stays as exported
+    res = runner.invoke(app, ["bench", str(out), "--precision", "int8cpu", "--iters", "3", "--warmup", "1"])
+    assert res.exit_code == 0 and "int8cpu" in res.stdout, res.output
+    img = out.parent / "digit.png"
+    Image.fromarray((255 * setup_image(out)).astype(np.uint8)).save(img)
+    res = runner.invoke(app, ["predict", str(out), str(img), "--precision", "int8cpu", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["results"][0]["predictions"]
+
+
+def setup_image(bundle) -> np.ndarray:
+    """The first golden image as (28, 28) in [0, 1]."""
+    return np.load(bundle / "golden.npz")["inputs"][0, 0]
 
 
 def test_failing_cpu_gate_is_recorded_and_fails_the_export(setup, tmp_path, monkeypatch):
