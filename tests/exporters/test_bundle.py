@@ -201,5 +201,6 @@ def test_package_exports_public_api():
 
     assert ex.export_bundle is export_bundle and ex.failed_formats is failed_formats
     assert callable(ex.quantize_int8) and callable(ex.stratified_sample) and callable(ex.export_onnx)
+    assert callable(ex.quantize_int8_cpu)
     with pytest.raises(AttributeError):
         ex.not_there  # noqa: B018
