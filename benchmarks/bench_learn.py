@@ -9,8 +9,8 @@ InfLoRA's extra work per task measured side by side with a plain inference pass.
 
 1. One table from one run: A_T, mean incremental accuracy, forgetting, BWT, max ||dW P_old||/||dW||,
    mean old-feature drift, for four learn runs (``edgecl learn --all`` with each method/alignment).
-   Each run exports every task in every format this machine supports (FP32, FP16, INT8; TensorRT
-   FP16 only where ``tensorrt`` is installed), and a second table (``benchmarks/gate_table.py``)
+   Each run exports every task in every format of the bundle contract this machine supports (FP32,
+   FP16, INT8, ...; TensorRT FP16 only where ``tensorrt`` is installed), and a second table (``benchmarks/gate_table.py``)
    prints every parity gate from the manifests; the script exits 1 when any gate failed.
 2. Overhead (:func:`overhead`): on the model as stored after task 1 (loaded once from the InfLoRA
    run), over task 2's training data, these cases are timed in one loop, in an order rotated every
@@ -44,6 +44,7 @@ from torch import nn
 
 from edgecl.inflora import Adapter, design_branch, threshold_for_task
 import edgecl
+from edgecl_runtime.contract import REQUESTS
 from edgecl.data.run_data import open_data
 from edgecl.learning.learner import second_moments
 from edgecl.learning.step import load_state
@@ -186,8 +187,8 @@ def main() -> None:
     base = dict(dataset=args.dataset, weights=args.weights, epochs=args.epochs, lam=args.lam, rank=args.rank,
                 lr=args.lr, tasks=args.tasks)
     export = not args.no_export and not args.overhead_only
-    if export:  # every format this machine can produce (FP32 is always exported)
-        base["export_formats"] = ["fp16", "int8"] + (["trt"] if tensorrt_available() else [])
+    if export:  # every format of the bundle contract this machine can produce (FP32 is always exported)
+        base["export_formats"] = [r for r in REQUESTS if r != "trt" or tensorrt_available()]
     errors: list[str] = []
     if args.overhead_only:
         learn_run(root, "inflora", {**base, "method": "inflora", "align": "none"}, args.threads, task=1)
