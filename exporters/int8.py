@@ -186,8 +186,9 @@ def quantize_int8(
     one built over all images at once). ``CalibMaxIntermediateOutputs`` is not used: in the installed
     ORT (1.32) ``MinMaxCalibrater.collect_data`` *discards* the collected batches when that limit is
     reached without folding them into the ranges (a limit of 1 ends in "No data is collected").
-    ``method``: ``minmax`` | ``percentile`` (99.999 % of |x|) | ``entropy`` (KL divergence), chosen by
-    measurement (README, "INT8 calibration"). ``batch_size``: images per calibrator run.
+    ``method``: ``minmax`` | ``percentile`` (99.999th percentile of |x|) | ``entropy`` (KL divergence);
+    MinMax is the default by measurement (README, "INT8 calibration": the only one of the three whose
+    gate passed on all six measured bundles, and the fastest). ``batch_size``: images per calibrator run.
     ``op_types``: op types whose inputs get Q/DQ; ``exclude_ops``: op types taken out of that set;
     ``exclude_nodes``: node names left in float; ``float_layers``: module names (as in the exported
     node names ``/model/<layer>/...``) whose nodes stay float; ``attention_matmuls``: also quantise MatMuls of two
