@@ -36,6 +36,7 @@ from .sources import BatchSource, as_source, check_batch
 from .int8 import int8_settings, quantize_int8
 from .int8_cpu import quantize_int8_cpu
 from .int8_fallback import matmul_record, run_fallback
+from .int8_methods import gate_across_methods
 from .jetson_files import stamp_all, write_jetson_files
 from .manifest import build_manifest, failed_formats, file_entries, format_entry
 from .onnx_export import DEFAULT_EXPORTER, export_onnx
@@ -148,8 +149,19 @@ def _int8_entry(stage: Path, ref: Reference, table: Mapping[str, Any], calib: np
         calib = _checked(calib, "calibration inputs")
     record = {"n": int(len(calib)), **int8_settings(opts)}
     fp32 = stage / FILES["fp32"]
+
+    requested = record["method"]
+
+    def gate(path: Path) -> tuple[Mapping[str, Any], dict[str, Any]]:
+        """INT8 gate + float-layer fallback, then the other calibrations (:mod:`.int8_methods`)."""
+        def attempt(method: str) -> tuple[Mapping[str, Any], dict[str, Any]]:
+            if method != requested:  # the requested method's file is the one the build wrote
+                quantize_int8(fp32, path, calib, **{**opts, "method": method})
+            return _int8_gate(fp32, path, calib, ref, table)
+        return gate_across_methods(requested, attempt, record)
+
     return _optional("int8", True, stage, ref, table, lambda p: quantize_int8(fp32, p, calib, **opts),
-                     calibration=record, gate=lambda p: _int8_gate(fp32, p, calib, ref, table))
+                     calibration=record, gate=gate)
 
 
 def _int8_gate(fp32: Path, path: Path, calib: np.ndarray | BatchSource, ref: Reference,

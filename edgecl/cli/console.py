@@ -116,6 +116,12 @@ def print_manifest(manifest: dict[str, Any]) -> None:
         console.print(f"  int8: {len(fallback['float_nodes'])} layer(s) kept float by the fallback,"
                       f" {100 * fallback['quantized_matmul_fraction']:.1f} % of MatMul/Gemm FLOPs int8"
                       f" ({fallback['fallback_seconds']:.0f} s search)")
+    calibration = fallback.get("calibration") or {}
+    if len(calibration.get("tried") or []) > 1:
+        outcome = (f"shipped {calibration['method']}" if fallback.get("status") == "passed"
+                   else "no calibration passed")
+        console.print(f"  int8: {calibration['requested']} calibration failed its gate; {outcome}"
+                      f" (tried {', '.join(t['method'] for t in calibration['tried'])})")
 
 
 def _fmt(value: Any, spec: str) -> str:

@@ -35,10 +35,17 @@ def test_run_method_is_used_and_export_overrides_it(tmp_path, tiny_config):
                                 "--no-export", "--formats", "int8", "--int8-calibration", "percentile"])
     assert learn.exit_code == 0, learn.output
     assert json.loads((run / "run.json").read_text())["config"]["int8_calibration"] == "percentile"
-    assert _export(run)["calibration"]["method"] == "percentile"
-    assert _export(run, "--int8-calibration", "entropy")["calibration"]["method"] == "entropy"
-    assert _export(run, "--int8-calibration", "minmax")["calibration"]["method"] == "minmax"
-    assert _export(run)["calibration"]["method"] == "percentile"  # back to the run's own method
+    assert _export(run)["calibration"]["tried"][0]["method"] == "percentile"
+    entry = _export(run, "--int8-calibration", "entropy")
+    assert entry["calibration"]["requested"] == entry["calibration"]["tried"][0]["method"] == "entropy"
+    assert _export(run, "--int8-calibration", "minmax")["calibration"]["requested"] == "minmax"
+    entry = _export(run)  # back to the run's own method
+    calibration = entry["calibration"]
+    assert calibration["requested"] == "percentile"
+    # the shipped method is the first that passed, else the last tried (the file on disk)
+    tried = calibration["tried"]
+    assert calibration["method"] == tried[-1]["method"] and [t["passed"] for t in tried[:-1]] == [False] * (len(tried) - 1)
+    assert entry["status"] == ("passed" if tried[-1]["passed"] else "gate_failed")
 
 
 def test_bad_method_is_one_line_and_writes_nothing(tmp_path, tiny_config):
