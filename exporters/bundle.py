@@ -35,6 +35,7 @@ from .golden import select_golden, write_golden
 from .sources import BatchSource, as_source, check_batch
 from .int8 import int8_settings, quantize_int8
 from .int8_cpu import quantize_int8_cpu
+from .int8_cpu_fallback import cpu_matmul_record, run_cpu_fallback
 from .int8_fallback import matmul_record, run_fallback
 from .int8_methods import gate_across_methods
 from .jetson_files import stamp_all, write_jetson_files
@@ -108,8 +109,7 @@ def export_bundle(
         if "int8" in fmts:
             entries["int8"] = _int8_entry(stage, ref, table, calib, int8_options)
         if "int8cpu" in fmts:  # ONNX Runtime CPU's INT8 (dynamic, no calibration): .int8_cpu
-            fp32 = stage / FILES["fp32"]
-            entries["int8cpu"] = _optional("int8cpu", True, stage, ref, table, lambda p: quantize_int8_cpu(fp32, p))
+            entries["int8cpu"] = _int8cpu_entry(stage, ref, table, calib if "int8" in fmts else None)
         names = dict(classes=[str(c) for c in classes], task=task, input_spec=input_spec, run=run_name)
         stamp_all(stage, entries, **names)  # before the engine build and the hashes: both read these files
         jetson = write_jetson_files(stage, entries, ref, np.asarray(golden[2]), deepstream_sets=deepstream_sets,
@@ -162,6 +162,22 @@ def _int8_entry(stage: Path, ref: Reference, table: Mapping[str, Any], calib: np
 
     return _optional("int8", True, stage, ref, table, lambda p: quantize_int8(fp32, p, calib, **opts),
                      calibration=record, gate=gate)
+
+
+def _int8cpu_entry(stage: Path, ref: Reference, table: Mapping[str, Any],
+                   calib: np.ndarray | BatchSource | None) -> dict[str, Any]:
+    """The CPU INT8 file, gated; on failure its own float-layer fallback (:mod:`.int8_cpu_fallback`),
+    ranked on the INT8 calibration images when int8 is exported too."""
+    fp32 = stage / FILES["fp32"]
+    if isinstance(calib, BatchSource):
+        calib = _checked(calib, "calibration inputs")
+
+    def gate(path: Path) -> tuple[Mapping[str, Any], dict[str, Any]]:
+        first = gate_onnx("int8cpu", path, ref, table)
+        if first["passed"]:
+            return first, cpu_matmul_record(fp32)
+        return run_cpu_fallback(fp32, path, calib, lambda p: gate_onnx("int8cpu", p, ref, table), first)
+    return _optional("int8cpu", True, stage, ref, table, lambda p: quantize_int8_cpu(fp32, p), gate=gate)
 
 
 def _int8_gate(fp32: Path, path: Path, calib: np.ndarray | BatchSource, ref: Reference,

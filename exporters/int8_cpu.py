@@ -45,16 +45,17 @@ def float_nodes(model: onnx.ModelProto, float_layers: Sequence[str] = FLOAT_LAYE
     return names + activation_matmuls(model)
 
 
-def quantize_int8_cpu(src: str | Path, dst: str | Path, *,
-                      float_layers: Sequence[str] = FLOAT_LAYERS) -> Path:
+def quantize_int8_cpu(src: str | Path, dst: str | Path, *, float_layers: Sequence[str] = FLOAT_LAYERS,
+                      exclude_nodes: Sequence[str] = ()) -> Path:
     """Quantise the FP32 model ``src`` into ``dst`` (atomically) for ONNX Runtime on CPU.
 
     MatMuls with a constant weight only (``MatMulConstBOnly``): int8 weights, one scale per tensor
     (``per_channel=False``, measured faster than per channel), full 8-bit range
     (``reduce_range=False``), uint8 activations quantised per call. Graph I/O stays float32.
+    ``exclude_nodes``: more node names (of ``src``) left float, chosen by :mod:`.int8_cpu_fallback`.
     """
     src, dst = Path(src), Path(dst)
-    skip = float_nodes(onnx.load(str(src)), float_layers)
+    skip = float_nodes(onnx.load(str(src)), float_layers) + list(exclude_nodes)
     skip += [f"{name}_MatMul" for name in skip]  # quantize_dynamic rewrites a Gemm as <name>_MatMul + Add first
     with temp_dir_beside(dst) as tmp_dir:
         tmp = tmp_dir / dst.name
@@ -67,4 +68,11 @@ def quantize_int8_cpu(src: str | Path, dst: str | Path, *,
     return dst
 
 
-__all__ = ["quantize_int8_cpu", "float_nodes", "FLOAT_LAYERS"]
+def cpu_quantized_nodes(model: onnx.ModelProto, float_layers: Sequence[str] = FLOAT_LAYERS) -> list[str]:
+    """The MatMuls :func:`quantize_int8_cpu` quantises (those with a constant weight, outside the
+    float layers): the candidates of the fallback and the basis of ``quantized_matmul_fraction``."""
+    skip = set(float_nodes(model, float_layers))
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in skip]
+
+
+__all__ = ["quantize_int8_cpu", "float_nodes", "cpu_quantized_nodes", "FLOAT_LAYERS"]
