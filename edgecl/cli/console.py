@@ -111,11 +111,13 @@ def print_manifest(manifest: dict[str, Any]) -> None:
     console.print(table)
     for line in failures:
         console.print(f"  {line}")
+    for name in ("int8", "int8cpu"):
+        entry = manifest["formats"].get(name, {})
+        if entry.get("float_nodes"):
+            console.print(f"  {name}: {len(entry['float_nodes'])} layer(s) kept float by the fallback,"
+                          f" {100 * entry['quantized_matmul_fraction']:.1f} % of MatMul/Gemm FLOPs int8"
+                          f" ({entry['fallback_seconds']:.0f} s search)")
     fallback = manifest["formats"].get("int8", {})
-    if fallback.get("float_nodes"):
-        console.print(f"  int8: {len(fallback['float_nodes'])} layer(s) kept float by the fallback,"
-                      f" {100 * fallback['quantized_matmul_fraction']:.1f} % of MatMul/Gemm FLOPs int8"
-                      f" ({fallback['fallback_seconds']:.0f} s search)")
     calibration = fallback.get("calibration") or {}
     if len(calibration.get("tried") or []) > 1:
         outcome = (f"shipped {calibration['method']}" if fallback.get("status") == "passed"
