@@ -47,9 +47,12 @@ def gate_across_methods(requested: str, attempt: Attempt, calibration: MutableMa
     tried: list[dict[str, Any]] = []
     for method in methods_to_try(requested):
         gate, fields = attempt(method)
+        searched = fields.get("fallback") or {}
         tried.append({"method": method, "passed": bool(gate.get("passed")),
                       "top1_agreement": gate.get("top1_agreement"),
-                      "float_nodes": len(fields.get("float_nodes") or [])})
+                      "float_nodes": len(fields.get("float_nodes") or []),
+                      "gate_runs": 1 + len(searched.get("trials") or []),  # first gate + the search's
+                      "fallback": bool(searched)})
         calibration.update(method=method, requested=requested, tried=tried)
         if gate.get("passed"):
             return gate, fields

@@ -57,11 +57,16 @@ def test_export_reads_batches_only_and_materialises_only_the_golden_set(tmp_path
     n_sens = fallback.get("sensitivity_images", 0)  # only when the first INT8 gate failed
     chw = manifest["input"]["shape"][1:]
     assert n_sens * 4 * chw[0] * chw[1] * chw[2] <= SENSITIVITY_BYTES  # a fixed cap, not the set
-    assert taken == [n_golden] + ([n_sens] if n_sens else []) and n_golden < n_test
+    # the golden set, then one capped sensitivity sample per calibration method whose search ran
+    # (exporters/int8_methods.py: a method that fails its first gate runs its own fallback)
+    tried = manifest["formats"]["int8"]["calibration"]["tried"]
+    searches = sum(t["fallback"] for t in tried)
+    assert taken == [n_golden] + [n_sens] * searches and n_golden < n_test
     test_rows = sum(n for split, n in batches if split == "test")
     train_rows = sum(n for split, n in batches if split == "train")
-    gates = 3 + len(fallback.get("trials", []))  # reference, fp32 gate, int8 gate, one per fallback try
+    gates = 2 + sum(t["gate_runs"] for t in tried)  # reference, fp32 gate, then each method's gate runs
     assert test_rows == n_golden + gates * n_test  # golden rows first, then one streamed pass per gate
-    assert train_rows == n_calib + n_sens  # calibration images once, batch by batch (+ the capped sample)
+    # each method calibrates on the images once, batch by batch (+ the capped sample of its search)
+    assert train_rows == len(tried) * n_calib + searches * n_sens
     on_disk = json.loads((run / "task-01" / "export" / "manifest.json").read_text())
     assert on_disk["pytorch"]["n_test"] == n_test
