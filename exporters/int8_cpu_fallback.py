@@ -15,7 +15,6 @@ MatMul FLOPs in int8 or after the time limit, exactly as for the TensorRT file.
 """
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 import onnx
 
 from .int8_cpu import cpu_quantized_nodes, quantize_int8_cpu
-from .int8_fallback import (FALLBACK_SECONDS, MIN_QUANTIZED_FRACTION, _mse, _short, model_runner,
+from .int8_fallback import (FALLBACK_SECONDS, MIN_QUANTIZED_FRACTION, fallback_fields, rank_by_sensitivity,
                             search_float_nodes, sensitivity_images)
 from .matmul_flops import matmul_flops, quantized_fraction
 from .sources import BatchSource
@@ -61,41 +60,16 @@ def run_cpu_fallback(fp32_path: str | Path, path: str | Path, calib: np.ndarray 
         def candidate(nodes: Sequence[str]) -> Path:
             return quantize_int8_cpu(fp32_path, Path(tmp) / "candidate.onnx", exclude_nodes=nodes)
 
-        ranked = _rank(fp32, quantized, x, candidate, deadline)
+        ranked = rank_by_sensitivity(onnx.load(str(candidate([]))), fp32, quantized, x, deadline=deadline,
+                                     float_model=lambda nodes: onnx.load(str(candidate(nodes))))
         search = search_float_nodes([name for name, _ in ranked], flops, quantized,
                                     lambda nodes: gate(candidate(nodes)), min_fraction=min_fraction, deadline=deadline)
     if not search.passed:
         return _refused(first_gate, search.reason, flops, quantized, started, ranked, search.trials, len(x))
     quantize_int8_cpu(fp32_path, path, exclude_nodes=search.float_nodes)
-    fields = _fields(search.float_nodes, flops, quantized, started, first_gate, ranked, search.trials, len(x), "")
+    fields = fallback_fields(search.float_nodes, flops, quantized, started, first_gate, ranked, search.trials,
+                             len(x), "")
     return search.gate, fields
-
-
-def _rank(fp32: onnx.ModelProto, quantized: Sequence[str], x: np.ndarray,
-          candidate: Callable[[Sequence[str]], Path], deadline: float) -> list[tuple[str, float]]:
-    """(node, logit MSE removed by keeping only it float), most sensitive first; nodes not measured
-    before ``deadline`` follow in graph order with score NaN."""
-    ref = model_runner(fp32)(x)
-    base = _mse(model_runner(onnx.load(str(candidate([]))))(x), ref)
-    scores: list[tuple[str, float]] = []
-    for name in quantized:
-        if time.monotonic() > deadline:
-            break
-        scores.append((name, base - _mse(model_runner(onnx.load(str(candidate([name]))))(x), ref)))
-    return sorted(scores, key=lambda item: -item[1]) + [(n, math.nan) for n in quantized[len(scores):]]
-
-
-def _fields(chosen: Sequence[str], flops: Mapping[str, int], quantized: Sequence[str], started: float,
-            first_gate: Mapping[str, Any], ranked: Sequence[tuple[str, float]], trials: Sequence, images: int,
-            reason: str) -> dict[str, Any]:
-    return {
-        "float_nodes": list(chosen),
-        "quantized_matmul_fraction": round(quantized_fraction(flops, set(quantized) - set(chosen)), 4),
-        "fallback_seconds": round(time.monotonic() - started, 3),
-        "fallback": {"first_gate": _short(first_gate), "sensitivity_images": images,
-                     "sensitivity": [[n, None if math.isnan(s) else round(s, 6)] for n, s in ranked],
-                     "trials": [{"float_nodes": k, **_short(rec)} for k, rec in trials], "reason": reason},
-    }
 
 
 def _refused(first_gate: Mapping[str, Any], reason: str, flops: Mapping[str, int], quantized: Sequence[str],
@@ -103,7 +77,7 @@ def _refused(first_gate: Mapping[str, Any], reason: str, flops: Mapping[str, int
              ) -> tuple[Mapping[str, Any], dict[str, Any]]:
     record = dict(first_gate)
     record["reason"] = "; ".join(r for r in (record.get("reason", ""), reason) if r)
-    return record, _fields([], flops, quantized, started, first_gate, ranked, trials, images, reason)
+    return record, fallback_fields([], flops, quantized, started, first_gate, ranked, trials, images, reason)
 
 
 __all__ = ["run_cpu_fallback", "cpu_matmul_record"]

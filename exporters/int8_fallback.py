@@ -148,18 +148,25 @@ def sensitivity_images(calib: np.ndarray | BatchSource, n: int = SENSITIVITY_IMA
 
 
 def rank_by_sensitivity(quantized: onnx.ModelProto, fp32: onnx.ModelProto, candidates: Sequence[str],
-                        x: np.ndarray, *, deadline: float = math.inf) -> list[tuple[str, float]]:
+                        x: np.ndarray, *, deadline: float = math.inf,
+                        float_model: Callable[[Sequence[str]], onnx.ModelProto] | None = None
+                        ) -> list[tuple[str, float]]:
     """(node, error removed by keeping only it float), most sensitive first.
 
+    ``float_model(nodes)`` is ``quantized`` with ``nodes`` float (default: re-emitted from the
+    calibrated Q/DQ graph, :func:`.int8_float_nodes.keep_float`; the CPU file re-quantises instead).
     Nodes not measured before ``deadline`` follow, in graph order, with score NaN.
     """
+    if float_model is None:
+        def float_model(nodes: Sequence[str]) -> onnx.ModelProto:
+            return keep_float(quantized, fp32, nodes)
     ref = model_runner(fp32)(x)
     base = _mse(model_runner(quantized)(x), ref)
     scores: list[tuple[str, float]] = []
     for name in candidates:
         if time.monotonic() > deadline:
             break
-        scores.append((name, base - _mse(model_runner(keep_float(quantized, fp32, [name]))(x), ref)))
+        scores.append((name, base - _mse(model_runner(float_model([name]))(x), ref)))
     ranked = sorted(scores, key=lambda item: -item[1])
     return ranked + [(name, math.nan) for name in candidates[len(scores):]]
 
@@ -196,22 +203,29 @@ def run_fallback(fp32_path: str | Path, int8_path: str | Path, calib: np.ndarray
                                 min_fraction=min_fraction, deadline=deadline)
     if search.passed:
         _write_checked(keep_float(q, fp32, search.float_nodes), Path(int8_path))
-    seconds = round(time.monotonic() - started, 3)
     chosen = search.float_nodes if search.passed else []
-    fields = {
-        "float_nodes": chosen,
-        "quantized_matmul_fraction": round(quantized_fraction(flops, set(quantized) - set(chosen)), 4),
-        "fallback_seconds": seconds,
-        "fallback": {"first_gate": _short(first_gate), "sensitivity_images": len(x),
-                     "sensitivity": [[name, None if math.isnan(s) else round(s, 6)] for name, s in ranked],
-                     "trials": [{"float_nodes": k, **_short(rec)} for k, rec in search.trials],
-                     "reason": search.reason},
-    }
+    fields = fallback_fields(chosen, flops, quantized, started, first_gate, ranked, search.trials, len(x),
+                             search.reason)
     if search.passed:
         return search.gate, fields
     record = dict(first_gate)
     record["reason"] = "; ".join(r for r in (record.get("reason", ""), search.reason) if r)
     return record, fields
+
+
+def fallback_fields(chosen: Sequence[str], flops: Mapping[str, int], quantized: Collection[str], started: float,
+                    first_gate: Mapping[str, Any], ranked: Sequence[tuple[str, float]],
+                    trials: Sequence[tuple[int, Mapping[str, Any]]], images: int, reason: str) -> dict[str, Any]:
+    """The manifest fields of a fallback search that started at ``started`` (``time.monotonic``)
+    and kept ``chosen`` float (both INT8 files record the same)."""
+    return {
+        "float_nodes": list(chosen),
+        "quantized_matmul_fraction": round(quantized_fraction(flops, set(quantized) - set(chosen)), 4),
+        "fallback_seconds": round(time.monotonic() - started, 3),
+        "fallback": {"first_gate": _short(first_gate), "sensitivity_images": images,
+                     "sensitivity": [[name, None if math.isnan(s) else round(s, 6)] for name, s in ranked],
+                     "trials": [{"float_nodes": k, **_short(rec)} for k, rec in trials], "reason": reason},
+    }
 
 
 def _short(record: Mapping[str, Any]) -> dict[str, Any]:
