@@ -65,7 +65,7 @@ def main() -> None:
     from edgecl.data.imageset import FileImageSet
     from edgecl.data.loader import epoch_order, iterate_batches, make_generator
     from edgecl.data.transforms import _raw_images, random_resized_crop_flip
-    from edgecl_runtime.preprocess import input_spec
+    from edgecl_runtime.inputs.preprocess import input_spec
 
     tv_tensor = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
     tv_train = v2.Compose([v2.RandomResizedCrop(224), v2.RandomHorizontalFlip(), *tv_tensor])

@@ -23,7 +23,7 @@ from edgecl.exporting import export_run_task
 from edgecl.run.run import open_run
 from edgecl.updating import export_run_update, update_folder
 from edgecl_runtime.atomic_io import sha256_file
-from edgecl_runtime.update_apply import apply_update
+from edgecl_runtime.update.apply import apply_update
 
 FORMATS = {"fp16", "int8"}
 

@@ -4,7 +4,7 @@
 
 A generated two-task model, no data: task 1 is a random-init ViT-B/16 with a 5-class head; task 2
 is task 1 with random rank-r factors on every block's K/V rows merged by the reconstruction routine
-(:func:`edgecl_runtime.update_math.apply_factors`, as ``learn`` merges) and a 10-class head. Both are
+(:func:`edgecl_runtime.update.math.apply_factors`, as ``learn`` merges) and a 10-class head. Both are
 exported with the bundle's own exporters (FP32 ONNX, FP16 conversion); the update's ONNX skeletons
 are cut and *rebuilt with the device routine* (so the sizes are of skeletons proven byte-identical).
 Golden data is counted, not generated: the full bundle's golden.npz at its 64 MiB cap, the update's
@@ -27,7 +27,7 @@ from edgecl.exporters.onnx_export import export_onnx
 from edgecl.exporters.onnx_skeleton import reproducible_skeleton
 from edgecl.exporters.update_package import NEW_GOLDEN, NEW_GOLDEN_BYTES
 from edgecl.vit.model import Normalized, create_vit
-from edgecl_runtime.update_math import apply_factors, factor_key
+from edgecl_runtime.update.math import apply_factors, factor_key
 
 CHW = (3, 224, 224)
 

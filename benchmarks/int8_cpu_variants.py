@@ -311,7 +311,7 @@ def int8_cpu_section(fp32: Path, shape: tuple[int, int, int], calib: np.ndarray,
 def run_data(run_dir: Path, task: int) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray]:
     """(bundle folder, calibration images, test images, test labels) of ``task`` of a trained run:
     the export's own 512-image stratified calibration sample and every seen task's test set."""
-    from edgecl_runtime.preprocess import spec_chw
+    from edgecl_runtime.inputs.preprocess import spec_chw
 
     from edgecl.data.run_data import open_data
     from edgecl.exporting import calibration_source, test_sources

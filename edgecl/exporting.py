@@ -20,7 +20,7 @@ import torch
 from edgecl.data.run_data import RunData, open_data
 from edgecl.config import check_int8_calibration
 from edgecl.errors import StoreError, UsageError
-from edgecl_runtime.preprocess import spec_chw
+from edgecl_runtime.inputs.preprocess import spec_chw
 from edgecl.exporters.bundle import export_bundle
 from edgecl.exporters.golden import select_golden
 from edgecl.exporters.manifest import failed_formats

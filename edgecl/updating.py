@@ -22,7 +22,7 @@ from edgecl.run.models import task_model
 from edgecl.run.run import Run
 from edgecl.run.signing import check_sign_key
 from edgecl.run.tensors import load_tensors
-from edgecl_runtime.update_format import update_dirname
+from edgecl_runtime.update.format import update_dirname
 
 QKV_SUFFIX = ".attn.qkv.weight"
 

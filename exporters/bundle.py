@@ -23,10 +23,10 @@ from edgecl_runtime.contract import (
     REQUESTS,
     format_named,
 )
-from edgecl_runtime.gate import merge_thresholds
-from edgecl_runtime.preprocess import check_spec, spec_chw
-from edgecl_runtime.signing import sign_manifest
-from edgecl_runtime.trt_compat import NO_TENSORRT, tensorrt_available
+from edgecl_runtime.bundle.gate import merge_thresholds
+from edgecl_runtime.inputs.preprocess import check_spec, spec_chw
+from edgecl_runtime.bundle.signing import sign_manifest
+from edgecl_runtime.backends.trt.compat import NO_TENSORRT, tensorrt_available
 from torch import nn
 
 from .fp16 import convert_fp16
@@ -275,7 +275,7 @@ def _trt_entry(stage: Path, entries: Mapping[str, Any], ref: Reference, table: M
         return format_entry(None, True, error=TRT_MISSING)
     from edgecl_runtime.backends.trt import TrtBackend
     from edgecl_runtime.bundle import Bundle
-    from edgecl_runtime.trt_build import build_engine
+    from edgecl_runtime.backends.trt.build import build_engine
 
     started = time.perf_counter()
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-from edgecl_runtime.gate import evaluate_gate, top1_agreement
+from edgecl_runtime.bundle.gate import evaluate_gate, top1_agreement
 from torch import nn
 
 from .ort_session import make_session, run_batched

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import onnx
-from edgecl_runtime.onnx_fill import fill_onnx, initializers, qkv_raw
+from edgecl_runtime.update.onnx_fill import fill_onnx, initializers, qkv_raw
 
 FLOATS = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16"}
 

@@ -26,14 +26,14 @@ import onnx
 from edgecl_runtime.atomic_io import read_json, sha256_file, staged_dir, write_bytes_atomic, write_json_atomic
 from edgecl_runtime.bundle import load_golden
 from edgecl_runtime.contract import GOLDEN_NAME, MANIFEST_NAME, SIGNATURE_NAME
-from edgecl_runtime.golden_pack import compose_golden, new_images_uint8, npz_bytes
-from edgecl_runtime.onnx_fill import initializers, qkv_raw
+from edgecl_runtime.update.golden_pack import compose_golden, new_images_uint8, npz_bytes
+from edgecl_runtime.update.onnx_fill import initializers, qkv_raw
 from edgecl_runtime.safetensors_read import read_safetensors
-from edgecl_runtime.signing import sign_manifest
-from edgecl_runtime.update_format import (
+from edgecl_runtime.bundle.signing import sign_manifest
+from edgecl_runtime.update.format import (
     BUNDLE_FOLDER, GOLDEN_UPDATE, ONNX_FOLDER, UPDATE_KIND, UPDATE_NAME, UPDATE_SIGNATURE, UPDATE_VERSION,
     base_identity, branch_name, content_entries)
-from edgecl_runtime.update_math import apply_factors
+from edgecl_runtime.update.math import apply_factors
 from safetensors.numpy import save_file
 
 from .onnx_skeleton import reproducible_skeleton

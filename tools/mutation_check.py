@@ -50,7 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 RT, EX, CORE, DATA = "tests/runtime", "tests/exporters", "tests/core", "tests/data"
 CLI_EXPORT, CLI_CLAIMS = "tests/cli/test_export_cli.py", "tests/cli/test_learn_outcomes.py"
 CLI_DIST = "tests/cli/test_distributed.py"
-GATE, CLAIMS_CORE = "tests/runtime/test_rt_gate.py", "tests/core/test_interference.py"
+GATE, CLAIMS_CORE = "tests/runtime/bundle/test_gate.py", "tests/core/test_interference.py"
 MEMORY, DESIGN = "tests/core/test_memory.py", "tests/core/test_design_merge.py"
 
 
@@ -65,17 +65,17 @@ class Mutant:
 
 
 MUTANTS: list[Mutant] = [
-    # --- the gate (runtime/edgecl_runtime/gate.py; shared by exporters and edgecl-rt verify)
+    # --- the gate (runtime/edgecl_runtime/bundle/gate.py; shared by exporters and edgecl-rt verify)
     Mutant("gate-l1-ge", "gate level 1 fails at max|dlogit| == threshold (> became >=)",
-           "runtime/edgecl_runtime/gate.py",
+           "runtime/edgecl_runtime/bundle/gate.py",
            'elif t["max_abs_diff"] > thr["max_abs_diff"]:',
            'elif t["max_abs_diff"] >= thr["max_abs_diff"]:', (GATE, RT, EX)),
     Mutant("gate-l2-le", "gate level 2 fails at agreement == threshold (< became <=)",
-           "runtime/edgecl_runtime/gate.py",
+           "runtime/edgecl_runtime/bundle/gate.py",
            'if agree < thr["top1_agreement"]:', 'if agree <= thr["top1_agreement"]:',
            (GATE, RT, EX)),
     Mutant("gate-l3-sign", "gate level 3 ignores accuracy drops (abs() dropped)",
-           "runtime/edgecl_runtime/gate.py",
+           "runtime/edgecl_runtime/bundle/gate.py",
            'if abs(delta) > thr["accuracy_delta_pp"]:', 'if delta > thr["accuracy_delta_pp"]:',
            (GATE, RT, EX)),
     Mutant("fp32-loose", "FP32 top-1 / accuracy thresholds loosened to 0.95 and 5 pp",
@@ -90,14 +90,14 @@ MUTANTS: list[Mutant] = [
            (GATE, "tests/exporters/test_int8.py", RT, EX)),
     # --- bundle checks
     Mutant("bundle-no-sha", "bundle check skips the sha256 comparison (size only)",
-           "runtime/edgecl_runtime/bundle.py",
+           "runtime/edgecl_runtime/bundle/read.py",
            'elif sha256_file(path) != str(entry.get("sha256", "")).lower():',
            'elif False and sha256_file(path) != str(entry.get("sha256", "")).lower():',
-           ("tests/runtime/test_rt_bundle.py", RT, EX)),
+           ("tests/runtime/bundle/test_read.py", RT, EX)),
     Mutant("serve-no-sha", "serve loads bundles without checking sha256",
-           "runtime/edgecl_runtime/serve.py",
+           "runtime/edgecl_runtime/serve/server.py",
            "load_bundle(path, check_hashes=True)", "load_bundle(path, check_hashes=False)",
-           ("tests/runtime/test_rt_serve.py", RT)),
+           ("tests/runtime/serve/test_server.py", RT)),
     Mutant("golden-last-task", "golden set drawn from the last task's test set only",
            "edgecl/exporting.py",
            "select_golden(test_sets, seed=config.seed)",
@@ -183,8 +183,8 @@ for _f in list(_sys.meta_path):  # setuptools' editable finder keeps {package: f
             _m[_k] = _move(_v)
 _sys.path[:] = [_move(p) for p in _sys.path]  # a plain .pth/path install
 '''
-PROBE = ("import edgecl, edgecl.exporters.golden, edgecl_runtime.gate\n"
-         "for m in (edgecl, edgecl.exporters.golden, edgecl_runtime.gate): print(m.__file__)")
+PROBE = ("import edgecl, edgecl.exporters.golden, edgecl_runtime.bundle.gate\n"
+         "for m in (edgecl, edgecl.exporters.golden, edgecl_runtime.bundle.gate): print(m.__file__)")
 
 
 class PlantError(Exception):

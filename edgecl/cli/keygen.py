@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 from edgecl_runtime.errors import BundleError
-from edgecl_runtime.signing import generate_keypair
+from edgecl_runtime.bundle.signing import generate_keypair
 
 from edgecl.cli.console import console, one_line_errors
 from edgecl.errors import UsageError

@@ -5,7 +5,7 @@ edgecl's evaluation preprocessing may resize the shorter side and crop the centr
 ``resize``); nvinfer scales the whole frame or object instead, so a deployed DeepStream pipeline
 sees squashed images where edgecl saw cropped ones. The exporter measures the model on these views
 (``manifest.deepstream.accuracy_pct``) so that difference has a number before deployment. Same
-colour conversion and 8-bit scaling as everywhere else (:mod:`edgecl_runtime.preprocess`), with
+colour conversion and 8-bit scaling as everywhere else (:mod:`edgecl_runtime.inputs.preprocess`), with
 ``resize`` set to null, which is exactly "resize to crop x crop".
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Torch-side batch transforms: the eval transform and the named train augmentations.
 
-* ``eval_batch``: exactly ``edgecl_runtime.preprocess`` (numpy fast path for arrays),
+* ``eval_batch``: exactly ``edgecl_runtime.inputs.preprocess`` (numpy fast path for arrays),
   so trainer and device see the same float32 inputs bit for bit.
 * ``none``: the eval transform.
 * ``shift``: eval transform, then a small random affine per image (digits-friendly,
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from edgecl_runtime.preprocess import preprocess, preprocess_array, spec_chw, to_color
+from edgecl_runtime.inputs.preprocess import preprocess, preprocess_array, spec_chw, to_color
 from PIL import Image
 
 from edgecl.data.imageset import ImageSet

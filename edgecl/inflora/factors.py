@@ -3,7 +3,7 @@
 For every hooked block b: ``blocks.<b>.D`` (r x d, designed for InfLoRA, trained for SeqLoRA),
 ``blocks.<b>.U_k`` and ``blocks.<b>.U_v`` (d x r), float32, copied off the adapter before it is
 merged. With task N-1's stored weights they determine task N's qkv weights exactly
-(:func:`edgecl_runtime.update_math.reconstruct_qkv`), which is what an over-the-air update ships.
+(:func:`edgecl_runtime.update.math.reconstruct_qkv`), which is what an over-the-air update ships.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from edgecl.inflora.branch import Adapter
-from edgecl_runtime.update_math import factor_key
+from edgecl_runtime.update.math import factor_key
 
 BRANCH_FILE = "branch.safetensors"
 

@@ -4,7 +4,7 @@ W'_qkv = W_qkv + [0; U_k D; U_v D]: the products are taken in float64 and the su
 float32 once, so merging is as exact as float32 storage allows. A non-finite result is refused
 before anything is written, so a diverged task never corrupts the stored model.
 
-``merge_adapter`` (what ``learn`` uses) goes through :func:`edgecl_runtime.update_math.reconstruct_qkv`,
+``merge_adapter`` (what ``learn`` uses) goes through :func:`edgecl_runtime.update.math.reconstruct_qkv`,
 a fixed-order float64 sum without BLAS: the merged weights are then a bit-exact function of the
 previous weights and the factors, the same one a device runs to apply an over-the-air update.
 ``merge_state_dict`` (arbitrary deltas) keeps torch's float64 add for callers that have no factors.
@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from edgecl.inflora.branch import Adapter
 from edgecl.inflora.factors import branch_factors, factors_numpy
-from edgecl_runtime.update_math import apply_factors
+from edgecl_runtime.update.math import apply_factors
 
 QKV_KEY = "blocks.{}.attn.qkv.weight"
 

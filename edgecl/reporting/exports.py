@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 from edgecl_runtime.backends import open_backend
-from edgecl_runtime.bench import latency_stats
+from edgecl_runtime.predict.bench import latency_stats
 from edgecl_runtime.bundle import load_bundle
 from edgecl_runtime.contract import FORMATS
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import timm
 import torch
-from edgecl_runtime.preprocess import input_spec
+from edgecl_runtime.inputs.preprocess import input_spec
 
 from edgecl.config import RunConfig
 from edgecl.data.imageset import Source

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 from edgecl_runtime.atomic_io import sha256_file
-from edgecl_runtime.preprocess import check_spec
+from edgecl_runtime.inputs.preprocess import check_spec
 
 from edgecl.config import RunConfig
 from edgecl.data.transforms import check_augment

@@ -22,7 +22,7 @@ class Run:
     config: RunConfig
     class_names: list[str]
     task_classes: list[list[int]]  # class ids per task, in task order
-    input: dict[str, Any]  # the input spec a device needs (edgecl_runtime.preprocess)
+    input: dict[str, Any]  # the input spec a device needs (edgecl_runtime.inputs.preprocess)
     weights_sha256: str | None
     meta: dict[str, Any]  # everything else run.json holds (created, versions, ...)
 

@@ -3,7 +3,7 @@
 The key itself is never stored: run.json keeps the absolute path of the PEM file (config
 ``sign_key``), so every bundle a later ``learn`` writes is signed with it; the file is loaded
 (and so checked) before any learning or export work, so a missing or wrong key costs nothing.
-Signing uses :mod:`edgecl_runtime.signing` (Ed25519 over the manifest's canonical bytes).
+Signing uses :mod:`edgecl_runtime.bundle.signing` (Ed25519 over the manifest's canonical bytes).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from edgecl_runtime.atomic_io import write_json_atomic
 from edgecl_runtime.errors import BundleError
-from edgecl_runtime.signing import load_private_key
+from edgecl_runtime.bundle.signing import load_private_key
 
 from edgecl.errors import ConfigError
 from edgecl.run.run import Run

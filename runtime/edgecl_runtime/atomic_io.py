@@ -40,7 +40,7 @@ def _umask() -> int:
     return old
 
 
-def public_mode(folder: bool = False) -> int:
+def _public_mode(folder: bool = False) -> int:
     """The mode a plain ``open``/``mkdir`` would give: 0666/0777 less the umask (0644/0755 usually).
 
     Temporary names are created private (0600/0700, ``mkstemp``/``mkdtemp``) so nobody reads a
@@ -56,7 +56,7 @@ def atomic_path(path: PathLike, mode: "int | None" = None) -> Iterator[Path]:
 
     For writers that want a path (safetensors, onnx.save). On any exception the temporary file
     is removed and ``path`` is left as it was. The file ends with ``mode`` (default:
-    :func:`public_mode`; private keys pass 0o600).
+    :func:`_public_mode`; private keys pass 0o600).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +67,7 @@ def atomic_path(path: PathLike, mode: "int | None" = None) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp, public_mode() if mode is None else mode)
+        os.chmod(tmp, _public_mode() if mode is None else mode)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -152,7 +152,7 @@ def staged_dir(final: PathLike, replace: bool = True) -> Iterator[Path]:
 
 
 def _swap_into_place(stage: Path, final: Path) -> None:
-    os.chmod(stage, public_mode(folder=True))  # staged private (mkdtemp), published readable
+    os.chmod(stage, _public_mode(folder=True))  # staged private (mkdtemp), published readable
     if not final.exists():
         os.replace(stage, final)
         return

@@ -64,7 +64,7 @@ def _trusted(trust: Optional[Path]) -> Optional[List[Any]]:
     if trust is None:
         typer.echo("edgecl-rt: warning: bundle signatures are not checked (no --trust)", err=True)
         return None
-    from .signing import load_trust
+    from .bundle.signing import load_trust
 
     return load_trust(trust)
 
@@ -78,7 +78,7 @@ def _operator_thresholds(path: Optional[Path]) -> Optional[Dict[str, Any]]:
     """The --thresholds file's table, or None for the runtime defaults."""
     if path is None:
         return None
-    from .verify import load_thresholds
+    from .bundle.verify import load_thresholds
 
     return load_thresholds(path)
 
@@ -106,7 +106,7 @@ def _fmt(x: Any, spec: str = ".3g") -> str:
 
 
 def _print_verification(rec: Dict[str, Any]) -> None:
-    from .gate import DEFAULT_THRESHOLDS
+    from .bundle.gate import DEFAULT_THRESHOLDS
 
     thr = rec.get("thresholds") or DEFAULT_THRESHOLDS[rec["precision"]]
     gate = rec.get("gate") or {}
@@ -135,7 +135,7 @@ def verify(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
                                 "the manifest; skipped with a line when not writable).")] = None,
            ) -> None:
     """Check sha256 of every file and the golden gate (levels 1-2); write verification-*.json."""
-    from .verify import verify_bundle
+    from .bundle.verify import verify_bundle
 
     with _failures():
         keys = _trusted(trust)
@@ -156,7 +156,7 @@ def update(base: Annotated[Path, typer.Argument(help="Base bundle folder (RUN/ta
            new: Annotated[Path, typer.Option("--out", help="New bundle folder to write (must not exist).")],
            trust: TrustOpt = None, thresholds: ThresholdsOpt = None) -> None:
     """Rebuild task N's bundle from task M's and an over-the-air update; prove it byte-identical and gated."""
-    from .update_apply import apply_update
+    from .update.apply import apply_update
 
     with _failures():
         report = apply_update(base, update_dir, new, trusted=_trusted(trust),
@@ -190,11 +190,11 @@ def build(bundle: BundleArg,
               "--gpu-fallback", help="With --dla-core: run layers the DLA cannot on the GPU.")] = False,
           ) -> None:
     """Build a TensorRT plan (model.<precision>.plan + .plan.json) on this device, then verify it."""
-    from .bundle import load_bundle
-    from .trt_build import build_engine, check_trt_precision, remove_plan
-    from .trt_compat import import_tensorrt
-    from .trt_dla import DlaSettings, check_dla
-    from .verify import verify_bundle
+    from .bundle.read import load_bundle
+    from .backends.trt.build import build_engine, check_trt_precision, remove_plan
+    from .backends.trt.compat import import_tensorrt
+    from .backends.trt.dla import DlaSettings, check_dla
+    from .bundle.verify import verify_bundle
 
     if fp16 and int8:
         _error("--fp16 and --int8 are exclusive; pick one (default fp32)")
@@ -223,7 +223,7 @@ def build(bundle: BundleArg,
 
 def _stream(clf: Any, video: Optional[Path], camera: Optional[int], every: int, top_k: int) -> None:
     """Video/camera predictions as JSON lines; exit 1 when no frame could be classified."""
-    from .video import stream_predictions
+    from .predict.video import stream_predictions
 
     def emit(line: str) -> None:
         typer.echo(line)
@@ -269,8 +269,8 @@ def predict(bundle: BundleArg,
             ) -> None:
     """Classify images (bad items get one error line each, good ones are still classified), or
     the frames of a --video file or --camera."""
-    from .bundle import load_bundle
-    from .classifier import Classifier
+    from .bundle.read import load_bundle
+    from .predict.classifier import Classifier
 
     _one_source(images, video, camera)
     if not images:
@@ -317,9 +317,9 @@ def bench(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
           trust: TrustOpt = None) -> None:
     """Latency percentiles and throughput on synthetic inputs."""
     from .backends import open_backend
-    from .bench import benchmark
-    from .bundle import load_bundle
-    from .preprocess import spec_chw
+    from .predict.bench import benchmark
+    from .bundle.read import load_bundle
+    from .inputs.preprocess import spec_chw
 
     with _failures():
         b = load_bundle(bundle, trusted=_trusted(trust))
@@ -361,7 +361,7 @@ def serve(models_dir: Annotated[Path, typer.Argument(help="Run folder or folder 
     Image paths must be files inside an --allow folder (no folder expansion); every request line
     gets one answer, bad ones an error object, and the server keeps serving.
     """
-    from .serve import ModelServer
+    from .serve.server import ModelServer
 
     with _failures():
         server = ModelServer(models_dir, backend.value, precision.value, top_k, poll_s,

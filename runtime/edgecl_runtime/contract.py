@@ -10,7 +10,7 @@ A format row: ``name`` is the manifest key (``formats.<name>``); ``precision`` p
 thresholds; ``file`` is its file in the bundle; ``request`` is the word a user writes to ask for
 it (`--fp16`, ``export_formats: [int8]``; None: always exported); ``onnx`` says whether the file
 is an ONNX model (as opposed to a TensorRT plan, which ships with its ``.plan.json``
-record: ``edgecl_runtime.plan_record``). An ONNX row's name is its precision: the runtime looks a
+record: ``edgecl_runtime.backends.trt.plan_record``). An ONNX row's name is its precision: the runtime looks a
 precision's file up as ``formats.<precision>`` (``Bundle.onnx_path``). ``int8cpu`` is the CPU-only
 INT8 file (``edgecl.exporters.int8_cpu``); TensorRT, DeepStream and Triton-TensorRT take only the
 ``TRT_PRECISIONS``.
@@ -23,7 +23,7 @@ from typing import Optional
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 GOLDEN_NAME = "golden.npz"
-SIGNATURE_NAME = "manifest.sig"  # Ed25519 signature of the manifest's canonical bytes (signing.py)
+SIGNATURE_NAME = "manifest.sig"  # Ed25519 signature of the manifest's canonical bytes (bundle/signing.py)
 VERIFICATION_PREFIX = "verification"  # verification-<backend>-<precision>.json, written on the device
 
 
@@ -52,7 +52,7 @@ ONNX_FILES = {f.precision: f.file for f in FORMATS if f.onnx}  # {precision: ONN
 REQUESTS = tuple(f.request for f in FORMATS if f.request)  # what export_formats / flags accept
 DEFAULT_REQUESTS = ("fp16", "int8", "int8cpu")  # exported after every task unless the run says otherwise
 
-# Gate thresholds per precision (their reasoning: edgecl_runtime.gate). They belong to the
+# Gate thresholds per precision (their reasoning: edgecl_runtime.bundle.gate). They belong to the
 # contract, not to a bundle: the device judges a bundle by these, whatever its manifest says.
 DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
     "fp32": {"max_abs_diff": 1e-4, "top1_agreement": 1.0, "accuracy_delta_pp": 0.1},
@@ -65,6 +65,18 @@ THRESHOLD_KEYS = ("max_abs_diff", "top1_agreement", "accuracy_delta_pp")
 STATUSES = ("passed", "gate_failed", "export_failed")
 STATUS_GLYPHS = {"passed": "✅", "gate_failed": "❎", "export_failed": "❌"}
 STATUS_WORDS = {"passed": "passed", "gate_failed": "gate failed", "export_failed": "export failed"}
+
+
+def base_precision(fmt: str) -> str:
+    """Map a format name (``fp16``, ``trt_fp16``, ``engine_int8`` ...) to fp32/fp16/int8.
+
+    Here rather than beside the gate because the TensorRT builder (below the gate) needs it too.
+    """
+    for prec in PRECISIONS:
+        if fmt == prec or fmt.endswith("_" + prec):
+            return prec
+    raise ValueError(f"unknown precision/format {fmt!r}: expected one of {', '.join(PRECISIONS)} "
+                     "(optionally prefixed, e.g. trt_fp16)")
 
 
 def format_named(name: str) -> Format:

@@ -130,7 +130,7 @@ def test_impossible_combinations_are_refused_before_run_json(tmp_path, monkeypat
 def test_grey_folder_exports_an_L_bundle_that_classifies_grey_files(tmp_path):
     """The colour reaches the device: the bundle's manifest says L, its ONNX takes one channel, and
     the runtime classifies the folder's own grey PNGs as the PyTorch model did on the golden set."""
-    from edgecl_runtime.classifier import Classifier
+    from edgecl_runtime.predict.classifier import Classifier
 
     root = image_tree(tmp_path / "grey", "L")
     config = write_config(tmp_path, data_root=str(root), weights="bundled")

@@ -11,8 +11,8 @@ from edgecl.cli.app import app
 from edgecl.data.sources import load_source
 from edgecl.run.models import task_model
 from edgecl.run.run import open_run
-from edgecl_runtime.classifier import Classifier
-from edgecl_runtime.verify import verify_bundle
+from edgecl_runtime.predict.classifier import Classifier
+from edgecl_runtime.bundle.verify import verify_bundle
 from tests.cli.conftest import TINY_RUN
 
 

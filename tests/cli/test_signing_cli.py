@@ -8,7 +8,7 @@ import pytest
 from edgecl_runtime.atomic_io import read_json
 from edgecl_runtime.contract import MANIFEST_NAME
 from edgecl_runtime.errors import BundleError
-from edgecl_runtime.signing import check_signature, load_trust
+from edgecl_runtime.bundle.signing import check_signature, load_trust
 from typer.testing import CliRunner
 
 from edgecl.cli.app import app

@@ -14,7 +14,7 @@ from edgecl.data.sources import load_source
 from edgecl.data.transforms import eval_batch
 from edgecl.run.models import task_model
 from edgecl.run.run import open_run
-from edgecl_runtime.classifier import Classifier
+from edgecl_runtime.predict.classifier import Classifier
 
 runner = CliRunner()
 KWARGS = {"img_size": 28, "patch_size": 7, "embed_dim": 32, "depth": 2, "num_heads": 2}

@@ -11,7 +11,7 @@ from PIL import Image
 from edgecl.data.imageset import ArrayImageSet, FileImageSet
 from edgecl.data.loader import iterate_batches, iterate_eval
 from edgecl.data.transforms import AUGMENTATIONS
-from edgecl_runtime.preprocess import input_spec, preprocess
+from edgecl_runtime.inputs.preprocess import input_spec, preprocess
 
 RNG = np.random.default_rng(3)
 SET = ArrayImageSet(RNG.integers(0, 256, (50, 28, 28), dtype=np.uint8), np.arange(50) % 5)
@@ -72,7 +72,7 @@ def test_same_result_in_a_fresh_process():
         "import numpy as np, hashlib, torch\n"
         "from edgecl.data.imageset import ArrayImageSet\n"
         "from edgecl.data.loader import iterate_batches\n"
-        "from edgecl_runtime.preprocess import input_spec\n"
+        "from edgecl_runtime.inputs.preprocess import input_spec\n"
         "torch.set_num_threads(1); torch.manual_seed(99)\n"
         "s = ArrayImageSet(np.random.default_rng(3).integers(0, 256, (50, 28, 28), dtype=np.uint8), np.arange(50) % 5)\n"
         "h = hashlib.sha256()\n"

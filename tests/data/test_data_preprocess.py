@@ -1,4 +1,4 @@
-"""The one eval preprocessing (edgecl_runtime.preprocess): modes, geometry, fast path."""
+"""The one eval preprocessing (edgecl_runtime.inputs.preprocess): modes, geometry, fast path."""
 import subprocess
 import sys
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgecl_runtime.preprocess import input_spec, preprocess, preprocess_array
+from edgecl_runtime.inputs.preprocess import input_spec, preprocess, preprocess_array
 
 RNG = np.random.default_rng(0)
 
@@ -131,5 +131,5 @@ def test_bad_inputs():
 
 
 def test_module_is_torch_free():
-    code = "import sys, edgecl_runtime.preprocess; assert 'torch' not in sys.modules and 'edgecl' not in sys.modules"
+    code = "import sys, edgecl_runtime.inputs.preprocess; assert 'torch' not in sys.modules and 'edgecl' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -9,7 +9,7 @@ from edgecl.data.imageset import FileImageSet
 from edgecl.data.loader import iterate_batches
 from edgecl.data.pool import WorkerPool
 from edgecl.errors import DataError
-from edgecl_runtime.preprocess import input_spec
+from edgecl_runtime.inputs.preprocess import input_spec
 from tests.data.test_workers import same, smooth_jpegs
 
 SPEC = input_spec("RGB", 24, resize=28)

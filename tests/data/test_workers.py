@@ -14,7 +14,7 @@ from edgecl.data.loader import iterate_batches, make_generator, run_batches
 from edgecl.data.run_data import RunData, default_workers
 from edgecl.data.transforms import _raw_images, random_resized_crop_flip, train_batch
 from edgecl.errors import DataError
-from edgecl_runtime.preprocess import input_spec
+from edgecl_runtime.inputs.preprocess import input_spec
 
 RNG = np.random.default_rng(5)
 ARRAY = ArrayImageSet(RNG.integers(0, 256, (40, 28, 28), dtype=np.uint8), np.arange(40) % 4)

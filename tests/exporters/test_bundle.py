@@ -156,7 +156,7 @@ def test_trt_path_with_a_stand_in_builder(setup, tmp_path, monkeypatch):
     """Plumbing only (no TensorRT here): builder gets a runtime Bundle of the staged files, the engine
     is gated through the backend's ``run`` and listed in the manifest."""
     import edgecl_runtime.backends.trt as trt_backend
-    import edgecl_runtime.trt_build as trt_build
+    import edgecl_runtime.backends.trt.build as trt_build
     from edgecl.exporters.gate_run import ort_runner
 
     seen = {}

@@ -10,7 +10,7 @@ from edgecl.exporters.int8 import activation_matmuls, int8_settings, nonzero_zer
 from edgecl.exporters.onnx_export import export_onnx
 from edgecl.exporters.ort_session import onnx_logits
 from edgecl.exporters.sampling import split_quota, stratified_sample
-from edgecl_runtime.gate import DEFAULT_THRESHOLDS
+from edgecl_runtime.bundle.gate import DEFAULT_THRESHOLDS
 
 
 def test_stratified_sample_is_balanced_and_reproducible():

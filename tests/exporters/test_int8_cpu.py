@@ -19,7 +19,7 @@ from edgecl.exporters.onnx_export import export_onnx
 from edgecl.exporters.ort_session import onnx_logits
 from edgecl_runtime.cli import app
 from edgecl_runtime.contract import DEFAULT_REQUESTS, DEFAULT_THRESHOLDS, ONNX_FILES, TRT_PRECISIONS
-from edgecl_runtime.verify import verify_bundle
+from edgecl_runtime.bundle.verify import verify_bundle
 
 try:
     runner = CliRunner(mix_stderr=False)  # click < 8.2 mixes stderr into stdout by default

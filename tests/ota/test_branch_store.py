@@ -4,7 +4,7 @@ import numpy as np
 from safetensors.numpy import load_file
 
 from edgecl_runtime.atomic_io import read_json, sha256_file
-from edgecl_runtime.update_math import apply_factors
+from edgecl_runtime.update.math import apply_factors
 
 
 def qkv(weights):

@@ -6,7 +6,7 @@ import torch
 
 from edgecl.inflora import Adapter, MergeError, merge_adapter
 from edgecl.inflora.factors import branch_factors, factors_numpy
-from edgecl_runtime.update_math import apply_factors, factor_key, reconstruct_qkv
+from edgecl_runtime.update.math import apply_factors, factor_key, reconstruct_qkv
 from tests.conftest import tiny_vit
 
 
@@ -109,7 +109,7 @@ def test_reconstruction_is_the_same_bytes_whatever_the_thread_settings():
     import subprocess
     import sys
 
-    code = ("import hashlib, numpy as np; from edgecl_runtime.update_math import reconstruct_qkv; "
+    code = ("import hashlib, numpy as np; from edgecl_runtime.update.math import reconstruct_qkv; "
             "r = np.random.default_rng(5); d, k = 64, 10; "
             "w = r.standard_normal((3 * d, d)).astype(np.float32); "
             "f = [r.standard_normal(s).astype(np.float32) for s in ((k, d), (d, k), (d, k))]; "

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 import edgecl
 from edgecl_runtime.atomic_io import read_json, sha256_file
 from edgecl_runtime.cli import app as rt_app
-from edgecl_runtime.verify import verify_bundle
+from edgecl_runtime.bundle.verify import verify_bundle
 
 rt = CliRunner()
 

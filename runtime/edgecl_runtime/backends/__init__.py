@@ -1,5 +1,6 @@
 """Inference backends: ONNX Runtime (everywhere) and native TensorRT (Jetson / NVIDIA GPUs).
 
+Owns running a model file: ``open_backend`` picks one; ``trt/`` also builds and records TensorRT plans.
 Every backend exposes ``run(batch: float32 (N,C,H,W)) -> float32 (N,K) logits``,
 ``describe() -> dict`` (backend, precision, versions, device) and ``close()``.
 TensorRT is imported lazily so that ``import edgecl_runtime`` works without it.
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import numpy as np
+
+__all__ = ["BACKENDS", "Backend", "open_backend"]
 
 BACKENDS = ("ort", "trt")
 
@@ -35,8 +38,8 @@ def open_backend(bundle: Any, backend: str = "ort", precision: str = "fp32",
         from .ort import OrtBackend
         return OrtBackend(bundle.onnx_path(precision), precision=precision, **options)
     if backend == "trt":
-        from ..trt_build import check_trt_precision
-        from .trt import TrtBackend
+        from .trt.build import check_trt_precision
+        from .trt.engine import TrtBackend
         check_trt_precision(precision)  # int8cpu: ONNX Runtime's CPU file, no TensorRT plan
         return TrtBackend.for_bundle(bundle, precision=precision, **options)
     raise RuntimeFailure(f"unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}")

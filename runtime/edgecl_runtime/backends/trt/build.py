@@ -1,0 +1,289 @@
+"""TensorRT engine builder: one code path for TensorRT 8.5, 8.6, 10.x (and strongly typed 11+).
+
+Every version-dependent DECISION is a pure function of (TensorRT version, precision, names)
+so it is tested without TensorRT; ``build_engine`` only applies them.
+
+Version rules
+-------------
+* ``EXPLICIT_BATCH`` network flag: required below 10, deprecated/ignored from 10 -> set only < 10.
+* TensorRT >= 11 removed weak typing (FP16/INT8/OBEY_PRECISION_CONSTRAINTS builder flags):
+  networks are STRONGLY_TYPED, so precision must come from the ONNX itself -> fp16 builds parse
+  ``model.fp16.onnx``, int8 builds parse the Q/DQ ``model.int8.onnx``, no precision flags.
+* Below 11 (weak typing): fp16 = FP32 ONNX + FP16 flag, with LayerNorm / Softmax / Reduce layers
+  pinned to FP32 and the precision-constraint flag (``OBEY_PRECISION_CONSTRAINTS``; called
+  ``STRICT_TYPES`` before 8.2) so the builder keeps them there: LayerNorm's variance and
+  Softmax's exp-sum overflow or lose most digits in fp16.  int8 = Q/DQ ONNX + INT8 flag.
+  Only layers computing in float are pinned: a Reduce or Div over shape integers (ViT exports
+  hold some) pinned to float32 makes the precision-constrained build fail.
+* fp32 clears TF32 (on by default on Ampere+/Orin), which would otherwise break the 1e-4 gate.
+* TensorRT < 8.6 cannot parse LayerNormalization (opset 17): refused before parsing
+  (``opset``).  DLA builds: ``dla``.  Output: the untouched plan + sidecar record
+  (``plan_record``).
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from ...atomic_io import write_bytes_atomic
+from ...contract import TRT_PRECISIONS, base_precision
+from ...errors import EngineError
+from .plan_record import sidecar_path, write_plan
+from .compat import import_tensorrt, version_tuple
+from .dla import DlaSettings, apply_dla, build_failure_hint, check_dla
+from .dtypes import is_float
+from .opset import check_parser_support
+
+DEFAULT_WORKSPACE_MB = 1024
+INPUT_NAME = "input"
+FP32_TYPES = frozenset({"NORMALIZATION", "SOFTMAX", "REDUCE"})
+PINNABLE_TYPES = frozenset({"NORMALIZATION", "SOFTMAX", "REDUCE", "ELEMENTWISE", "UNARY",
+                            "ACTIVATION", "SCALE"})
+_NORM_NAME = re.compile(r"layer_?norm|normali[sz]ation|softmax|reduce"
+                        r"|(^|[/._:])(fc_|pre_)?norm\d*($|[/._:])", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What to parse and which flags to set for one (TensorRT version, precision)."""
+
+    precision: str
+    onnx_precision: str
+    network_flags: tuple[str, ...]
+    builder_flags: tuple[str, ...]
+    clear_flags: tuple[str, ...]
+    pin_fp32: bool
+
+
+def check_trt_precision(precision: str) -> None:
+    """One-line EngineError for a precision TensorRT does not build (``int8cpu``), before TensorRT is touched."""
+    prec = base_precision(precision)
+    if prec not in TRT_PRECISIONS:
+        raise EngineError(f"{prec} is not a TensorRT precision: its model ({prec}, for ONNX Runtime on CPU) "
+                          "uses dynamic quantisation ops (DynamicQuantizeLinear, MatMulInteger) that TensorRT "
+                          "does not build; use --int8 (the Q/DQ model.int8.onnx) for TensorRT, or run "
+                          f"{prec} with --backend ort")
+
+
+def precision_constraint_flag(available: Iterable[str]) -> str:
+    """Name of the flag that makes the builder obey per-layer precisions on this version."""
+    names = set(available)
+    for name in ("OBEY_PRECISION_CONSTRAINTS", "STRICT_TYPES"):
+        if name in names:
+            return name
+    raise EngineError("this TensorRT has neither OBEY_PRECISION_CONSTRAINTS nor STRICT_TYPES; "
+                      "use a TensorRT between 8.5 and 10.x for fp16 builds")
+
+
+def make_plan(trt_version: str, precision: str,
+              builder_flag_names: Iterable[str] | None = None) -> BuildPlan:
+    """Decide ONNX source and flags for ``precision`` on TensorRT ``trt_version``."""
+    check_trt_precision(precision)
+    prec = base_precision(precision)
+    major = version_tuple(trt_version)[0]
+    available = set(builder_flag_names) if builder_flag_names is not None else {
+        "FP16", "INT8", "TF32", "OBEY_PRECISION_CONSTRAINTS"}
+    strongly_typed = major >= 11
+    net = ("EXPLICIT_BATCH",) if major < 10 else ("STRONGLY_TYPED",) if strongly_typed else ()
+    clear = ("TF32",) if prec == "fp32" and "TF32" in available else ()
+    if prec == "fp32" or strongly_typed:
+        return BuildPlan(prec, prec, net, (), clear, False)
+    if prec == "fp16":
+        flags = ("FP16", precision_constraint_flag(available))
+        return BuildPlan(prec, "fp32", net, flags, clear, True)
+    return BuildPlan(prec, "int8", net, ("INT8",), clear, False)
+
+
+def _layer_type_name(layer_type: Any) -> str:
+    """``LayerType.REDUCE`` / ``"reduce"`` -> ``"REDUCE"``."""
+    return str(getattr(layer_type, "name", layer_type)).split(".")[-1].upper()
+
+
+def layers_to_pin(layers: Sequence[tuple[Any, ...]]) -> list[int]:
+    """Indices of the (name, type[, _computes_in_float]) layers to force to FP32 in an fp16 build.
+
+    A layer is pinned when its type is Normalization/Softmax/Reduce, or when it is an
+    arithmetic layer whose name says it belongs to a norm (timm's ``norm1``, ``norm2``,
+    ``norm``, ``fc_norm``; ONNX ``LayerNormalization``): before TensorRT 8.6 LayerNorm is
+    decomposed into ReduceMean/Sub/Pow/Sqrt/Div, and all of them need FP32.
+    Shape/constant/shuffle layers are never pinned, and neither is a layer whose tensors are
+    not float (third item False): pinning integer shape arithmetic fails the build.
+    """
+    out = []
+    for i, (name, ltype, *floats) in enumerate(layers):
+        if floats and not floats[0]:
+            continue
+        t = _layer_type_name(ltype)
+        if t in FP32_TYPES or (t in PINNABLE_TYPES and _NORM_NAME.search(name or "")):
+            out.append(i)
+    return out
+
+
+def profile_shapes(input_shape: Sequence[int], max_batch: int, opt_batch: int = 1
+                   ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(min, opt, max) shapes for the optimisation profile of an NCHW input.
+
+    Batch is the only dynamic axis: min 1, opt ``opt_batch`` (kernels are tuned for it; edge
+    devices mostly classify one frame at a time, hence 1), max ``max_batch``.  A static batch
+    axis pins all three to it.
+    """
+    shape = tuple(int(d) for d in input_shape)
+    if len(shape) != 4 or any(d <= 0 for d in shape[1:]):
+        raise EngineError(f"input shape {list(shape)} must be [N, C, H, W] with fixed C, H, W")
+    if max_batch < 1 or not 1 <= opt_batch <= max_batch:
+        raise EngineError(f"need 1 <= opt batch ({opt_batch}) <= max batch ({max_batch})")
+    rest = shape[1:]
+    if shape[0] > 0:
+        if max_batch > shape[0]:
+            raise EngineError(f"the ONNX input has a fixed batch of {shape[0]}; "
+                              f"--max-batch {max_batch} is impossible (re-export with dynamic batch)")
+        return (shape[0],) + rest, (shape[0],) + rest, (shape[0],) + rest
+    return (1,) + rest, (opt_batch,) + rest, (max_batch,) + rest
+
+
+def network_flag_bits(trt: Any, names: Iterable[str]) -> int:
+    """Bit mask for ``builder.create_network`` from NetworkDefinitionCreationFlag names."""
+    bits = 0
+    for name in names:
+        bits |= 1 << int(getattr(trt.NetworkDefinitionCreationFlag, name))
+    return bits
+
+
+def timing_cache_path(cache_dir: str | Path, trt_version: str, gpu: str, cc: str) -> Path:
+    """One timing cache per (TensorRT version, GPU): tactics timed once are reused by every task."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", gpu).strip("-").lower() or "gpu"
+    return Path(cache_dir) / f"timing-trt{trt_version}-sm{cc.replace('.', '')}-{slug}.cache"
+
+
+def plan_path(bundle_dir: str | Path, precision: str) -> Path:
+    """Where ``edgecl-rt build`` writes the plan for ``precision``: ``model.<prec>.plan``."""
+    return Path(bundle_dir) / f"model.{base_precision(precision)}.plan"
+
+
+def _computes_in_float(layer: Any) -> bool:
+    """True when every output (and every present input) of ``layer`` is a float tensor."""
+    tensors = [layer.get_output(j) for j in range(layer.num_outputs)]
+    tensors += [layer.get_input(j) for j in range(getattr(layer, "num_inputs", 0))]
+    present = [t for t in tensors if t is not None]
+    return bool(present) and all(is_float(t.dtype) for t in present)
+
+
+def _pin_layers_fp32(trt: Any, network: Any) -> int:
+    """Apply ``layers_to_pin`` to a parsed network; return how many layers were pinned."""
+    layers = [network.get_layer(i) for i in range(network.num_layers)]
+    chosen = layers_to_pin([(layer.name, layer.type, _computes_in_float(layer)) for layer in layers])
+    for i in chosen:
+        layer = layers[i]
+        layer.precision = trt.float32
+        for j in range(layer.num_outputs):
+            layer.set_output_type(j, trt.float32)
+    return len(chosen)
+
+
+def _parse(trt: Any, network: Any, logger: Any, onnx_path: Path) -> None:
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise EngineError(f"TensorRT cannot parse {onnx_path.name}: "
+                          f"{' | '.join(errors) or 'unknown error'}")
+
+
+def _input_tensor(network: Any) -> Any:
+    inputs = [network.get_input(i) for i in range(network.num_inputs)]
+    for t in inputs:
+        if t.name == INPUT_NAME:
+            return t
+    if not inputs:
+        raise EngineError("the ONNX model has no input")
+    return inputs[0]
+
+
+def _timing_cache(config: Any, path: Path | None) -> Any:
+    data = b""
+    if path is not None and path.is_file():
+        data = path.read_bytes()
+    cache = config.create_timing_cache(data)
+    config.set_timing_cache(cache, True)  # ignore_mismatch: a stale cache must not fail a build
+    return cache
+
+
+def _configure(trt: Any, builder: Any, plan: BuildPlan, workspace_mb: int, dla: DlaSettings) -> Any:
+    """A builder config with the plan's flags, the workspace limit and the DLA target."""
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
+    for name in plan.builder_flags:
+        config.set_flag(getattr(trt.BuilderFlag, name))
+    for name in plan.clear_flags:
+        config.clear_flag(getattr(trt.BuilderFlag, name))
+    apply_dla(trt, builder, config, dla)
+    return config
+
+
+def _add_profile(builder: Any, config: Any, network: Any, max_batch: int, opt_batch: int
+                 ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    inp = _input_tensor(network)
+    shapes = profile_shapes(tuple(inp.shape), max_batch, opt_batch)
+    profile = builder.create_optimization_profile()
+    profile.set_shape(inp.name, *shapes)
+    config.add_optimization_profile(profile)
+    return shapes
+
+
+def build_engine(bundle: Any, precision: str, max_batch: int = 8, opt_batch: int = 1,
+                 workspace_mb: int = DEFAULT_WORKSPACE_MB, cache_dir: str | Path | None = None,
+                 out_path: str | Path | None = None, trt: Any = None,
+                 identity: Callable[[], tuple[str, str]] | None = None,
+                 log: Callable[[str], None] = lambda s: None,
+                 dla: DlaSettings = DlaSettings()) -> Path:
+    """Build ``bundle``'s plan for ``precision``; write it untouched plus its sidecar record.
+
+    Every refusal that needs no GPU work (DLA options, an ONNX this TensorRT cannot parse)
+    comes before the builder is created.  Returns the plan's path (``out_path`` or
+    ``model.<precision>.plan`` in the bundle).
+    """
+    check_dla(base_precision(precision), dla)
+    trt = trt if trt is not None else import_tensorrt()
+    if identity is None:
+        from .cuda_mem import device_identity as identity
+    gpu, cc = identity()
+    version = str(trt.__version__)
+    plan = make_plan(version, precision, trt.BuilderFlag.__members__.keys())
+    onnx_path = bundle.onnx_path(plan.onnx_precision)
+    check_parser_support(version, onnx_path)
+    target = f"DLA core {dla.core}" if dla.core is not None else f"{gpu} (sm {cc})"
+    log(f"TensorRT {version} on {target}: {plan.precision} from {onnx_path.name}, "
+        f"flags {', '.join(plan.builder_flags) or 'none'}")
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(network_flag_bits(trt, plan.network_flags))
+    _parse(trt, network, logger, onnx_path)
+    config = _configure(trt, builder, plan, workspace_mb, dla)
+    if plan.pin_fp32:
+        log(f"pinned {_pin_layers_fp32(trt, network)} norm/softmax/reduce layers to FP32")
+    shapes = _add_profile(builder, config, network, max_batch, opt_batch)
+    cache_file = timing_cache_path(cache_dir, version, gpu, cc) if cache_dir else None
+    _timing_cache(config, cache_file)
+    started = time.perf_counter()
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise EngineError(f"TensorRT failed to build the {plan.precision} engine (see its log "
+                          f"above); {build_failure_hint(dla)}")
+    log(f"built in {time.perf_counter() - started:.1f} s")
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(cache_file, bytes(config.get_timing_cache().serialize()))
+    meta = {"tensorrt": version, "gpu": gpu, "compute_capability": cc,
+            "precision": plan.precision, "onnx_sha256": bundle.onnx_sha256(plan.onnx_precision),
+            "onnx_file": onnx_path.name, "max_batch": shapes[2][0], "opt_batch": shapes[1][0],
+            "input_shapes": {"min": list(shapes[0]), "opt": list(shapes[1]), "max": list(shapes[2])},
+            **dla.record(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return write_plan(out_path or plan_path(bundle.path, plan.precision), meta, bytes(serialized))
+
+
+def remove_plan(path: str | Path) -> None:
+    """Delete a plan and its sidecar (a plan that failed verification must not stay usable)."""
+    Path(path).unlink(missing_ok=True)
+    sidecar_path(path).unlink(missing_ok=True)

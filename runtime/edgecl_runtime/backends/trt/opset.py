@@ -1,0 +1,43 @@
+"""Whether this TensorRT's ONNX parser can read a model, decided before the build starts.
+
+TensorRT 8.5 (JetPack 5.1) has no ONNX LayerNormalization (added in 8.6): an opset-17 ViT export
+holds LayerNormalization nodes and fails with "Plugin not found" after minutes of parsing.  Opset
+16 exports decompose LayerNorm into ReduceMean/Sub/Pow/Sqrt/Div, which 8.5 parses.  The rule is a
+pure function of (TensorRT version, opset, op types) so it is tested without TensorRT.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Optional
+
+from ...errors import EngineError
+from .onnx_scan import scan_onnx
+from .compat import version_tuple
+
+LAYERNORM_SINCE = (8, 6)  # first TensorRT whose ONNX parser has LayerNormalization
+MAX_OPSET_BEFORE = 16  # the opset that still decomposes LayerNorm
+
+
+def parser_problem(trt_version: str, opset: int, op_types: Iterable[str]) -> Optional[str]:
+    """Why TensorRT ``trt_version`` cannot parse a model with this opset/ops (None: it can)."""
+    if version_tuple(trt_version)[:2] >= LAYERNORM_SINCE:
+        return None
+    if "LayerNormalization" in set(op_types):
+        found = "LayerNormalization nodes"
+    elif opset > MAX_OPSET_BEFORE:
+        found = f"opset {opset}"
+    else:
+        return None
+    return (f"TensorRT {trt_version} cannot parse this model ({found}; its ONNX parser has no "
+            f"LayerNormalization before 8.6); re-export with `--opset {MAX_OPSET_BEFORE}`")
+
+
+def check_parser_support(trt_version: str, onnx_path: "str | os.PathLike[str]") -> None:
+    """EngineError (one line) when ``onnx_path`` needs a newer TensorRT ONNX parser."""
+    if version_tuple(trt_version)[:2] >= LAYERNORM_SINCE:
+        return  # no need to read a large model
+    opset, ops = scan_onnx(onnx_path)
+    problem = parser_problem(trt_version, opset, ops)
+    if problem:
+        raise EngineError(f"{Path(onnx_path).name}: {problem}")

@@ -1,0 +1,46 @@
+"""Latency/throughput benchmark of one backend on synthetic inputs.
+
+After ``warmup`` untimed runs (lazy allocations, kernel autotuning, caches), each of ``iters``
+runs of a fixed (batch, C, H, W) uniform[0,1) input is timed with ``perf_counter``.
+Reported: p50/p95/p99/mean latency per batch in ms (linear-interpolated percentiles) and
+throughput = batch * iters / total timed seconds (images per second).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..backends import Backend
+
+
+def latency_stats(seconds: Sequence[float], batch: int) -> dict[str, float]:
+    """Percentiles (ms) and throughput (images/s) from per-iteration wall times."""
+    t = np.asarray(seconds, dtype=np.float64)
+    if t.size == 0 or np.any(t < 0):
+        raise ValueError("need at least one non-negative timing")
+    total = float(t.sum())
+    return {
+        "p50_ms": float(np.percentile(t, 50) * 1e3),
+        "p95_ms": float(np.percentile(t, 95) * 1e3),
+        "p99_ms": float(np.percentile(t, 99) * 1e3),
+        "mean_ms": float(t.mean() * 1e3),
+        "throughput_ips": float(batch * t.size / total) if total > 0 else float("inf"),
+    }
+
+
+def benchmark(backend: Backend, sample_shape: Sequence[int], batch: int = 1, iters: int = 100,
+              warmup: int = 10, seed: int = 0) -> dict[str, Any]:
+    """Time ``backend.run`` on a (batch, *sample_shape) input; returns stats + settings."""
+    if batch < 1 or iters < 1 or warmup < 0:
+        raise ValueError(f"need batch >= 1, iters >= 1, warmup >= 0 (got {batch}, {iters}, {warmup})")
+    x = np.random.default_rng(seed).random((batch, *sample_shape), dtype=np.float32)
+    for _ in range(warmup):
+        backend.run(x)
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        backend.run(x)
+        times.append(time.perf_counter() - start)
+    return {"batch": batch, "iters": iters, "warmup": warmup, **latency_stats(times, batch)}

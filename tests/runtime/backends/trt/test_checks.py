@@ -1,0 +1,170 @@
+"""Refusals before TensorRT works: opset/LayerNormalization on TensorRT 8.5, integer layers never
+pinned, DLA options; the `edgecl-rt build` flags on the fakes (plan + record, --save-engine)."""
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from typer.testing import CliRunner
+
+from edgecl_runtime.backends.trt import build as trt_build
+from edgecl_runtime.backends.trt import engine as trt_backend
+from edgecl_runtime.bundle import load_bundle
+from edgecl_runtime.cli import app
+from edgecl_runtime.errors import EngineError
+from edgecl_runtime.backends.trt.onnx_scan import _scan_with_onnx, scan_bytes, scan_onnx
+from edgecl_runtime.backends.trt.plan_record import read_record, sidecar_path
+from edgecl_runtime.backends.trt.build import build_engine
+from edgecl_runtime.backends.trt.dla import DlaSettings
+from edgecl_runtime.backends.trt.opset import parser_problem
+from tests.runtime.backends.trt.fake_cudart import FakeCudaRuntime, install
+from tests.runtime.backends.trt.fake_tensorrt import make_trt
+from tests.runtime.rt_factory import rehash
+from tests.runtime.backends.trt.test_engine import _engine_factory
+
+ORIN = lambda: ("Orin", "8.7")  # noqa: E731
+try:
+    runner = CliRunner(mix_stderr=False)
+except TypeError:
+    runner = CliRunner()
+
+
+def _edit_model(bundle, opset=17, nodes=(), inits=()):
+    """Rewrite the bundle's fp32 ONNX with extra (dangling) nodes and another opset; rehash."""
+    path = bundle / "model.onnx"
+    model = onnx.load(str(path))
+    model.graph.node.extend(nodes)
+    model.graph.initializer.extend(inits)
+    model.opset_import[0].version = opset
+    onnx.save(model, str(path))
+    rehash(bundle)
+    return path
+
+
+def _layernorm(bundle):
+    ln = helper.make_node("LayerNormalization", ["flat", "g", "b"], ["ln"], axis=-1, name="/norm/LN")
+    inits = [numpy_helper.from_array(np.ones(784, np.float32), "g"),
+             numpy_helper.from_array(np.zeros(784, np.float32), "b")]
+    return _edit_model(bundle, 17, [ln], inits)
+
+
+def test_trt_8_5_refuses_opset_17_before_parsing(bundle):
+    trt = make_trt("8.5.2")
+    with pytest.raises(EngineError, match=r"model\.onnx: TensorRT 8\.5\.2 cannot parse this model "
+                                          r"\(opset 17;.*re-export with `--opset 16`"):
+        build_engine(load_bundle(bundle), "fp32", trt=trt, identity=ORIN)
+    assert not [c for c in trt.calls if c[0] in ("parse", "create_network")]
+
+
+def test_trt_8_5_refuses_layernorm_and_8_6_parses_it(bundle):
+    _layernorm(bundle)
+    with pytest.raises(EngineError, match="LayerNormalization nodes.*re-export with `--opset 16`"):
+        build_engine(load_bundle(bundle), "fp16", trt=make_trt("8.5.2"), identity=ORIN)
+    trt = make_trt("8.6.1")
+    build_engine(load_bundle(bundle), "fp16", trt=trt, identity=ORIN)
+    assert ("pinned", ["/norm/LN"]) in trt.calls
+
+
+def test_fake_8_5_parser_fails_on_layernorm_like_the_real_one(bundle):
+    """Without the check, TensorRT 8.5 would fail deep in parsing ("Plugin not found")."""
+    path = _layernorm(bundle)
+    trt = make_trt("8.5.2")
+    network = trt.Builder(None).create_network(1)
+    parser = trt.OnnxParser(network, None)
+    assert not parser.parse_from_file(str(path)) and "Plugin not found" in parser.get_error(0)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_trt_8_5_builds_an_opset_16_model(bundle, precision):
+    _edit_model(bundle, 16)
+    trt = make_trt("8.5.2")
+    path = build_engine(load_bundle(bundle), precision, trt=trt, identity=ORIN)
+    assert ("create_network", 1) in trt.calls and path.read_bytes() == b"SERIALIZED-8.5.2"
+
+
+def test_parser_problem_rule():
+    assert parser_problem("8.6.1", 17, {"LayerNormalization"}) is None
+    assert parser_problem("10.3.0", 20, set()) is None
+    assert parser_problem("8.5.2", 16, {"Gemm"}) is None
+    assert "opset 18" in parser_problem("8.5.2", 18, set())
+
+
+def test_minimal_reader_agrees_with_onnx(bundle, monkeypatch):
+    path = _layernorm(bundle)
+    for p in (path, bundle / "model.int8.onnx", bundle / "model.fp16.onnx"):
+        assert scan_bytes(p.read_bytes()) == _scan_with_onnx(p)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` now raises ImportError
+    assert scan_onnx(path) == (17, {"Flatten", "Gemm", "LayerNormalization"})
+    (bundle / "bad.onnx").write_bytes(b"\xff\xff\xff")
+    with pytest.raises(EngineError, match="bad.onnx is not a readable ONNX model"):
+        scan_onnx(bundle / "bad.onnx")
+
+
+def test_runtime_imports_and_checks_without_onnx(bundle):
+    code = ("import sys; sys.modules['onnx'] = None\n"
+            "import edgecl_runtime.cli, edgecl_runtime.backends.trt.build, edgecl_runtime.backends.trt\n"
+            "from edgecl_runtime.backends.trt.opset import check_parser_support\n"
+            f"check_parser_support('8.5.2', {str(bundle / 'model.fp16.onnx')!r})\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 1 and "re-export with `--opset 16`" in res.stderr, res.stderr
+
+
+def test_only_float_layers_are_pinned(bundle):
+    """A Reduce over shape integers named like a norm: pinning it to float32 fails the build."""
+    nodes = [helper.make_node("Shape", ["flat"], ["shp"], name="/norm1/Shape"),
+             helper.make_node("ReduceProd", ["shp"], ["numel"], keepdims=0, name="/norm1/ReduceProd"),
+             helper.make_node("ReduceMean", ["flat"], ["mu"], axes=[1], name="/norm1/ReduceMean")]
+    _edit_model(bundle, 17, nodes)
+    trt = make_trt("10.3.0")
+    build_engine(load_bundle(bundle), "fp16", trt=trt, identity=ORIN)
+    assert ("pinned", ["/norm1/ReduceMean"]) in trt.calls
+    assert not [c for c in trt.calls if c[0] == "build_error"]
+
+
+def test_dla_build_records_core_and_fallback(bundle):
+    trt = make_trt("8.5.2", num_dla=2)
+    _edit_model(bundle, 16)
+    path = build_engine(load_bundle(bundle), "fp16", trt=trt, identity=ORIN,
+                        dla=DlaSettings(1, gpu_fallback=True))
+    assert trt.config.default_device_type == trt.DeviceType.DLA and trt.config.DLA_core == 1
+    assert ("set_flag", "GPU_FALLBACK") in trt.calls
+    meta = read_record(path)
+    assert meta["dla_core"] == 1 and meta["gpu_fallback"] is True
+
+
+@pytest.mark.parametrize("cores,dla,precision,msg", [
+    (2, DlaSettings(0), "fp32", "a DLA runs only FP16 or INT8 layers; add --fp16 or --int8"),
+    (2, DlaSettings(None, True), "fp16", "--gpu-fallback only applies to a DLA build"),
+    (2, DlaSettings(2, True), "fp16", "this device has DLA cores 0-1; pick one"),
+    (0, DlaSettings(0, True), "int8", "this device has no DLA; drop --dla-core"),
+    (2, DlaSettings(0), "fp16", "failed to build the fp16 engine.*need --gpu-fallback"),
+])
+def test_dla_refusals_are_one_line(bundle, cores, dla, precision, msg):
+    trt = make_trt("10.3.0", num_dla=cores)
+    with pytest.raises(EngineError, match=msg):
+        build_engine(load_bundle(bundle), precision, trt=trt, identity=ORIN, dla=dla)
+    assert not list(bundle.glob("*.plan*"))
+
+
+def test_cli_refuses_fp32_dla_without_tensorrt(bundle):
+    res = runner.invoke(app, ["build", str(bundle), "--dla-core", "0"])
+    assert res.exit_code == 1 and "DLA runs only FP16 or INT8" in res.stderr
+    assert len([l for l in res.stderr.splitlines() if "error" in l]) == 1
+
+
+def test_cli_build_save_engine_and_verify_on_fakes(bundle, tmp_path, monkeypatch):
+    cudart = install(monkeypatch, FakeCudaRuntime("Orin", (8, 7)))
+    trt = make_trt("10.3.0", cudart=cudart, engine_factory=_engine_factory)
+    monkeypatch.setattr(trt_build, "import_tensorrt", lambda: trt)
+    monkeypatch.setattr(trt_backend, "import_tensorrt", lambda: trt)
+    monkeypatch.setattr("edgecl_runtime.backends.trt.compat.import_tensorrt", lambda: trt)
+    out = tmp_path / "engines" / "classifier.plan"
+    out.parent.mkdir()
+    res = runner.invoke(app, ["build", str(bundle), "--fp16", "--save-engine", str(out),
+                              "--timing-cache-dir", str(tmp_path / "cache")])
+    assert res.exit_code == 0, res.stderr
+    assert out.read_bytes() == b"SERIALIZED-10.3.0" and sidecar_path(out).is_file()
+    assert "PASSED" in res.stdout and not list(bundle.glob("*.plan*"))
+    assert ("deserialize", b"SERIALIZED-10.3.0", -1) in trt.calls
