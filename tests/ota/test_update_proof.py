@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from edgecl_runtime import update_apply
+from edgecl_runtime.update import apply as update_apply
 from edgecl_runtime.errors import BundleError
-from edgecl_runtime.update_apply import apply_update
+from edgecl_runtime.update.apply import apply_update
 
 
 def _entries(folder):

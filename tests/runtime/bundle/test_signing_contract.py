@@ -1,4 +1,4 @@
-"""Ground-floor parsing and the bytes a signature covers, tested apart from their callers."""
+"""The bytes a signature covers and the trust-folder rules, tested apart from their callers."""
 from __future__ import annotations
 
 import json
@@ -6,21 +6,8 @@ import json
 import pytest
 
 from edgecl_runtime.errors import BundleError
-from edgecl_runtime.signing import (canonical_bytes, check_signed, generate_keypair, load_private_key, load_trust,
-                                    sign_manifest)
-from edgecl_runtime.strict_json import NonFiniteNumber, loads_finite
-
-
-@pytest.mark.parametrize("text", ['{"t": NaN}', '{"t": Infinity}', '{"t": -Infinity}', '{"t": 1e999}',
-                                  '[1, -1e400]'])
-def test_non_finite_numbers_are_refused(text):
-    with pytest.raises(NonFiniteNumber):
-        loads_finite(text)
-
-
-def test_finite_numbers_parse_as_json_does():
-    text = '{"a": 1, "b": -2.5e-3, "c": [0.0, 1e308], "d": "NaN"}'
-    assert loads_finite(text) == json.loads(text)
+from edgecl_runtime.bundle.signing import (canonical_bytes, check_signed, generate_keypair, load_private_key,
+                                           load_trust, sign_manifest)
 
 
 def test_canonical_bytes_are_sorted_compact_utf8():

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from edgecl_runtime import atomic_io
-from edgecl_runtime.atomic_io import (atomic_path, public_mode, read_json, savez_atomic, sha256_file, staged_dir,
+from edgecl_runtime.atomic_io import (atomic_path, read_json, savez_atomic, sha256_file, staged_dir,
                                       write_bytes_atomic, write_json_atomic)
 
 
@@ -76,13 +76,22 @@ def test_content_is_synced_under_a_temporary_name_beside_the_target_before_the_r
 def test_modes_follow_the_umask_and_private_keys_stay_private(tmp_path):
     old = os.umask(0o022)
     try:
-        assert public_mode() == 0o644 and public_mode(folder=True) == 0o755
         pub = write_bytes_atomic(tmp_path / "a.pub", b"k")
         key = write_bytes_atomic(tmp_path / "a.key", b"k", mode=0o600)
     finally:
         os.umask(old)
     assert stat.S_IMODE(pub.stat().st_mode) == 0o644
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+def test_a_published_folder_follows_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        with staged_dir(tmp_path / "export") as stage:
+            (stage / "a").write_text("1")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "export").stat().st_mode) == 0o750
 
 
 def test_json_with_nan_or_infinity_is_refused_and_nothing_is_written(tmp_path):

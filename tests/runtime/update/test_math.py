@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgecl_runtime.update_math import apply_factors, factor_key, reconstruct_qkv
+from edgecl_runtime.update.math import apply_factors, factor_key, reconstruct_qkv
 
 F32 = np.float32
 
