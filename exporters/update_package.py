@@ -5,7 +5,7 @@ branch factors of tasks M+1..N, task M's qkv weights, the new tasks' golden imag
 giving the target model's PyTorch logits. The update ships (layout: :mod:`edgecl_runtime.update_format`)
 - the factors (task N's qkv weights are rebuilt from the base's with
   :func:`edgecl_runtime.update_math.apply_factors`, the routine training merged with);
-- each ONNX file as a skeleton (:mod:`.onnx_skeleton`) when the device routine rebuilds it byte for
+- each ONNX file as a skeleton (:mod:`.onnx.skeleton`) when the device routine rebuilds it byte for
   byte from the base's same-format file, else whole (FP16/INT8 conversions are not re-run on a
   device: only the tensors they changed travel, and only if the check passes);
 - a golden set the device can rebuild exactly: the base's golden inputs plus at most
@@ -36,7 +36,7 @@ from edgecl_runtime.update_format import (
 from edgecl_runtime.update_math import apply_factors
 from safetensors.numpy import save_file
 
-from .onnx_skeleton import reproducible_skeleton
+from .onnx.skeleton import reproducible_skeleton
 
 NEW_GOLDEN = 32  # new-task images shipped with an update (uint8), at most ...
 NEW_GOLDEN_BYTES = 2 * 1024**2  # ... and at most this many bytes of them (224 px RGB: 13 images)

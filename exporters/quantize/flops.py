@@ -1,6 +1,6 @@
 """Per-image FLOPs of every MatMul/Gemm, and the share of them an INT8 graph runs quantised.
 
-Why: keeping layers in float is the INT8 fallback's lever (:mod:`.int8_fallback`), and what it costs
+Why: keeping layers in float is the INT8 fallback's lever (:mod:`.fallback`), and what it costs
 is the matrix work that no longer runs in int8. A transformer's time is in its MatMul/Gemm nodes, so
 ``quantized_matmul_fraction`` (quantised MatMul/Gemm FLOPs / all MatMul/Gemm FLOPs) says how much of
 the model INT8 still covers; the fallback refuses below one half.

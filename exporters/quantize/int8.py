@@ -6,43 +6,25 @@ activation ranges are fixed from calibration data, so the caller must pass real 
 every seen task (``stratified_sample``). Symmetric int8: ``q = clip(round(x / s), -127, 127)`` with
 ``s = max|x| / 127`` per tensor for activations and per output channel for weights.
 
-Defaults, measured on a ViT (28 px, patch 4, e128, d4, h4) trained on the bundled MNIST subset
-(85.6 % test accuracy), 500 stratified training images for calibration, gate over the 2000 test
-images (int8 thresholds: max |dlogit| <= 1.0, top-1 agreement >= 99 %, |dacc| <= 1 pp); opsets 16
-and 17 gave the same numbers:
-
-    quantised MatMuls (+ Conv, Gemm)  calibration        agreement  dacc pp  max|dlogit|  gate
-    + Add/Mul/Softmax/LayerNorm/...   minmax             97.20 %    -0.45    2.68         fail
-    all (incl. attention q k^T, a v)  minmax             98.30 %    -0.30    0.94         fail
-    all                               percentile         98.90 %    +0.05    1.07         fail
-    all                               entropy            98.30 %    -0.30    0.94         fail
-    all but the head                  minmax             98.45 %    -0.05    0.96         fail
-    all, ORT quant_pre_process first  minmax             98.30 %    -0.30    0.94         fail
-    weight operand only (default)     minmax             99.45 %    -0.15    0.61         pass
-    weight operand only               percentile         99.45 %    -0.20    1.39         fail
-    weight operand only               minmax, 1 task     99.25 %    +0.05    0.49         pass
-    weight operand only               minmax, 100 imgs   99.05 %    +0.05    1.31         fail
+Defaults were chosen by measurement (a ViT trained on the bundled MNIST subset, 500 stratified
+calibration images, the INT8 gate over the test images; the table: see benchmarks/RESULTS.md).
 
 The MatMuls of two activations (attention's ``q k^T`` and ``softmax(.) v``) are what pushed INT8
 over the gate: with them in FP32, MinMax and Percentile both pass level 2. Default: quantise Conv
 (patch embedding), Gemm, and the MatMuls whose second operand is a weight (:func:`activation_matmuls`
 lists the others; ORT's ``MatMulConstBOnly`` option only applies to the QOperator format, not QDQ),
-with MinMax calibration. ORT CPU still ran this graph faster than FP32 (0.70 vs 1.07 ms at batch 1,
-32 vs 49 ms at batch 32, one thread). Too few calibration images (100) failed level 1, and the
-images of one task only lowered agreement to 99.25 %: hence a stratified sample of >= 500 images
-over every seen task.
+with MinMax calibration. Too few calibration images (100) failed level 1, and the images of one
+task only lowered agreement: hence a stratified sample of >= 500 images over every seen task.
 
-Then on the shipped default (28 px, patch 7, e128, depth 6, avg pool) after 5 tasks, 512
-calibration images, three calibration samples each (agreement over the 2000 test images):
-    weight operand only                         98.85 / 98.95 / 99.00 %   max|dlogit| 0.60   fails
-    + patch embedding Conv and head Gemm float  99.50 / 99.45 / 99.55 %   max|dlogit| 0.27-0.30
-The first layer sees raw pixels and the last one produces the logits; keeping those two small
+On the shipped default after 5 tasks, the weight-operand-only graph still missed the agreement
+threshold on some calibration samples, and keeping the patch embedding Conv and head Gemm float
+gave margin (see benchmarks/RESULTS.md). The first layer sees raw pixels and the last one produces the logits; keeping those two small
 layers in float (a common PTQ practice) costs nothing measurable in speed here and gives margin,
 so ``float_layers=("patch_embed", "head")`` is the default.
 
 When the gate still fails (small logit margins, e.g. the bundled stream without alignment), the
 export keeps the most sensitive MatMul/Gemm layers float as well, without re-calibrating
-(:mod:`.int8_fallback`).
+(:mod:`.fallback`), and then the other calibration methods (:mod:`.methods`).
 """
 from __future__ import annotations
 
@@ -64,20 +46,20 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from .sources import BatchSource
+from edgecl_runtime.contract import format_named
 
-QUANT_OPS: tuple[str, ...] = ("MatMul", "Conv", "Gemm")
-CALIB_METHODS = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-                 "entropy": CalibrationMethod.Entropy}
-DEFAULT_CALIB_METHOD = "minmax"
-MIN_CALIB = 500  # the caller should pass at least this many images where the data has them
-CALIB_BATCH = 2  # images per calibrator run: ORT's session memory grows with it (see quantize_int8)
+from ..parity.sources import BatchSource
+from .calibration import CALIBRATIONS, Int8Options
+
+FORMAT = format_named("int8")  # the contract's row of this file
+# ORT's calibrator for each of the calibration names (the names themselves: .calibration)
+ORT_METHODS = {name: {m.name.lower(): m for m in CalibrationMethod}[name] for name in CALIBRATIONS}
 
 
 class BatchCalibrationReader(CalibrationDataReader):
     """Feeds calibration images to the calibrator ``batch_size`` at a time, read batch by batch.
 
-    ``batches`` is a :class:`~edgecl.exporters.sources.BatchSource` or any re-iterable (``iter()``
+    ``batches`` is a :class:`~..parity.sources.BatchSource` or any re-iterable (``iter()``
     restarts) of (inputs, labels) pairs or bare input arrays; they are re-cut into exactly
     ``batch_size`` rows (the last cut shorter), so no more than about one source batch plus one
     calibration batch is in memory, whatever the calibration set's size.
@@ -155,23 +137,12 @@ class _Slices:
         return (self.x[i : i + self.step] for i in range(0, len(self.x), self.step))
 
 
-def quantize_int8(
-    src: str | Path,
-    dst: str | Path,
-    calib: np.ndarray | BatchSource,
-    *,
-    op_types: Sequence[str] = QUANT_OPS,
-    exclude_ops: Iterable[str] = (),
-    exclude_nodes: Iterable[str] = (),
-    method: str = DEFAULT_CALIB_METHOD,
-    attention_matmuls: bool = False,
-    float_layers: Sequence[str] = ("patch_embed", "head"),
-    batch_size: int = CALIB_BATCH,
-) -> Path:
+def quantize_int8(src: str | Path, dst: str | Path, calib: np.ndarray | BatchSource,
+                  options: Int8Options = Int8Options()) -> Path:
     """Quantise the FP32 model ``src`` into ``dst`` (atomically) and check it is symmetric.
 
     ``calib``: float32 (N, C, H, W) inputs in [0, 1], N >= 1 (>= ``MIN_CALIB`` recommended), or a
-    :class:`~edgecl.exporters.sources.BatchSource` of them, read batch by batch (never held whole).
+    :class:`~..parity.sources.BatchSource` of them, read batch by batch (never held whole).
     Memory (vit_tiny_patch16_224, 224 px, random weights, streamed images, peak RSS added by this
     call): batch 32: +1.6 GB for 32 images, +3.3 GB for 128; batch 8: +0.94 GB for 32, +0.98 GB
     for 128; for 64 images, batch 8 / 2 / 1: +882 / +338 / +240 MB in 6.4 / 5.6 / 7.4 s, same ranges.
@@ -186,6 +157,7 @@ def quantize_int8(
     one built over all images at once). ``CalibMaxIntermediateOutputs`` is not used: in the installed
     ORT (1.32) ``MinMaxCalibrater.collect_data`` *discards* the collected batches when that limit is
     reached without folding them into the ranges (a limit of 1 ends in "No data is collected").
+    ``options`` (:class:`.calibration.Int8Options`, validated when built):
     ``method``: ``minmax`` | ``percentile`` (99.999th percentile of |x|) | ``entropy`` (KL divergence);
     MinMax is the default by measurement (README, "INT8 calibration": the only one of the three whose
     gate passed on all six measured bundles, and the fastest). ``batch_size``: images per calibrator run.
@@ -196,23 +168,21 @@ def quantize_int8(
     int8 per tensor, every zero point 0 (raises ``ValueError`` otherwise). Graph I/O stays float32.
     """
     calib = _check_calib(calib, src)
-    if method not in CALIB_METHODS:
-        raise ValueError(f"unknown calibration method {method!r}: choose one of {', '.join(CALIB_METHODS)}")
-    ops = [op for op in op_types if op not in set(exclude_ops)]
+    ops = [op for op in options.op_types if op not in set(options.exclude_ops)]
     graph = onnx.load(str(src))
-    skip = list(exclude_nodes) + ([] if attention_matmuls else activation_matmuls(graph))
-    skip += [n.name for n in graph.graph.node if any(f"/{layer}/" in n.name for layer in float_layers)]
+    skip = list(options.exclude_nodes) + ([] if options.attention_matmuls else activation_matmuls(graph))
+    skip += [n.name for n in graph.graph.node if any(f"/{layer}/" in n.name for layer in options.float_layers)]
     dst = Path(dst)
     with temp_dir_beside(dst) as tmp_dir:
         tmp = tmp_dir / dst.name
-        with _quiet_preprocess_hint():
+        with quiet_quantizer():
             reader = (BatchCalibrationReader if isinstance(calib, BatchSource) else ArrayCalibrationReader)(
-                calib, batch_size=batch_size)
+                calib, batch_size=options.batch_size)
             quantize_static(
                 str(src), str(tmp), reader,
                 quant_format=QuantFormat.QDQ, op_types_to_quantize=ops, per_channel=True,
                 reduce_range=False, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                nodes_to_exclude=skip, calibrate_method=CALIB_METHODS[method],
+                nodes_to_exclude=skip, calibrate_method=ORT_METHODS[options.method],
                 extra_options={
                     "ActivationSymmetric": True, "WeightSymmetric": True,
                     "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1},  # weight (K, N): one scale per output
@@ -234,7 +204,7 @@ class _DropPreprocessHint(logging.Filter):
 
 
 @contextlib.contextmanager
-def _quiet_preprocess_hint() -> Iterator[None]:
+def quiet_quantizer() -> Iterator[None]:
     """ORT logs a hint to run ``quant_pre_process`` on every call; measured, it changed nothing
     here (see the table above), so the hint is filtered out while quantising. Its histogram
     calibrators also print two lines to stdout per batch, which would flood the CLI's output."""
@@ -245,18 +215,6 @@ def _quiet_preprocess_hint() -> Iterator[None]:
             yield
     finally:
         logging.getLogger().removeFilter(hint)
-
-
-def int8_settings(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The effective quantisation settings (defaults + ``options``) as JSON-ready values."""
-    settings: dict[str, Any] = {"method": DEFAULT_CALIB_METHOD, "op_types": QUANT_OPS, "exclude_ops": (),
-                                "exclude_nodes": (), "attention_matmuls": False, "batch_size": CALIB_BATCH}
-    unknown = sorted(set(options or {}) - set(settings))
-    if unknown:
-        raise ValueError(f"unknown int8 option(s) {', '.join(unknown)}: use {', '.join(settings)}")
-    settings.update(options or {})
-    return {k: sorted(v) if isinstance(v, (set, frozenset)) else list(v) if isinstance(v, tuple) else v
-            for k, v in settings.items()}
 
 
 def _check_calib(calib: np.ndarray | BatchSource, src: str | Path) -> np.ndarray | BatchSource:
@@ -305,3 +263,7 @@ def nonzero_zero_points(model: onnx.ModelProto) -> list[str]:
         if zp is None or zp.dtype != np.int8 or np.any(zp != 0):
             bad.append(node.name or node.output[0])
     return bad
+
+
+__all__ = ["FORMAT", "ORT_METHODS", "BatchCalibrationReader", "ArrayCalibrationReader", "quantize_int8",
+           "quiet_quantizer", "activation_matmuls", "quant_nodes", "nonzero_zero_points"]

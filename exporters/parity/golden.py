@@ -3,7 +3,7 @@
 It travels inside the bundle (``golden.npz``) so a device can check, without the training data,
 that its runtime reproduces PyTorch (gate levels 1 and 2). Selection: the sample is split as evenly
 as possible over the seen tasks, and within a task as evenly as possible over its classes
-(:func:`edgecl.exporters.sampling.stratified_sample`), so no task or class can be missing. Stored with
+(:func:`.sampling.stratified_sample`), so no task or class can be missing. Stored with
 ``np.savez`` (no pickle): ``inputs`` float32 (N,C,H,W), ``labels`` int64 (N,), ``task_ids`` int64
 (N,) 1-based, ``logits`` float32 (N,K).
 """
@@ -33,7 +33,7 @@ def select_golden(
     """(inputs float32, labels int64, task_ids int64 1-based) sampled from one test set per seen task.
 
     ``test_sets[t]`` is task t+1's test set: (inputs float32 NCHW in [0, 1], labels) or a
-    :class:`~edgecl.exporters.sources.BatchSource`. Takes ``min(n, max_bytes // bytes_per_image,
+    :class:`~.sources.BatchSource`. Takes ``min(n, max_bytes // bytes_per_image,
     total)`` images, evenly over tasks, then classes. Rows are chosen from the labels alone and only
     the chosen images are read, so a streamed test set is never materialised.
     """

@@ -5,7 +5,7 @@ noise flips a few percent of the top-1 decisions although accuracy hardly moves,
 refuses. A few layers carry most of that noise, so keeping them in float recovers the gate while the
 rest of the matrix work stays int8.
 
-How, bounded in time (each step reuses the one calibrated graph, :mod:`.int8_float_nodes`):
+How, bounded in time (each step reuses the one calibrated graph, :mod:`.float_nodes`):
 
 1. Sensitivity: on up to ``SENSITIVITY_IMAGES`` calibration images (training images, not the gate's
    test sets), the mean squared logit error against the FP32 graph with everything quantised, minus
@@ -13,7 +13,7 @@ How, bounded in time (each step reuses the one calibrated graph, :mod:`.int8_flo
    6-block ViT.
 2. Search: the k most sensitive nodes float, k = 1, 2, 4, ... until the gate passes, then bisection
    down to the smallest passing k (the gate is roughly monotone in k). k never goes past the point
-   where less than half of the MatMul/Gemm FLOPs (:mod:`.matmul_flops`) would stay int8: if the gate
+   where less than half of the MatMul/Gemm FLOPs (:mod:`.flops`) would stay int8: if the gate
    still fails there, INT8 is refused (gate failed, as without the fallback).
 3. Everything stops at ``max_seconds``: the best passing model so far ships, else INT8 is refused.
 """
@@ -23,42 +23,62 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Mapping, Sequence
+from typing import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from edgecl_runtime.atomic_io import move_into_place, temp_dir_beside
 
+from ..parity.gate import GateResult, ParityGate
+from ..parity.sources import BatchSource
+from .flops import matmul_flops, quantized_fraction, quantized_nodes
+from .float_nodes import keep_float
 from .int8 import nonzero_zero_points
-from .int8_float_nodes import keep_float
-from .matmul_flops import matmul_flops, quantized_fraction, quantized_nodes
-from .sources import BatchSource
+from .records import FallbackRecord, QuantFields
 
 Runner = Callable[[np.ndarray], np.ndarray]
-NodeGate = Callable[[Sequence[str]], Mapping[str, Any]]
+NodeGate = Callable[[Sequence[str]], GateResult]
 SENSITIVITY_IMAGES = 256
 SENSITIVITY_BYTES = 64 << 20  # cap on the images held for step 1 (224 px RGB: ~110 images)
 MIN_QUANTIZED_FRACTION = 0.5
 FALLBACK_SECONDS = 600.0
-GATE_KEYS = ("top1_agreement", "max_abs_diff", "accuracy_delta_pp", "passed")
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A point in time (``clock()`` units) after which a search or a ranking stops."""
+
+    at: float = math.inf
+    clock: Callable[[], float] = time.monotonic
+
+    def passed(self) -> bool:
+        return self.clock() > self.at
+
+
+@dataclass(frozen=True)
+class FallbackLimits:
+    """A search's bounds: ``max_seconds`` in all, and at least ``min_fraction`` of MatMul/Gemm FLOPs int8."""
+
+    max_seconds: float = FALLBACK_SECONDS
+    min_fraction: float = MIN_QUANTIZED_FRACTION
 
 
 @dataclass
 class Search:
     """Outcome of :func:`search_float_nodes`: ``float_nodes`` and ``gate`` of the chosen model when
-    ``passed``, else of the last (largest) try; ``trials`` = (k, gate record) in the order tried."""
+    ``passed``, else of the last (largest) try; ``trials`` = (k, gate result) in the order tried."""
 
     passed: bool
     float_nodes: list[str]
-    gate: Mapping[str, Any] | None
-    trials: list[tuple[int, Mapping[str, Any]]] = field(default_factory=list)
+    gate: GateResult | None
+    trials: list[tuple[int, GateResult]] = field(default_factory=list)
     reason: str = ""
 
 
 def search_float_nodes(ranked: Sequence[str], flops: Mapping[str, int], quantized: Collection[str],
                        gate: NodeGate, *, min_fraction: float = MIN_QUANTIZED_FRACTION,
-                       deadline: float = math.inf, clock: Callable[[], float] = time.monotonic) -> Search:
+                       deadline: Deadline = Deadline()) -> Search:
     """Smallest k such that ``gate(ranked[:k])`` passes (ranked: most sensitive first).
 
     k doubles from 1, then bisects between the last failure and the first pass; it is capped where the
@@ -66,15 +86,15 @@ def search_float_nodes(ranked: Sequence[str], flops: Mapping[str, int], quantize
     ``min_fraction``. The all-quantised model (k = 0) is taken as already failed.
     """
     kmax = _max_float(ranked, flops, quantized, min_fraction)
-    trials: list[tuple[int, Mapping[str, Any]]] = []
+    trials: list[tuple[int, GateResult]] = []
 
     def passes(k: int) -> bool:
         trials.append((k, gate(list(ranked[:k]))))
-        return bool(trials[-1][1]["passed"])
+        return bool(trials[-1][1].passed)
 
     lo, hi, k = 0, None, 1
     while hi is None and k <= kmax:
-        if clock() > deadline:
+        if deadline.passed():
             return Search(False, list(ranked[:lo]), trials[-1][1] if trials else None, trials, _late(trials))
         if passes(k):
             hi = k
@@ -84,7 +104,7 @@ def search_float_nodes(ranked: Sequence[str], flops: Mapping[str, int], quantize
         return Search(False, list(ranked[:lo]), trials[-1][1] if trials else None, trials,
                       _refusal(ranked, lo, flops, quantized, min_fraction))
     best = hi
-    while hi - lo > 1 and clock() <= deadline:
+    while hi - lo > 1 and not deadline.passed():
         mid = (lo + hi) // 2
         if passes(mid):
             hi = best = mid
@@ -115,7 +135,7 @@ def _refusal(ranked: Sequence[str], k: int, flops: Mapping[str, int], quantized:
             f" {100 * min_fraction:.0f} % in int8, so INT8 is refused")
 
 
-def _late(trials: Sequence[tuple[int, Mapping[str, Any]]]) -> str:
+def _late(trials: Sequence[tuple[int, GateResult]]) -> str:
     return (f"INT8 fallback: time limit reached after {len(trials)} gate run(s) without a passing model;"
             " raise max_seconds or use FP16")
 
@@ -148,13 +168,13 @@ def sensitivity_images(calib: np.ndarray | BatchSource, n: int = SENSITIVITY_IMA
 
 
 def rank_by_sensitivity(quantized: onnx.ModelProto, fp32: onnx.ModelProto, candidates: Sequence[str],
-                        x: np.ndarray, *, deadline: float = math.inf,
+                        x: np.ndarray, *, deadline: Deadline = Deadline(),
                         float_model: Callable[[Sequence[str]], onnx.ModelProto] | None = None
                         ) -> list[tuple[str, float]]:
     """(node, error removed by keeping only it float), most sensitive first.
 
     ``float_model(nodes)`` is ``quantized`` with ``nodes`` float (default: re-emitted from the
-    calibrated Q/DQ graph, :func:`.int8_float_nodes.keep_float`; the CPU file re-quantises instead).
+    calibrated Q/DQ graph, :func:`.float_nodes.keep_float`; the CPU file re-quantises instead).
     Nodes not measured before ``deadline`` follow, in graph order, with score NaN.
     """
     if float_model is None:
@@ -164,7 +184,7 @@ def rank_by_sensitivity(quantized: onnx.ModelProto, fp32: onnx.ModelProto, candi
     base = _mse(model_runner(quantized)(x), ref)
     scores: list[tuple[str, float]] = []
     for name in candidates:
-        if time.monotonic() > deadline:
+        if deadline.passed():
             break
         scores.append((name, base - _mse(model_runner(float_model([name]))(x), ref)))
     ranked = sorted(scores, key=lambda item: -item[1])
@@ -175,61 +195,50 @@ def _mse(out: np.ndarray, ref: np.ndarray) -> float:
     return float(np.mean((out.astype(np.float64) - ref) ** 2))
 
 
-def matmul_record(fp32: onnx.ModelProto, quantized: onnx.ModelProto) -> dict[str, Any]:
-    """``quantized_matmul_fraction`` of an INT8 graph made from ``fp32`` (no float nodes chosen yet)."""
-    flops = matmul_flops(fp32)
-    share = quantized_fraction(flops, quantized_nodes(quantized))
-    return {"float_nodes": [], "quantized_matmul_fraction": round(share, 4), "fallback_seconds": 0.0}
+def gate_int8(fp32_path: str | Path, path: str | Path, calib: np.ndarray | BatchSource, gate: ParityGate
+              ) -> tuple[GateResult, QuantFields]:
+    """Gate the INT8 file at ``path``; when it fails, keep its most sensitive layers float until it
+    passes (:func:`run_fallback`, which may rewrite ``path``). Returns the verdict and the manifest fields."""
+    first = gate.file(path)
+    if first.passed:
+        return first, QuantFields.measure(matmul_flops(onnx.load(str(fp32_path))), quantized_nodes(onnx.load(str(path))))
+    return run_fallback(fp32_path, path, calib, gate, first)
 
 
 def run_fallback(fp32_path: str | Path, int8_path: str | Path, calib: np.ndarray | BatchSource,
-                 gate: Callable[[Runner], Mapping[str, Any]], first_gate: Mapping[str, Any], *,
-                 max_seconds: float = FALLBACK_SECONDS, min_fraction: float = MIN_QUANTIZED_FRACTION
-                 ) -> tuple[Mapping[str, Any], dict[str, Any]]:
+                 gate: ParityGate, first_gate: GateResult, limits: FallbackLimits = FallbackLimits()
+                 ) -> tuple[GateResult, QuantFields]:
     """Search float nodes for the INT8 model at ``int8_path`` whose gate (``first_gate``) failed.
 
-    ``gate(runner)`` gates a candidate. Returns (gate record, manifest fields). When a passing model
+    ``gate.runner(run)`` gates a candidate. Returns (verdict, manifest fields). When a passing model
     is found it replaces ``int8_path`` (atomically, checked symmetric); otherwise the file and
-    ``first_gate`` stay, with the refusal in ``fallback.reason`` and the gate's ``reason``.
+    ``first_gate`` stay, with the refusal in ``fallback.reason`` and the verdict's ``reason``.
     """
     started = time.monotonic()
-    deadline = started + max_seconds
+    deadline = Deadline(started + limits.max_seconds)
     fp32, q = onnx.load(str(fp32_path)), onnx.load(str(int8_path))
     flops, quantized = matmul_flops(fp32), quantized_nodes(q)
     x = sensitivity_images(calib)
     ranked = rank_by_sensitivity(q, fp32, quantized, x, deadline=deadline)
     search = search_float_nodes([name for name, _ in ranked], flops, quantized,
-                                lambda nodes: gate(model_runner(keep_float(q, fp32, nodes))),
-                                min_fraction=min_fraction, deadline=deadline)
+                                lambda nodes: gate.runner(model_runner(keep_float(q, fp32, nodes))),
+                                min_fraction=limits.min_fraction, deadline=deadline)
     if search.passed:
         _write_checked(keep_float(q, fp32, search.float_nodes), Path(int8_path))
-    chosen = search.float_nodes if search.passed else []
-    fields = fallback_fields(chosen, flops, quantized, started, first_gate, ranked, search.trials, len(x),
-                             search.reason)
+    record = fallback_record(first_gate, ranked, search, len(x))
+    fields = QuantFields.measure(flops, quantized, search.float_nodes if search.passed else [], started, record)
     if search.passed:
         return search.gate, fields
-    record = dict(first_gate)
-    record["reason"] = "; ".join(r for r in (record.get("reason", ""), search.reason) if r)
-    return record, fields
+    return first_gate.with_reason(search.reason), fields
 
 
-def fallback_fields(chosen: Sequence[str], flops: Mapping[str, int], quantized: Collection[str], started: float,
-                    first_gate: Mapping[str, Any], ranked: Sequence[tuple[str, float]],
-                    trials: Sequence[tuple[int, Mapping[str, Any]]], images: int, reason: str) -> dict[str, Any]:
-    """The manifest fields of a fallback search that started at ``started`` (``time.monotonic``)
-    and kept ``chosen`` float (both INT8 files record the same)."""
-    return {
-        "float_nodes": list(chosen),
-        "quantized_matmul_fraction": round(quantized_fraction(flops, set(quantized) - set(chosen)), 4),
-        "fallback_seconds": round(time.monotonic() - started, 3),
-        "fallback": {"first_gate": _short(first_gate), "sensitivity_images": images,
-                     "sensitivity": [[name, None if math.isnan(s) else round(s, 6)] for name, s in ranked],
-                     "trials": [{"float_nodes": k, **_short(rec)} for k, rec in trials], "reason": reason},
-    }
-
-
-def _short(record: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: record.get(k) for k in GATE_KEYS}
+def fallback_record(first_gate: GateResult, ranked: Sequence[tuple[str, float]], search: Search | None,
+                    images: int, reason: str | None = None) -> FallbackRecord:
+    """The record of a search (None: none ran) that started from ``first_gate``; ``reason``
+    defaults to the search's own (empty when it passed)."""
+    trials = () if search is None else tuple((k, g.summary()) for k, g in search.trials)
+    why = (search.reason if search is not None else "") if reason is None else reason
+    return FallbackRecord(first_gate.summary(), images, tuple(ranked), trials, why)
 
 
 def _write_checked(model: onnx.ModelProto, dst: Path) -> None:

@@ -28,6 +28,7 @@ from typing import Iterable
 
 import onnx
 from edgecl_runtime.atomic_io import write_bytes_atomic
+from edgecl_runtime.contract import format_named
 from onnxruntime.transformers import float16
 from onnxruntime.transformers.onnx_model import OnnxModel
 
@@ -36,6 +37,7 @@ FP32_OPS: tuple[str, ...] = (
     "LayerNormalization", "Softmax", "ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceMax",
     "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
 )
+FORMAT = format_named("fp16")  # the contract's row of this file
 
 
 def convert_fp16(src: str | Path, dst: str | Path, *, fp32_ops: Iterable[str] = FP32_OPS) -> Path:

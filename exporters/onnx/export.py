@@ -32,8 +32,8 @@ import torch
 from edgecl_runtime.atomic_io import move_into_place, temp_dir_beside
 from torch import nn
 
-from .ort_session import onnx_logits
-from .reference import export_mode, model_device, torch_logits
+from ..parity.ort_session import onnx_logits
+from ..parity.reference import export_mode, model_device, torch_logits
 
 EXPORTERS = ("torchscript", "dynamo")
 DEFAULT_EXPORTER = "torchscript"

@@ -6,16 +6,9 @@ DequantizeLinear after every integer MatMul stay in ORT's optimised graph, becau
 softmax and the residual adds are float. ``quantize_dynamic`` on the weight MatMuls (per-tensor int8
 weights, uint8 activations whose range is computed per call: ``DynamicQuantizeLinear`` +
 ``MatMulInteger`` in the file, fused by ORT into one ``DynamicQuantizeMatMul`` per layer) was the
-fastest variant that passes the INT8 gate, measured with
-``python benchmarks/int8_cpu_variants.py --run RUN --task 5`` (variant ``dyn-u8s8-pt``, 1 thread,
-paired FP32 ms / variant ms; README, "INT8 on ONNX Runtime CPU"):
-
-    model                                        batch 1   batch 32   gate (vs the FP32 file)
-    shipped default (28 px, e128, depth 6)       1.44x     1.35x      pass, 99.85 % agreement
-    vit_tiny, 224 px (random weights)            1.52x     1.53x      (speed only)
-    the TensorRT file on the shipped default     1.20x     1.28x      pass, 99.15 % agreement
-
-which meets the shipping rule of issue 17 (>= 1.3x at batch 1 and 32, gate passed). TensorRT does
+fastest variant that passes the INT8 gate and runs at least 1.3x FP32 at batch 1 and 32, measured
+with ``python benchmarks/int8_cpu_variants.py --run RUN --task 5`` (variant ``dyn-u8s8-pt``; the
+numbers: see benchmarks/RESULTS.md and README, "INT8 on ONNX Runtime CPU"). TensorRT does
 not build ``DynamicQuantizeLinear``/``MatMulInteger`` graphs, so this file is for ONNX Runtime only
 (precision ``int8cpu``; TensorRT/DeepStream take ``model.int8.onnx``). No calibration data: the
 activation ranges are computed at run time.
@@ -31,11 +24,13 @@ from typing import Sequence
 
 import onnx
 from edgecl_runtime.atomic_io import move_into_place, temp_dir_beside
+from edgecl_runtime.contract import format_named
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from .int8 import _quiet_preprocess_hint, activation_matmuls
+from .calibration import FLOAT_LAYERS
+from .int8 import activation_matmuls, quiet_quantizer
 
-FLOAT_LAYERS: tuple[str, ...] = ("patch_embed", "head")
+FORMAT = format_named("int8cpu")  # the contract's row of this file; the exporters' table names it by this
 
 
 def float_nodes(model: onnx.ModelProto, float_layers: Sequence[str] = FLOAT_LAYERS) -> list[str]:
@@ -52,14 +47,14 @@ def quantize_int8_cpu(src: str | Path, dst: str | Path, *, float_layers: Sequenc
     MatMuls with a constant weight only (``MatMulConstBOnly``): int8 weights, one scale per tensor
     (``per_channel=False``, measured faster than per channel), full 8-bit range
     (``reduce_range=False``), uint8 activations quantised per call. Graph I/O stays float32.
-    ``exclude_nodes``: more node names (of ``src``) left float, chosen by :mod:`.int8_cpu_fallback`.
+    ``exclude_nodes``: more node names (of ``src``) left float, chosen by :mod:`.int8cpu_fallback`.
     """
     src, dst = Path(src), Path(dst)
     skip = float_nodes(onnx.load(str(src)), float_layers) + list(exclude_nodes)
     skip += [f"{name}_MatMul" for name in skip]  # quantize_dynamic rewrites a Gemm as <name>_MatMul + Add first
     with temp_dir_beside(dst) as tmp_dir:
         tmp = tmp_dir / dst.name
-        with _quiet_preprocess_hint():
+        with quiet_quantizer():
             quantize_dynamic(str(src), str(tmp), op_types_to_quantize=["MatMul"], per_channel=False,
                              reduce_range=False, weight_type=QuantType.QInt8, nodes_to_exclude=skip,
                              extra_options={"MatMulConstBOnly": True})
@@ -75,4 +70,4 @@ def cpu_quantized_nodes(model: onnx.ModelProto, float_layers: Sequence[str] = FL
     return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in skip]
 
 
-__all__ = ["quantize_int8_cpu", "float_nodes", "cpu_quantized_nodes", "FLOAT_LAYERS"]
+__all__ = ["FORMAT", "quantize_int8_cpu", "float_nodes", "cpu_quantized_nodes", "FLOAT_LAYERS"]

@@ -35,8 +35,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from edgecl_runtime.atomic_io import write_bytes_atomic
 
-from .gate_run import ort_runner, stream_logits
-from .sources import BatchSource, as_source
+from ..parity.gate import ort_runner, stream_logits
+from ..parity.sources import BatchSource, as_source
 
 FOLDER = "deepstream"
 LABELS_NAME = "labels.txt"

@@ -1,14 +1,15 @@
 """Run a converted model over the golden set and every seen task's test set, then gate it.
 
 The verdict itself (levels, thresholds) is ``edgecl_runtime.gate.evaluate_gate``; this module only
-produces the two sets of logits it compares. The PyTorch reference is computed once per bundle
-(:func:`reference`) and reused for every format. Test sets are batch sources
-(:mod:`edgecl.exporters.sources`) streamed batch by batch, for the reference and again for each
-format: only logits (N x K) and labels are kept, never the test images.
+produces the two sets of logits it compares and types the verdict (:class:`GateResult`). The
+PyTorch reference is computed once per bundle (:func:`reference`) and reused for every format
+through a :class:`ParityGate`, which builders (the INT8 searches) call instead of closures. Test
+sets are batch sources (:mod:`.sources`) streamed batch by batch, for the reference and again for
+each format: only logits (N x K) and labels are kept, never the test images.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -21,6 +22,63 @@ from .reference import torch_logits
 from .sources import BatchSource, as_source, check_batch
 
 Runner = Callable[[np.ndarray], np.ndarray]
+Thresholds = Mapping[str, Mapping[str, float]]
+
+
+@dataclass(frozen=True)
+class GateSummary:
+    """The four numbers of a gate run that a fallback record keeps (JSON in this key order)."""
+
+    top1_agreement: float | None
+    max_abs_diff: float | None
+    accuracy_delta_pp: float | None
+    passed: bool | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> "GateSummary":
+        return cls(*(record.get(k) for k in ("top1_agreement", "max_abs_diff", "accuracy_delta_pp", "passed")))
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate verdict as ``manifest.json`` stores it: ``evaluate_gate``'s keys, then the per-task
+    top-1 agreement and the number of test images (the JSON keeps this field order)."""
+
+    max_abs_diff: float | None
+    top1_agreement: float
+    accuracy: float | None
+    accuracy_delta_pp: float | None
+    passed: bool
+    failed_levels: tuple[int, ...]
+    levels_checked: tuple[int, ...]
+    reason: str
+    per_task_top1_agreement: tuple[float, ...] = ()
+    n_test: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("failed_levels", "levels_checked", "per_task_top1_agreement"):
+            out[key] = list(out[key])
+        return out
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> "GateResult":
+        """From a manifest's gate record (unknown keys are an error: the record changed shape)."""
+        fields = dict(record)
+        for key in ("failed_levels", "levels_checked", "per_task_top1_agreement"):
+            fields[key] = tuple(fields.get(key) or ())
+        return cls(**fields)
+
+    def summary(self) -> "GateSummary":
+        """What a fallback record keeps of each gate run."""
+        return GateSummary(self.top1_agreement, self.max_abs_diff, self.accuracy_delta_pp, self.passed)
+
+    def with_reason(self, extra: str) -> "GateResult":
+        """This verdict with ``extra`` appended to its reason (a refusal's explanation)."""
+        return replace(self, reason="; ".join(r for r in (self.reason, extra) if r))
 
 
 @dataclass
@@ -90,22 +148,41 @@ def ort_runner(path: str | Path, *, batch_size: int = 32, threads: int | None = 
     return lambda x: run_batched(session, x, batch_size=batch_size)
 
 
-def gate_runner(precision: str, run: Runner, ref: Reference,
-                thresholds: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, Any]:
-    """Gate record (``evaluate_gate``'s keys plus ``per_task_top1_agreement`` and ``n_test``).
-
-    Level 1 uses the golden set; levels 2 and 3 use all test sets together, streamed.
-    """
+def gate_runner(precision: str, run: Runner, ref: Reference, thresholds: Thresholds | None = None) -> GateResult:
+    """The verdict of ``run`` against ``ref``: level 1 on the golden set; levels 2 and 3 on all test
+    sets together, streamed."""
     golden_out = run(ref.golden_inputs)
     outs = [stream_logits(run, s) for s in ref.test_sets]
     record = evaluate_gate(precision, ref.golden_logits, golden_out, ref.all_logits,
                            np.concatenate(outs), ref.labels, thresholds=thresholds)
     record["per_task_top1_agreement"] = [top1_agreement(r, o) for r, o in zip(ref.test_logits, outs)]
     record["n_test"] = int(len(ref.labels))
-    return record
+    return GateResult.from_json(record)
 
 
-def gate_onnx(precision: str, path: str | Path, ref: Reference,
-              thresholds: Mapping[str, Mapping[str, float]] | None = None, *, batch_size: int = 32) -> dict[str, Any]:
+def gate_onnx(precision: str, path: str | Path, ref: Reference, thresholds: Thresholds | None = None, *,
+              batch_size: int = 32) -> GateResult:
     """Gate the ONNX model at ``path`` (run with ORT on the CPU) against ``ref``."""
     return gate_runner(precision, ort_runner(path, batch_size=batch_size), ref, thresholds)
+
+
+@dataclass(frozen=True)
+class ParityGate:
+    """The gate of one precision against one reference and threshold table, handed to whatever
+    builds that precision's file (the INT8 searches gate many candidates through it)."""
+
+    precision: str
+    ref: Reference
+    thresholds: Thresholds | None = None
+
+    def file(self, path: str | Path) -> GateResult:
+        """Gate the ONNX file at ``path``."""
+        return gate_onnx(self.precision, path, self.ref, self.thresholds)
+
+    def runner(self, run: Runner) -> GateResult:
+        """Gate the ``x -> logits`` function ``run`` (an in-memory candidate, an engine)."""
+        return gate_runner(self.precision, run, self.ref, self.thresholds)
+
+
+__all__ = ["GateResult", "GateSummary", "ParityGate", "Reference", "Runner", "gate_onnx", "gate_runner", "ort_runner",
+           "reference", "stream_logits"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -40,6 +41,20 @@ def metadata_for(*, classes: Sequence[str], task: int, input_spec: Mapping[str, 
         f"{KEY_PREFIX}version": edgecl_version(),
         f"{KEY_PREFIX}precision": str(precision),
     }
+
+
+@dataclass(frozen=True)
+class BundleIdentity:
+    """What a bundle's files are stamped with and its configs name: class names, task, input spec, run."""
+
+    classes: tuple[str, ...]
+    task: int
+    input_spec: Mapping[str, Any]
+    run: str
+
+    def metadata(self, precision: str) -> dict[str, str]:
+        return metadata_for(classes=self.classes, task=self.task, input_spec=self.input_spec, run=self.run,
+                            precision=precision)
 
 
 def stamp_onnx(path: str | Path, props: Mapping[str, str], *, model_version: int) -> Path:

@@ -1,6 +1,6 @@
 """Re-emit a QDQ INT8 graph with some of its quantised nodes back in float, without re-calibrating.
 
-Why: the INT8 fallback (:mod:`.int8_fallback`) tries many "these nodes float, the rest int8" models.
+Why: the INT8 fallback (:mod:`.fallback`) tries many "these nodes float, the rest int8" models.
 Quantising each from scratch would re-run calibration every time (the slow part: every activation
 of every calibration image), and could even land on slightly different ranges. Here the graph is
 quantised once and each candidate is derived from it: a node kept float gets back the inputs it has
@@ -16,7 +16,7 @@ from typing import Collection
 
 import onnx
 
-from .matmul_flops import quantized_nodes
+from .flops import quantized_nodes
 
 
 def keep_float(quantized: onnx.ModelProto, fp32: onnx.ModelProto, nodes: Collection[str]) -> onnx.ModelProto:
