@@ -36,13 +36,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
-from edgecl.exporters.int8 import (
+from edgecl.exporters.quantize.int8 import (
     ArrayCalibrationReader,
     _quiet_preprocess_hint,
     activation_matmuls,
     quantize_int8,
 )
-from edgecl.exporters.int8_cpu import quantize_int8_cpu
+from edgecl.exporters.quantize.int8cpu import quantize_int8_cpu
 from edgecl_runtime.contract import DEFAULT_THRESHOLDS
 from onnxruntime.quantization import (
     CalibrationMethod,
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_export import build_model
-    from edgecl.exporters.onnx_export import export_onnx
+    from edgecl.exporters.onnx.export import export_onnx
 
     model, shape = build_model(args.model)
     with tempfile.TemporaryDirectory(prefix="int8_cpu_fp32_") as tmp:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -71,10 +72,25 @@ def new_golden_rows(target_golden: Mapping[str, np.ndarray], base_task: int, n: 
     return rows
 
 
-def write_update(base: Path, target: Path, out: Path, *, steps: Sequence[tuple[int, Path]],
-                 base_qkv: Mapping[int, np.ndarray], logits: Callable[[np.ndarray], np.ndarray],
-                 sign_key: Any = None, run: str = "", task: int = 0, base_task: int = 0) -> dict[str, Any]:
+@dataclass(frozen=True)
+class UpdateRequest:
+    """What an update is made of: the branch factor files of tasks M+1..N (``steps``: (task, path)),
+    task M's qkv weights, the target model's logits function, the run's signing key (an Ed25519
+    private key or None), and the run name, target task N and base task M it records."""
+
+    steps: Sequence[tuple[int, Path]]
+    base_qkv: Mapping[int, np.ndarray]
+    logits: Callable[[np.ndarray], np.ndarray]
+    sign_key: Any = None
+    run: str = ""
+    task: int = 0
+    base_task: int = 0
+
+
+def write_update(base: Path, target: Path, out: Path, request: UpdateRequest) -> dict[str, Any]:
     """Write the update folder ``out`` (staged, atomic); returns update.json's dict."""
+    steps, base_qkv, logits, sign_key = request.steps, request.base_qkv, request.logits, request.sign_key
+    run, task, base_task = request.run, request.task, request.base_task
     base_manifest = read_json(base / MANIFEST_NAME, "base manifest")
     target_manifest = read_json(target / MANIFEST_NAME, "target manifest")
     qkv_source = locate_qkv(base / FP32_ONNX, base_qkv)

@@ -183,8 +183,8 @@ for _f in list(_sys.meta_path):  # setuptools' editable finder keeps {package: f
             _m[_k] = _move(_v)
 _sys.path[:] = [_move(p) for p in _sys.path]  # a plain .pth/path install
 '''
-PROBE = ("import edgecl, edgecl.exporters.golden, edgecl_runtime.gate\n"
-         "for m in (edgecl, edgecl.exporters.golden, edgecl_runtime.gate): print(m.__file__)")
+PROBE = ("import edgecl, edgecl.exporters.parity.golden, edgecl_runtime.gate\n"
+         "for m in (edgecl, edgecl.exporters.parity.golden, edgecl_runtime.gate): print(m.__file__)")
 
 
 class PlantError(Exception):

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 import edgecl
 from edgecl.cli.app import app
 from edgecl.data.run_data import RunData
-from edgecl.exporters.golden import read_golden
-from edgecl.exporters.int8_fallback import SENSITIVITY_BYTES
-from edgecl.exporters.sources import BatchSource
+from edgecl.exporters.parity.golden import read_golden
+from edgecl.exporters.quantize.fallback import SENSITIVITY_BYTES
+from edgecl.exporters.parity.sources import BatchSource
 from edgecl.exporting import EXPORT_BATCH
 
 runner = CliRunner()

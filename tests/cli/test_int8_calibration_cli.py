@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from edgecl.cli.app import app
 from edgecl.config import INT8_CALIBRATIONS
-from edgecl.exporters.int8 import CALIB_METHODS
+from edgecl.exporters.quantize.int8 import CALIB_METHODS
 
 runner = CliRunner()
 

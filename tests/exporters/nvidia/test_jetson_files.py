@@ -16,13 +16,13 @@ import sys
 import numpy as np
 import pytest
 
-from edgecl.exporters.bundle import export_bundle
-from edgecl.exporters.deepstream import config_text, labels_text, nvinfer_predictions
-from edgecl.exporters.onnx_export import OUTPUT_NAME
-from edgecl.exporters.onnx_metadata import read_metadata
-from edgecl.exporters.ort_session import onnx_logits
-from edgecl.exporters.polygraphy_golden import INPUTS_NAME, OUTPUTS_NAME
-from edgecl.exporters.reference import torch_logits
+from tests.exporters.conftest import export_with
+from edgecl.exporters.nvidia.deepstream import config_text, labels_text, nvinfer_predictions
+from edgecl.exporters.onnx.export import OUTPUT_NAME
+from edgecl.exporters.onnx.metadata import read_metadata
+from edgecl.exporters.parity.ort_session import onnx_logits
+from edgecl.exporters.nvidia.polygraphy import INPUTS_NAME, OUTPUTS_NAME
+from edgecl.exporters.parity.reference import torch_logits
 from edgecl_runtime.atomic_io import sha256_file
 from edgecl_runtime.bundle import load_bundle
 
@@ -32,7 +32,7 @@ PRECISIONS = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.in
 def _export(setup, out, **kwargs):
     args = dict(classes=setup.classes, input_spec=setup.spec, golden=setup.golden,
                 test_sets=setup.test_sets, calib=setup.calib, run_name="r", task=2)
-    return export_bundle(setup.model, out, **{**args, **kwargs})
+    return export_with(setup.model, out, **{**args, **kwargs})
 
 
 @pytest.fixture(scope="module")

@@ -14,15 +14,15 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from edgecl.exporters.bundle import export_bundle
-from edgecl.exporters.triton import TritonNameError, TritonRefused, publish_triton
+from tests.exporters.conftest import export_with
+from edgecl.exporters.nvidia.triton import TritonNameError, TritonRefused, publish_triton
 from edgecl_runtime.atomic_io import sha256_file
 
 ONNX_TYPES = {onnx.TensorProto.FLOAT: model_config_pb2.TYPE_FP32}
 
 
 def _export(setup, out, task):
-    return export_bundle(setup.model, out, classes=setup.classes, input_spec=setup.spec, golden=setup.golden,
+    return export_with(setup.model, out, classes=setup.classes, input_spec=setup.spec, golden=setup.golden,
                          test_sets=setup.test_sets, run_name="r", task=task, max_batch=8)
 
 

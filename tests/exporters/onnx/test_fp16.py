@@ -5,11 +5,11 @@ import numpy as np
 import onnx
 import pytest
 
-from edgecl.exporters.fp16 import FP32_OPS, convert_fp16, layernorm_pattern_nodes
-from edgecl.exporters.onnx_export import export_onnx
-from edgecl.exporters.ort_session import onnx_logits
+from edgecl.exporters.onnx.fp16 import FP32_OPS, convert_fp16, layernorm_pattern_nodes
+from edgecl.exporters.onnx.export import export_onnx
+from edgecl.exporters.parity.ort_session import onnx_logits
 
-from .conftest import TINY, tiny_model
+from ..conftest import TINY, tiny_model
 
 F32, F16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
 

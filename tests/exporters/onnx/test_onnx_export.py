@@ -6,11 +6,11 @@ import onnx
 import pytest
 import torch
 
-from edgecl.exporters import onnx_export as ox
-from edgecl.exporters.ort_session import onnx_logits
-from edgecl.exporters.reference import torch_logits
+from edgecl.exporters.onnx import export as ox
+from edgecl.exporters.parity.ort_session import onnx_logits
+from edgecl.exporters.parity.reference import torch_logits
 
-from .conftest import tiny_model
+from ..conftest import tiny_model
 
 
 def _ops(path) -> set[str]:

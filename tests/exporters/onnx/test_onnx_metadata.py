@@ -6,8 +6,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from edgecl.exporters.onnx_metadata import metadata_for, read_metadata, stamp_onnx
-from edgecl.exporters.polygraphy_golden import golden_rows
+from edgecl.exporters.onnx.metadata import metadata_for, read_metadata, stamp_onnx
+from edgecl.exporters.nvidia.polygraphy import golden_rows
 
 
 def _identity(path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgecl_runtime.atomic_io import savez_atomic
-from edgecl.exporters.golden import read_golden, select_golden, write_golden
+from edgecl.exporters.parity.golden import read_golden, select_golden, write_golden
 
 
 def _sets():

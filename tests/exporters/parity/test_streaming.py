@@ -11,12 +11,12 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from edgecl.exporters.bundle import export_bundle
-from edgecl.exporters.golden import select_golden
-from edgecl.exporters.int8 import BatchCalibrationReader
-from edgecl.exporters.sources import BatchSource, array_source
+from tests.exporters.conftest import export_with
+from edgecl.exporters.parity.golden import select_golden
+from edgecl.exporters.quantize.int8 import BatchCalibrationReader
+from edgecl.exporters.parity.sources import BatchSource, array_source
 
-from .conftest import NUM_CLASSES
+from ..conftest import NUM_CLASSES
 
 BATCH = 16
 TEMPLATES = np.random.default_rng(1234).random((NUM_CLASSES, 1, 28, 28), dtype=np.float32)
@@ -89,7 +89,7 @@ def test_export_streams_and_never_materialises_a_test_set(setup, tmp_path):
     calib = generated(np.repeat(np.arange(NUM_CLASSES), 150), 7_000_000, rec)
     tracemalloc.start()
     try:
-        man = export_bundle(setup.model, tmp_path / "export", classes=setup.classes, input_spec=setup.spec,
+        man = export_with(setup.model, tmp_path / "export", classes=setup.classes, input_spec=setup.spec,
                             golden=None, test_sets=sources, calib=calib, formats={"int8"}, run_name="r", task=2)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -109,8 +109,8 @@ def test_streamed_gate_equals_array_gate(setup, tmp_path):
     """Same verdict and numbers whether the test sets come as arrays or as batch sources."""
     base = dict(classes=setup.classes, input_spec=setup.spec, golden=setup.golden, calib=setup.calib,
                 formats={"fp16"}, run_name="r", task=2)
-    arrays = export_bundle(setup.model, tmp_path / "a", test_sets=setup.test_sets, **base)
-    streamed = export_bundle(setup.model, tmp_path / "s",
+    arrays = export_with(setup.model, tmp_path / "a", test_sets=setup.test_sets, **base)
+    streamed = export_with(setup.model, tmp_path / "s",
                              test_sets=[array_source(x, y, batch_size=5) for x, y in setup.test_sets], **base)
     for fmt in ("fp32", "fp16"):
         ga, gs = arrays["formats"][fmt]["gate"], streamed["formats"][fmt]["gate"]
@@ -126,11 +126,11 @@ def test_streamed_inputs_are_checked(setup, tmp_path):
     wrong_labels = BatchSource(y, x.shape[1:], lambda rows: iter([(x[rows], y[rows][::-1])]))
     args = dict(classes=setup.classes, input_spec=setup.spec, golden=setup.golden, run_name="r", task=1)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        export_bundle(setup.model, tmp_path / "e", test_sets=[bad_range], **args)
+        export_with(setup.model, tmp_path / "e", test_sets=[bad_range], **args)
     with pytest.raises(ValueError, match="labels"):
-        export_bundle(setup.model, tmp_path / "e", test_sets=[wrong_labels], **args)
+        export_with(setup.model, tmp_path / "e", test_sets=[wrong_labels], **args)
     with pytest.raises(ValueError, match="per the input spec"):
-        export_bundle(setup.model, tmp_path / "e", test_sets=[BatchSource(y, (1, 14, 28), None)], **args)
+        export_with(setup.model, tmp_path / "e", test_sets=[BatchSource(y, (1, 14, 28), None)], **args)
     assert not list(tmp_path.iterdir())
 
 
@@ -153,7 +153,7 @@ def test_calibration_reader_recuts_batches_and_rewinds():
 def test_streamed_calibration_is_checked(setup, tmp_path):
     """Out-of-range calibration batches are refused while streaming: int8 is export_failed, fp32 ships."""
     bad = array_source(setup.calib * 255, np.zeros(len(setup.calib)))
-    man = export_bundle(setup.model, tmp_path / "e", classes=setup.classes, input_spec=setup.spec,
+    man = export_with(setup.model, tmp_path / "e", classes=setup.classes, input_spec=setup.spec,
                         golden=setup.golden, test_sets=setup.test_sets, calib=bad, formats={"int8"},
                         run_name="r", task=2)
     assert man["formats"]["fp32"]["status"] == "passed"
@@ -184,8 +184,8 @@ def test_streamed_calibration_gives_the_same_int8_model_as_arrays(setup, tmp_pat
     import onnx
     from onnx import numpy_helper
 
-    from edgecl.exporters.int8 import quantize_int8
-    from edgecl.exporters.onnx_export import export_onnx
+    from edgecl.exporters.quantize.int8 import quantize_int8
+    from edgecl.exporters.onnx.export import export_onnx
 
     src = export_onnx(setup.model, tmp_path / "m.onnx", input_shape=(1, 28, 28))
     calib = setup.calib[:100]
@@ -208,8 +208,8 @@ def test_histogram_methods_stream_one_batch_at_a_time_and_differ_from_minmax(set
     from onnx import numpy_helper
     from onnxruntime.quantization import calibrate
 
-    from edgecl.exporters.int8 import nonzero_zero_points, quantize_int8
-    from edgecl.exporters.onnx_export import export_onnx
+    from edgecl.exporters.quantize.int8 import nonzero_zero_points, quantize_int8
+    from edgecl.exporters.onnx.export import export_onnx
 
     held = []
     real = calibrate.HistogramCalibrater.collect_data

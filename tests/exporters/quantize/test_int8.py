@@ -6,10 +6,10 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from edgecl.exporters.int8 import activation_matmuls, int8_settings, nonzero_zero_points, quant_nodes, quantize_int8
-from edgecl.exporters.onnx_export import export_onnx
-from edgecl.exporters.ort_session import onnx_logits
-from edgecl.exporters.sampling import split_quota, stratified_sample
+from edgecl.exporters.quantize.int8 import activation_matmuls, int8_settings, nonzero_zero_points, quant_nodes, quantize_int8
+from edgecl.exporters.onnx.export import export_onnx
+from edgecl.exporters.parity.ort_session import onnx_logits
+from edgecl.exporters.parity.sampling import split_quota, stratified_sample
 from edgecl_runtime.gate import DEFAULT_THRESHOLDS
 
 

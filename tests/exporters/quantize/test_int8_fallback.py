@@ -6,23 +6,23 @@ import itertools
 import numpy as np
 import onnx
 import pytest
-from edgecl.exporters.bundle import export_bundle
-from edgecl.exporters.int8 import nonzero_zero_points, quantize_int8
-from edgecl.exporters.int8_fallback import (
+from tests.exporters.conftest import export_with
+from edgecl.exporters.quantize.int8 import nonzero_zero_points, quantize_int8
+from edgecl.exporters.quantize.fallback import (
     rank_by_sensitivity,
     run_fallback,
     search_float_nodes,
     sensitivity_images,
 )
-from edgecl.exporters.int8_float_nodes import keep_float
-from edgecl.exporters.matmul_flops import (
+from edgecl.exporters.quantize.float_nodes import keep_float
+from edgecl.exporters.quantize.flops import (
     matmul_flops,
     quantized_fraction,
     quantized_nodes,
 )
-from edgecl.exporters.onnx_export import export_onnx
-from edgecl.exporters.ort_session import onnx_logits
-from edgecl.exporters.reference import torch_logits
+from edgecl.exporters.onnx.export import export_onnx
+from edgecl.exporters.parity.ort_session import onnx_logits
+from edgecl.exporters.parity.reference import torch_logits
 from onnx import TensorProto, helper, numpy_helper
 
 
@@ -95,7 +95,7 @@ def test_sensitivity_ranks_every_int8_node_most_sensitive_first(setup, qdq):
 
 
 def _logits(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    from edgecl.exporters.int8_fallback import model_runner
+    from edgecl.exporters.quantize.fallback import model_runner
     return model_runner(model)(x)
 
 
@@ -163,7 +163,7 @@ def test_export_bundle_int8_fallback_passes_a_gate_it_first_failed(setup, qdq, t
     golden = setup.golden[0]
     first_diff = float(np.abs(onnx_logits(dst, golden) - torch_logits(setup.model, golden)).max())
     strict = {"int8": {"max_abs_diff": 0.5 * first_diff}}  # the plain INT8 file fails level 1
-    manifest = export_bundle(setup.model, tmp_path / "b", classes=setup.classes, input_spec=setup.spec,
+    manifest = export_with(setup.model, tmp_path / "b", classes=setup.classes, input_spec=setup.spec,
                              golden=setup.golden, test_sets=setup.test_sets, calib=setup.calib,
                              formats={"int8"}, thresholds=strict)
     entry = manifest["formats"]["int8"]

@@ -2,7 +2,7 @@
 the others only when it fails, the first pass ships, and the manifest record says what happened."""
 import pytest
 
-from edgecl.exporters.int8_methods import gate_across_methods, methods_to_try
+from edgecl.exporters.quantize.methods import gate_across_methods, methods_to_try
 
 
 def _attempts(passing: set[str], calls: list[str]):

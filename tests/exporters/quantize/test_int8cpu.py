@@ -12,11 +12,12 @@ from onnx import numpy_helper
 from PIL import Image
 from typer.testing import CliRunner
 
-from edgecl.exporters.bundle import export_bundle, failed_formats
-from edgecl.exporters.int8 import activation_matmuls, quant_nodes
-from edgecl.exporters.int8_cpu import quantize_int8_cpu
-from edgecl.exporters.onnx_export import export_onnx
-from edgecl.exporters.ort_session import onnx_logits
+from edgecl.exporters.bundle import failed_formats
+from tests.exporters.conftest import export_with
+from edgecl.exporters.quantize.int8 import activation_matmuls, quant_nodes
+from edgecl.exporters.quantize.int8cpu import quantize_int8_cpu
+from edgecl.exporters.onnx.export import export_onnx
+from edgecl.exporters.parity.ort_session import onnx_logits
 from edgecl_runtime.cli import app
 from edgecl_runtime.contract import DEFAULT_REQUESTS, DEFAULT_THRESHOLDS, ONNX_FILES, TRT_PRECISIONS
 from edgecl_runtime.verify import verify_bundle
@@ -98,7 +99,7 @@ def test_contract_row():
 @pytest.fixture(scope="module")
 def default_bundle(setup, tmp_path_factory):
     out = tmp_path_factory.mktemp("b") / "export"
-    man = export_bundle(setup.model, out, classes=setup.classes, input_spec=setup.spec, golden=setup.golden,
+    man = export_with(setup.model, out, classes=setup.classes, input_spec=setup.spec, golden=setup.golden,
                         test_sets=setup.test_sets, calib=setup.calib, run_name="r", task=2,
                         formats=set(DEFAULT_REQUESTS))
     return out, man
@@ -148,7 +149,7 @@ def setup_image(bundle) -> np.ndarray:
 
 
 def test_failing_cpu_gate_is_recorded_and_fails_the_export(setup, tmp_path, monkeypatch):
-    from edgecl.exporters import bundle as bmod
+    from edgecl.exporters import formats as fmod
 
     def broken(src, dst):
         m = onnx.load(str(src))
@@ -159,8 +160,8 @@ def test_failing_cpu_gate_is_recorded_and_fails_the_export(setup, tmp_path, monk
         onnx.save(m, str(dst))
         return dst
 
-    monkeypatch.setattr(bmod, "quantize_int8_cpu", broken)
-    man = export_bundle(setup.model, tmp_path / "export", classes=setup.classes, input_spec=setup.spec,
+    monkeypatch.setattr(fmod, "quantize_int8_cpu", broken)
+    man = export_with(setup.model, tmp_path / "export", classes=setup.classes, input_spec=setup.spec,
                         golden=setup.golden, test_sets=setup.test_sets, run_name="r", task=2,
                         formats={"int8cpu"})
     assert man["formats"]["int8cpu"]["status"] == "gate_failed"

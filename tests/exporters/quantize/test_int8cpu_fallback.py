@@ -6,9 +6,9 @@ from __future__ import annotations
 import onnx
 import pytest
 
-from edgecl.exporters.int8_cpu import cpu_quantized_nodes, quantize_int8_cpu
-from edgecl.exporters.int8_cpu_fallback import cpu_matmul_record, run_cpu_fallback
-from edgecl.exporters.onnx_export import export_onnx
+from edgecl.exporters.quantize.int8cpu import cpu_quantized_nodes, quantize_int8_cpu
+from edgecl.exporters.quantize.int8cpu_fallback import cpu_matmul_record, run_cpu_fallback
+from edgecl.exporters.onnx.export import export_onnx
 
 
 @pytest.fixture(scope="module")
