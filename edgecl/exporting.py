@@ -90,6 +90,19 @@ def export_task(run: Run, data: RunData, task: int, formats: set[str], opset: in
     return export_bundle(task_model(run, task), run.store.task_dir(task) / "export", request, data_in)
 
 
+class ExportEvents:
+    """Hooks a caller of :func:`edgecl.export` may override to watch an export (no-ops here)."""
+
+    def exported(self, run: Run, manifest: dict[str, Any]) -> None:
+        """The bundle is written (failed formats are recorded in ``manifest``)."""
+
+    def published(self, triton: dict[str, Any]) -> None:
+        """The task is a Triton model version (``publish_task``'s record)."""
+
+    def updated(self, run: Run, update: dict[str, Any]) -> None:
+        """The over-the-air update folder is written (its ``update.json``)."""
+
+
 def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | None = None,
                     max_batch: int | None = None, sign_key: str | Path | None = None,
                     int8_calibration: str | None = None) -> dict[str, Any]:
@@ -117,5 +130,5 @@ def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | 
             data.close()
 
 
-__all__ = ["export_task", "export_run_task", "calibration_indices", "calibration_source",
+__all__ = ["ExportEvents", "export_task", "export_run_task", "calibration_indices", "calibration_source",
            "test_sources", "split_source", "failed_formats", "EXPORT_BATCH"]

@@ -29,6 +29,28 @@ def export_with(model, out, *, classes, input_spec, test_sets, golden=None, cali
     return export_bundle(model, out, req, ExportData(test_sets, golden, calib, deepstream_sets))
 
 
+def verdict(passed: bool, top1_agreement: float = 1.0, max_abs_diff: float = 0.1, reason: str = "",
+            accuracy_delta_pp: float = 0.0) -> "GateResult":
+    """A stand-in gate verdict for tests that fake the gate."""
+    from edgecl.exporters.parity import GateResult
+
+    return GateResult(max_abs_diff, top1_agreement, None, accuracy_delta_pp, passed, (), (1, 2, 3), reason)
+
+
+class FakeGate:
+    """A :class:`~edgecl.exporters.parity.ParityGate` stand-in: ``decide(candidate)`` -> verdict, for
+    files (``file``) and in-memory runners (``runner``) alike."""
+
+    def __init__(self, decide):
+        self.decide = decide
+
+    def file(self, path):
+        return self.decide(path)
+
+    def runner(self, run):
+        return self.decide(run)
+
+
 def tiny_model(num_classes: int = NUM_CLASSES, seed: int = 0) -> Normalized:
     """Untrained tiny ViT wrapped with normalisation (mean 0.5, std 0.25)."""
     torch.manual_seed(seed)

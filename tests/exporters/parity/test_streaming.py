@@ -15,6 +15,7 @@ from tests.exporters.conftest import export_with
 from edgecl.exporters.parity.golden import select_golden
 from edgecl.exporters.quantize.int8 import BatchCalibrationReader
 from edgecl.exporters.parity.sources import BatchSource, array_source
+from edgecl.exporters.quantize import Int8Options
 
 from ..conftest import NUM_CLASSES
 
@@ -189,8 +190,8 @@ def test_streamed_calibration_gives_the_same_int8_model_as_arrays(setup, tmp_pat
 
     src = export_onnx(setup.model, tmp_path / "m.onnx", input_shape=(1, 28, 28))
     calib = setup.calib[:100]
-    a = quantize_int8(src, tmp_path / "a.onnx", calib, batch_size=100)
-    b = quantize_int8(src, tmp_path / "b.onnx", array_source(calib, np.zeros(100), batch_size=7), batch_size=8)
+    a = quantize_int8(src, tmp_path / "a.onnx", calib, Int8Options(batch_size=100))
+    b = quantize_int8(src, tmp_path / "b.onnx", array_source(calib, np.zeros(100), batch_size=7), Int8Options(batch_size=8))
 
     def scales(path):
         return {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer
@@ -225,10 +226,10 @@ def test_histogram_methods_stream_one_batch_at_a_time_and_differ_from_minmax(set
     def scales(path):
         return {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer
                 if t.name.endswith("_scale")}
-    base = scales(quantize_int8(src, tmp_path / "minmax.onnx", calib, batch_size=8))
+    base = scales(quantize_int8(src, tmp_path / "minmax.onnx", calib, Int8Options(batch_size=8)))
     for method in ("percentile", "entropy"):
         held.clear()
-        dst = quantize_int8(src, tmp_path / f"{method}.onnx", calib, method=method, batch_size=8)
+        dst = quantize_int8(src, tmp_path / f"{method}.onnx", calib, Int8Options(method=method, batch_size=8))
         assert held == [0] * 5  # 40 images / batch 8: one collect per batch, nothing kept after it
         assert nonzero_zero_points(onnx.load(str(dst))) == []
         got = scales(dst)

@@ -6,7 +6,8 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from edgecl.exporters.quantize.int8 import activation_matmuls, int8_settings, nonzero_zero_points, quant_nodes, quantize_int8
+from edgecl.exporters.quantize import Int8Options
+from edgecl.exporters.quantize.int8 import activation_matmuls, nonzero_zero_points, quant_nodes, quantize_int8
 from edgecl.exporters.onnx.export import export_onnx
 from edgecl.exporters.parity.ort_session import onnx_logits
 from edgecl.exporters.parity.sampling import split_quota, stratified_sample
@@ -83,7 +84,7 @@ def test_bad_calibration_is_refused(quantized, tmp_path):
     with pytest.raises(ValueError, match="calibration data must be"):
         quantize_int8(src, tmp_path / "q.onnx", np.zeros((4, 3, 28, 28), np.float32))
     with pytest.raises(ValueError, match="calibration method"):
-        quantize_int8(src, tmp_path / "q.onnx", np.zeros((4, 1, 28, 28), np.float32), method="magic")
+        quantize_int8(src, tmp_path / "q.onnx", np.zeros((4, 1, 28, 28), np.float32), Int8Options(method="magic"))
     assert not (tmp_path / "q.onnx").exists()
 
 
@@ -100,19 +101,19 @@ def test_attention_matmuls_stay_float_by_default(setup, quantized, tmp_path):
     weight_mm = [n.name for n in onnx.load(str(src)).graph.node if n.op_type == "MatMul" and n.name not in attn]
     fed = _dq_fed(onnx.load(str(dst)))
     assert not fed.intersection(attn) and set(weight_mm) <= fed
-    with_attn = quantize_int8(src, tmp_path / "all.onnx", setup.calib[:64], attention_matmuls=True)
+    with_attn = quantize_int8(src, tmp_path / "all.onnx", setup.calib[:64], Int8Options(attention_matmuls=True))
     assert set(attn) <= _dq_fed(onnx.load(str(with_attn)))
 
 
 def test_int8_settings_record_and_refuse_unknown():
-    s = int8_settings({"method": "percentile"})
+    s = Int8Options.from_mapping({"method": "percentile"}).to_json()
     assert s["method"] == "percentile" and s["attention_matmuls"] is False
     assert s["op_types"] == ["MatMul", "Conv", "Gemm"]
     with pytest.raises(ValueError, match="unknown int8 option"):
-        int8_settings({"per_tensor": True})
+        Int8Options.from_mapping({"per_tensor": True})
 
 
 def test_histogram_calibration_with_uneven_batches(setup, quantized, tmp_path):
     src, _ = quantized
-    dst = quantize_int8(src, tmp_path / "p.onnx", setup.calib[:37], method="percentile", batch_size=32)
+    dst = quantize_int8(src, tmp_path / "p.onnx", setup.calib[:37], Int8Options(method="percentile", batch_size=32))
     assert nonzero_zero_points(onnx.load(str(dst))) == [] and quant_nodes(onnx.load(str(dst)))

@@ -8,7 +8,9 @@ import onnx
 import pytest
 from tests.exporters.conftest import export_with
 from edgecl.exporters.quantize.int8 import nonzero_zero_points, quantize_int8
+from tests.exporters.conftest import FakeGate, verdict
 from edgecl.exporters.quantize.fallback import (
+    Deadline,
     rank_by_sensitivity,
     run_fallback,
     search_float_nodes,
@@ -90,7 +92,7 @@ def test_sensitivity_ranks_every_int8_node_most_sensitive_first(setup, qdq):
     scores = [score for _, score in ranked]
     assert sorted(name for name, _ in ranked) == sorted(quantized) and scores == sorted(scores, reverse=True)
     assert scores[0] > 0  # keeping the top node float removes error
-    late = rank_by_sensitivity(q, fp32, quantized, x, deadline=0.0)
+    late = rank_by_sensitivity(q, fp32, quantized, x, deadline=Deadline(0.0))
     assert [name for name, _ in late] == quantized and all(np.isnan(score) for _, score in late)
 
 
@@ -102,7 +104,7 @@ def _logits(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
 def _stub(needed: set[str], calls: list[list[str]]):
     def gate(nodes):
         calls.append(list(nodes))
-        return {"passed": needed <= set(nodes), "top1_agreement": 1.0, "max_abs_diff": 0.1}
+        return verdict(needed <= set(nodes), 1.0, 0.1)
     return gate
 
 
@@ -121,7 +123,7 @@ def test_search_keeps_the_most_sensitive_first_and_stops_at_a_pass(needed, chose
     assert result.passed and result.float_nodes == chosen and result.reason == ""
     assert all(c == RANKED[: len(c)] for c in calls)  # always a prefix of the ranking
     assert [k for k, _ in result.trials] == [len(c) for c in calls]
-    assert result.gate["passed"]
+    assert result.gate.passed
 
 
 def test_search_doubles_then_bisects():
@@ -142,7 +144,7 @@ def test_search_refuses_beyond_half_the_flops():
 def test_search_stops_at_its_deadline():
     ticks = itertools.count()
     result = search_float_nodes(RANKED, {n: 1 for n in RANKED}, RANKED, _stub({"f"}, []),
-                                min_fraction=0.0, deadline=2.5, clock=lambda: next(ticks))
+                                min_fraction=0.0, deadline=Deadline(2.5, clock=lambda: next(ticks)))
     assert not result.passed and "time limit" in result.reason and [k for k, _ in result.trials] == [1, 2, 4]
 
 
@@ -150,9 +152,10 @@ def test_run_fallback_refuses_and_keeps_the_file(setup, qdq, tmp_path):
     src, dst = qdq
     path = tmp_path / "m.int8.onnx"
     path.write_bytes(dst.read_bytes())
-    first = {"passed": False, "reason": "level 2: stub", "top1_agreement": 0.5}
-    record, fields = run_fallback(src, path, setup.calib, lambda run: {"passed": False}, first)
-    assert not record["passed"] and "level 2: stub" in record["reason"] and "refused" in record["reason"]
+    first = verdict(False, 0.5, reason="level 2: stub")
+    record, quant = run_fallback(src, path, setup.calib, FakeGate(lambda run: verdict(False)), first)
+    fields = quant.to_json()
+    assert not record.passed and "level 2: stub" in record.reason and "refused" in record.reason
     assert fields["float_nodes"] == [] and path.read_bytes() == dst.read_bytes()
     assert fields["quantized_matmul_fraction"] > 0.9 and fields["fallback"]["trials"]
     assert fields["fallback"]["first_gate"]["top1_agreement"] == 0.5
