@@ -87,7 +87,7 @@ MUTANTS: list[Mutant] = [
            "runtime/edgecl_runtime/contract.py",
            '"int8": {"max_abs_diff": 1.0, "top1_agreement": 0.99,',
            '"int8": {"max_abs_diff": 1.0, "top1_agreement": 0.9,',
-           (GATE, "tests/exporters/test_int8.py", RT, EX)),
+           (GATE, "tests/exporters/quantize/test_int8.py", RT, EX)),
     # --- bundle checks
     Mutant("bundle-no-sha", "bundle check skips the sha256 comparison (size only)",
            "runtime/edgecl_runtime/bundle.py",

@@ -58,7 +58,7 @@ def test_export_reads_batches_only_and_materialises_only_the_golden_set(tmp_path
     chw = manifest["input"]["shape"][1:]
     assert n_sens * 4 * chw[0] * chw[1] * chw[2] <= SENSITIVITY_BYTES  # a fixed cap, not the set
     # the golden set, then one capped sensitivity sample per calibration method whose search ran
-    # (exporters/int8_methods.py: a method that fails its first gate runs its own fallback)
+    # (exporters/quantize/methods.py: a method that fails its first gate runs its own fallback)
     tried = manifest["formats"]["int8"]["calibration"]["tried"]
     searches = sum(t["fallback"] for t in tried)
     assert taken == [n_golden] + [n_sens] * searches and n_golden < n_test
