@@ -39,11 +39,11 @@ import numpy as np
 import torch
 
 from edgecl.vit import backbone
-from edgecl.exporters.fp16 import convert_fp16
-from edgecl.exporters.int8 import quantize_int8
-from edgecl.exporters.onnx_export import ExportError, export_onnx
-from edgecl.exporters.ort_session import make_session
-from edgecl.exporters.reference import export_mode
+from edgecl.exporters.onnx.fp16 import convert_fp16
+from edgecl.exporters.quantize.int8 import quantize_int8
+from edgecl.exporters.onnx.export import ExportError, export_onnx
+from edgecl.exporters.parity.ort_session import make_session
+from edgecl.exporters.parity.reference import export_mode
 from edgecl.vit.model import Normalized, create_vit
 
 MODELS = {
@@ -94,7 +94,7 @@ def export_all(model: Normalized, shape: tuple[int, int, int], out: Path, opset:
         "fp16": (out / "model.fp16.onnx", lambda p: convert_fp16(fp32, p)),
         "int8": (out / "model.int8.onnx", lambda p: quantize_int8(fp32, p, calib)),
     }
-    if opset < 17:  # the dynamo exporter cannot emit opset 16 (see edgecl.exporters.onnx_export)
+    if opset < 17:  # the dynamo exporter cannot emit opset 16 (see edgecl.exporters.onnx.export)
         del steps["fp32 (dynamo)"]
     rows = {}
     for name, (path, step) in steps.items():  # in order: fp16 and int8 read the torchscript fp32 file

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgecl.exporters.fp16 import convert_fp16
-from edgecl.exporters.int8 import quantize_int8
-from edgecl.exporters.onnx_export import export_onnx
-from edgecl.exporters.ort_session import make_session
+from edgecl.exporters.onnx.fp16 import convert_fp16
+from edgecl.exporters.quantize.int8 import quantize_int8
+from edgecl.exporters.onnx.export import export_onnx
+from edgecl.exporters.parity.ort_session import make_session
 from edgecl.vit.model import Normalized, create_vit
 from timing import default_arch, interleaved, med_ms, median_ratio, print_table, ratio_spread, set_threads
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgecl.exporters.fp16 import convert_fp16
-from edgecl.exporters.golden import DEFAULT_GOLDEN, DEFAULT_GOLDEN_BYTES
-from edgecl.exporters.onnx_export import export_onnx
-from edgecl.exporters.onnx_skeleton import reproducible_skeleton
+from edgecl.exporters.onnx.fp16 import convert_fp16
+from edgecl.exporters.parity.golden import DEFAULT_GOLDEN, DEFAULT_GOLDEN_BYTES
+from edgecl.exporters.onnx.export import export_onnx
+from edgecl.exporters.onnx.skeleton import reproducible_skeleton
 from edgecl.exporters.update_package import NEW_GOLDEN, NEW_GOLDEN_BYTES
 from edgecl.vit.model import Normalized, create_vit
 from edgecl_runtime.update.math import apply_factors, factor_key

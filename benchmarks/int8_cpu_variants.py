@@ -36,13 +36,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
-from edgecl.exporters.int8 import (
+from edgecl.exporters.quantize.int8 import (
     ArrayCalibrationReader,
-    _quiet_preprocess_hint,
+    quiet_quantizer,
     activation_matmuls,
     quantize_int8,
 )
-from edgecl.exporters.int8_cpu import quantize_int8_cpu
+from edgecl.exporters.quantize.int8cpu import quantize_int8_cpu
 from edgecl_runtime.contract import DEFAULT_THRESHOLDS
 from onnxruntime.quantization import (
     CalibrationMethod,
@@ -67,7 +67,7 @@ SHORT = {"QLinearMatMul": "QLMM", "MatMulIntegerToFloat": "MMI2F", "DynamicQuant
 @dataclass(frozen=True)
 class Variant:
     name: str
-    kind: str = "static"  # static | dynamic | tensorrt (exporters/int8.py's quantize_int8, unchanged)
+    kind: str = "static"  # static | dynamic | tensorrt (exporters/quantize/int8.py: quantize_int8, unchanged)
     fmt: QuantFormat = QDQ
     act: QuantType = S8
     weight: QuantType = S8
@@ -94,7 +94,7 @@ VARIANTS = (
     Variant("dyn-u8u8-pt", kind="dynamic", act=U8, weight=U8, per_channel=False),
 )
 
-SHIPPED_CPU = "dyn-u8s8-pt"  # the bundle's model.int8cpu.onnx (exporters/int8_cpu.py builds it)
+SHIPPED_CPU = "dyn-u8s8-pt"  # the bundle's model.int8cpu.onnx (exporters/quantize/int8cpu.py builds it)
 
 # the subset bench_export times on the 224-px models (a batch-32 FP32 call takes seconds there)
 KEY_VARIANTS = ("qdq-s8s8-pc (TensorRT file)", "qdq-u8s8-pt", "qop-s8s8-pc", "qop-u8s8-pt", "dyn-u8s8-pc",
@@ -126,7 +126,7 @@ def build_variant(v: Variant, src: Path, dst: Path, calib: np.ndarray) -> Path:
     if v.name == SHIPPED_CPU:  # the export's own function, so this row measures the shipped file
         return quantize_int8_cpu(src, dst)
     skip = float_nodes(onnx.load(str(src)), v.attention)
-    with _quiet_preprocess_hint():
+    with quiet_quantizer():
         if v.kind == "dynamic":  # activations: uint8 ranges computed per call (DynamicQuantizeLinear)
             skip += [f"{name}_MatMul" for name in skip]  # it rewrites Gemm as <name>_MatMul + Add first
             quantize_dynamic(str(src), str(dst), op_types_to_quantize=["MatMul"], per_channel=v.per_channel,
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_export import build_model
-    from edgecl.exporters.onnx_export import export_onnx
+    from edgecl.exporters.onnx.export import export_onnx
 
     model, shape = build_model(args.model)
     with tempfile.TemporaryDirectory(prefix="int8_cpu_fp32_") as tmp:

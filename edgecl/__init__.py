@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from edgecl.errors import DataError, EdgeclError, ExportFailed, StoreError, UsageError
 
 if TYPE_CHECKING:
+    from edgecl.exporting import ExportEvents
     from edgecl.learning.driver import LearnEvents, LearnResult
     from edgecl.run.run import Run
 
@@ -49,7 +50,8 @@ def learn(run_dir: str | Path, *, task: int | None = None, all_tasks: bool = Fal
 def export(run_dir: str | Path, *, task: int | None = None, formats: set[str] | frozenset[str] = frozenset(),
            opset: int | None = None, max_batch: int | None = None, triton: str | Path | None = None,
            triton_name: str | None = None, sign_key: str | Path | None = None,
-           update_from: int | None = None, int8_calibration: str | None = None) -> dict[str, Any]:
+           update_from: int | None = None, int8_calibration: str | None = None,
+           events: "ExportEvents | None" = None) -> dict[str, Any]:
     """Export finished ``task`` (default: the latest) as a gated bundle; returns its manifest.
 
     ``formats`` adds to FP32 (always): any of ``fp16``, ``int8``, ``int8cpu``, ``trt``. A format that fails
@@ -59,23 +61,29 @@ def export(run_dir: str | Path, *, task: int | None = None, formats: set[str] | 
     key file from ``edgecl keygen``; default: the run's own ``sign_key``) adds ``manifest.sig``.
     ``update_from`` M: also write the over-the-air update ``task-NN/update-from-MM/`` (its
     ``update.json`` is in the returned manifest's ``"update"`` key). ``int8_calibration``: minmax |
-    percentile | entropy for this export (default: the run's ``int8_calibration``).
+    percentile | entropy for this export (default: the run's ``int8_calibration``). ``events``
+    (:class:`edgecl.exporting.ExportEvents`) hears of each step as it is done: the bundle, the Triton
+    version, the update (the CLI prints them).
     """
-    from edgecl.exporting import export_run_task
+    from edgecl.exporting import ExportEvents, export_run_task
     from edgecl.triton_publish import check_repo, publish_task, triton_name as _name
 
     from edgecl.updating import check_update_request, export_run_update
 
+    events = events or ExportEvents()
     run = open_run(run_dir)
     if triton is not None:  # before any export work
         _name(run, triton_name), check_repo(triton)
     if update_from is not None:
         check_update_request(run, task, update_from)
     manifest = export_run_task(run, task, set(formats), opset, max_batch, sign_key, int8_calibration)
+    events.exported(run, manifest)
     if triton is not None:
-        publish_task(run, manifest, triton, triton_name)
+        events.published(publish_task(run, manifest, triton, triton_name))
     if update_from is not None:
-        return {**manifest, "update": export_run_update(run, manifest["task"], update_from, sign_key)}
+        update = export_run_update(run, manifest["task"], update_from, sign_key)
+        events.updated(run, update)
+        return {**manifest, "update": update}
     return manifest
 
 

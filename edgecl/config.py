@@ -18,6 +18,7 @@ import yaml
 from edgecl_runtime.contract import DEFAULT_REQUESTS, REQUESTS
 
 from edgecl.errors import ConfigError, DataMissing
+from edgecl.exporters.quantize.calibration import CALIBRATIONS
 from edgecl.learning.schedule import parse_schedule
 
 # The official InfLoRA recipe (CIFAR-100 / ImageNet-R): rank 10, Adam 5e-4, batch 128, lambda .95.
@@ -58,8 +59,8 @@ TYPES: dict[str, str] = {
 }
 METHODS = ("inflora", "seqlora")
 OPTIMISERS = ("adam", "sgd")
-# INT8 activation ranges (edgecl.exporters.int8.CALIB_METHODS); minmax by measurement (README).
-INT8_CALIBRATIONS = ("minmax", "percentile", "entropy")
+# INT8 activation ranges: the one list lives with the quantiser (minmax by measurement, README).
+INT8_CALIBRATIONS = CALIBRATIONS
 
 
 @dataclass

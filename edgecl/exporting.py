@@ -6,7 +6,7 @@ prepared with the evaluation transform (the device's preprocessing), and ``edgec
 writes and gates the bundle in ``task-NN/export/``.
 
 Memory stays bounded: test and calibration sets are handed over as batch sources
-(:class:`edgecl.exporters.sources.BatchSource`) that decode ``EXPORT_BATCH`` images at a time on
+(:class:`edgecl.exporters.parity.sources.BatchSource`) that decode ``EXPORT_BATCH`` images at a time on
 demand; only logits, labels and the golden images (chosen from the labels, then read) are kept.
 """
 from __future__ import annotations
@@ -22,10 +22,12 @@ from edgecl.config import check_int8_calibration
 from edgecl.errors import StoreError, UsageError
 from edgecl_runtime.inputs.preprocess import spec_chw
 from edgecl.exporters.bundle import export_bundle
-from edgecl.exporters.golden import select_golden
 from edgecl.exporters.manifest import failed_formats
-from edgecl.exporters.sampling import stratified_sample
-from edgecl.exporters.sources import BatchSource
+from edgecl.exporters.parity.golden import select_golden
+from edgecl.exporters.parity.sampling import stratified_sample
+from edgecl.exporters.parity.sources import BatchSource
+from edgecl.exporters.quantize.calibration import Int8Options
+from edgecl.exporters.request import ExportData, ExportRequest
 from edgecl.data.nvinfer_view import nvinfer_sources
 from edgecl.run.bundles import clean_leftovers
 from edgecl.run.models import task_model
@@ -72,20 +74,33 @@ def export_task(run: Run, data: RunData, task: int, formats: set[str], opset: in
 
     ``sign_key``: the bundle also gets ``manifest.sig`` (written in the staging folder, so the
     bundle appears signed in the same rename that publishes it). ``int8_calibration``: this
-    export's calibration method instead of the run's (``config.int8_calibration``)."""
+    export's calibration method instead of the run's (``config.int8_calibration``, checked when the
+    config was loaded; an override is checked by :func:`export_run_task`, where it enters)."""
     config = run.config
     key = None if sign_key is None else check_sign_key(sign_key)  # before any work
-    method = check_int8_calibration(int8_calibration or config.int8_calibration)
+    request = ExportRequest(run.seen_class_names(task), run.input, frozenset(formats),
+                            Int8Options(method=int8_calibration or config.int8_calibration),
+                            opset=opset or config.opset, max_batch=max_batch or config.max_batch,
+                            thresholds=config.extra.get("thresholds"), run_name=run.name, task=task, sign_key=key)
     chw = spec_chw(dict(run.input))
     test_sets = test_sources(data, task, chw)
     golden = select_golden(test_sets, seed=config.seed)  # reads the golden images only
     calib = calibration_source(data, task, run.seed(task), chw) if "int8" in formats else None
-    return export_bundle(task_model(run, task), run.store.task_dir(task) / "export",
-                         classes=run.seen_class_names(task), input_spec=run.input, golden=golden,
-                         test_sets=test_sets, calib=calib, formats=formats, opset=opset or config.opset,
-                         max_batch=max_batch or config.max_batch, thresholds=config.extra.get("thresholds"),
-                         run_name=run.name, task=task, sign_key=key,
-                         deepstream_sets=nvinfer_sources(data, task), int8_options={"method": method})
+    data_in = ExportData(test_sets, golden, calib, nvinfer_sources(data, task))
+    return export_bundle(task_model(run, task), run.store.task_dir(task) / "export", request, data_in)
+
+
+class ExportEvents:
+    """Hooks a caller of :func:`edgecl.export` may override to watch an export (no-ops here)."""
+
+    def exported(self, run: Run, manifest: dict[str, Any]) -> None:
+        """The bundle is written (failed formats are recorded in ``manifest``)."""
+
+    def published(self, triton: dict[str, Any]) -> None:
+        """The task is a Triton model version (``publish_task``'s record)."""
+
+    def updated(self, run: Run, update: dict[str, Any]) -> None:
+        """The over-the-air update folder is written (its ``update.json``)."""
 
 
 def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | None = None,
@@ -115,5 +130,5 @@ def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | 
             data.close()
 
 
-__all__ = ["export_task", "export_run_task", "calibration_indices", "calibration_source",
+__all__ = ["ExportEvents", "export_task", "export_run_task", "calibration_indices", "calibration_source",
            "test_sources", "split_source", "failed_formats", "EXPORT_BATCH"]

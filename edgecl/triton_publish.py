@@ -1,6 +1,6 @@
 """``--triton REPO``: publish an exported task into a Triton model repository (no printing).
 
-The work is :func:`edgecl.exporters.triton.publish_triton`; this module gives it the run's names and
+The work is :func:`edgecl.exporters.nvidia.triton.publish_triton`; this module gives it the run's names and
 turns its refusals into edgecl's exit codes: a bad repository or model name is a command-line
 problem (exit 2, checked before any export work), a bundle that may not be published is a job that
 could not be done (exit 1).
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from edgecl.errors import ExportFailed, UsageError
-from edgecl.exporters.triton import TritonNameError, TritonRefused, check_model_name, publish_triton
+from edgecl.exporters.nvidia.triton import TritonNameError, TritonRefused, check_model_name, publish_triton
 from edgecl.run.run import Run
 from edgecl_runtime.errors import BundleError
 

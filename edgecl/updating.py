@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from edgecl.errors import StoreError, UsageError
-from edgecl.exporters.reference import torch_logits
-from edgecl.exporters.update_package import write_update
+from edgecl.exporters.parity.reference import torch_logits
+from edgecl.exporters.update_package import UpdateRequest, write_update
 from edgecl.inflora.factors import BRANCH_FILE
 from edgecl.run.bundles import BUNDLE, bundle_dir, clean_leftovers, export_state
 from edgecl.run.models import task_model
@@ -69,10 +69,11 @@ def export_update(run: Run, task: int, base_task: int | None = None,
     key_path = sign_key if sign_key is not None else run.config.sign_key
     key = None if key_path is None else check_sign_key(key_path)
     model = task_model(run, task)
+    request = UpdateRequest(steps=_factor_files(run, task, base_task), base_qkv=base_qkv(run, base_task),
+                            logits=lambda x: torch_logits(model, x), sign_key=key, run=run.name, task=task,
+                            base_task=base_task)
     return write_update(bundle_dir(run.store, base_task), bundle_dir(run.store, task),
-                        update_folder(run, task, base_task), steps=_factor_files(run, task, base_task),
-                        base_qkv=base_qkv(run, base_task), logits=lambda x: torch_logits(model, x),
-                        sign_key=key, run=run.name, task=task, base_task=base_task)
+                        update_folder(run, task, base_task), request)
 
 
 def check_update_request(run: Run, task: int | None, base_task: int) -> None:

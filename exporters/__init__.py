@@ -1,31 +1,21 @@
-"""edgecl.exporters: PyTorch ViT -> ONNX FP32 / FP16 / INT8 / CPU INT8 (+ TensorRT), gated, as one bundle.
+"""edgecl.exporters: PyTorch ViT -> a gated bundle of ONNX FP32 / FP16 / INT8 / CPU INT8 (+ TensorRT).
 
-Public API (imported lazily, so ``import edgecl.exporters.golden`` does not pull in the quantiser):
-
-* ``export_bundle(model, out_dir, ...) -> manifest`` and ``failed_formats(manifest)`` (bundle.py)
-* ``export_onnx(model, path, input_shape=..., opset=17, exporter="torchscript")`` (onnx_export.py)
-* ``convert_fp16(src, dst)`` (fp16.py), ``quantize_int8(src, dst, calib)`` (int8.py),
-  ``quantize_int8_cpu(src, dst)`` (int8_cpu.py: ONNX Runtime CPU only)
-* ``stratified_sample(labels, n, seed)`` (sampling.py)
-* ``select_golden``, ``write_golden``, ``read_golden`` (golden.py)
-* ``publish_triton(bundle_dir, repo, name)`` (triton.py); DeepStream, Polygraphy and ONNX metadata
-  files are written by ``export_bundle`` (jetson_files.py)
+``export_bundle(model, out_dir, ExportRequest(...), ExportData(...))`` is the one entry; the
+sub-packages (``onnx``, ``quantize``, ``parity``, ``nvidia``) build the files it gates and ships.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ._lazy import lazy_names
 
 _WHERE = {
-    "export_bundle": "bundle", "failed_formats": "manifest", "export_onnx": "onnx_export",
-    "ExportError": "onnx_export", "convert_fp16": "fp16", "quantize_int8": "int8", "quantize_int8_cpu": "int8_cpu",
-    "stratified_sample": "sampling", "select_golden": "golden", "write_golden": "golden",
-    "read_golden": "golden", "publish_triton": "triton",
+    "export_bundle": "bundle", "ExportRequest": "request", "ExportData": "request",
+    "failed_formats": "manifest", "FormatEntry": "manifest", "TABLE": "formats", "REQUESTS": "formats",
+    "export_onnx": "onnx.export", "ExportError": "onnx.export", "convert_fp16": "onnx.fp16",
+    "Int8Options": "quantize.calibration", "CALIBRATIONS": "quantize.calibration",
+    "quantize_int8": "quantize.int8", "quantize_int8_cpu": "quantize.int8cpu",
+    "BatchSource": "parity.sources", "stratified_sample": "parity.sampling", "GateResult": "parity.gate",
+    "select_golden": "parity.golden", "write_golden": "parity.golden", "read_golden": "parity.golden",
+    "publish_triton": "nvidia.triton",
 }
 __all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'edgecl.exporters' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+__getattr__ = lazy_names(__name__, _WHERE)

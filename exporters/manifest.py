@@ -1,13 +1,26 @@
-"""``manifest.json`` of an export bundle (layout in docs/CONTRACTS.md) and its helpers."""
+"""``manifest.json`` of an export bundle (layout in docs/CONTRACTS.md): its per-format record
+(:class:`FormatEntry`), the file hashes, the assembled document and :func:`failed_formats`.
+
+The manifest itself stays a plain JSON dict (the device reads it as one); each record in it is
+built typed and written with ``to_json``, so the keys of a format record live here only.
+"""
 from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from edgecl_runtime.atomic_io import sha256_file
 from edgecl_runtime.contract import MANIFEST_NAME, MANIFEST_VERSION, VERIFICATION_PREFIX
+
+from .parity.gate import GateResult
+
+if TYPE_CHECKING:  # the quantiser's records; imported lazily so failed_formats stays light
+    from .quantize.methods import CalibrationRecord
+    from .quantize.records import QuantFields
+    from .request import ExportRequest
 
 
 def package_versions() -> dict[str, str]:
@@ -35,17 +48,53 @@ def file_entries(bundle_dir: str | Path) -> dict[str, dict[str, Any]]:
     return entries
 
 
-def format_entry(file: str | None, requested: bool, *, gate: Mapping[str, Any] | None = None,
-                 error: str = "", **extra: Any) -> dict[str, Any]:
-    """One ``formats[f]`` record. Status: export_failed when there is an error, else from the gate."""
-    if error:
-        status = "export_failed"
-    elif gate is None:
-        raise ValueError("a format without an export error must have a gate result")
-    else:
-        status = "passed" if gate["passed"] else "gate_failed"
-    return {"file": None if error else file, "requested": bool(requested), "gate": dict(gate) if gate else None,
-            "status": status, "error": one_line(error), **extra}
+@dataclass(frozen=True)
+class FormatEntry:
+    """One ``formats.<name>`` record: the file (None when its export failed), whether the user asked
+    for it, the gate verdict, the status (export_failed when there is an error, else from the gate),
+    a one-line error, and what the format adds: build seconds, INT8 calibration and quantisation."""
+
+    file: str | None
+    requested: bool
+    gate: GateResult | None
+    status: str
+    error: str = ""
+    export_seconds: float | None = None
+    calibration: "CalibrationRecord | None" = None
+    quant: "QuantFields | None" = None
+
+    @classmethod
+    def gated(cls, file: str, requested: bool, gate: GateResult, seconds: float, **extra: Any) -> "FormatEntry":
+        """A written file and its verdict (``extra``: ``calibration``, ``quant``)."""
+        return cls(file, bool(requested), gate, "passed" if gate.passed else "gate_failed", "",
+                   round(seconds, 3), **extra)
+
+    @classmethod
+    def failed(cls, requested: bool, error: str, **extra: Any) -> "FormatEntry":
+        """A format whose export failed: no file, no gate, the error's first line."""
+        return cls(None, bool(requested), None, "export_failed", one_line(error), **extra)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"file": self.file, "requested": self.requested,
+                               "gate": None if self.gate is None else self.gate.to_json(),
+                               "status": self.status, "error": self.error}
+        if self.export_seconds is not None:
+            out["export_seconds"] = self.export_seconds
+        if self.calibration is not None:
+            out["calibration"] = self.calibration.to_json()
+        return out if self.quant is None else {**out, **self.quant.to_json()}
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> "FormatEntry":
+        from .quantize.methods import CalibrationRecord
+        from .quantize.records import QuantFields
+
+        gate, cal = record.get("gate"), record.get("calibration")
+        return cls(record.get("file"), bool(record.get("requested", True)),
+                   None if gate is None else GateResult.from_json(gate), str(record["status"]),
+                   str(record.get("error", "")), record.get("export_seconds"),
+                   None if cal is None else CalibrationRecord.from_json(cal),
+                   QuantFields.from_json(record) if "float_nodes" in record else None)
 
 
 def one_line(text: str, limit: int = 500) -> str:
@@ -54,28 +103,26 @@ def one_line(text: str, limit: int = 500) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def build_manifest(
-    *, run: str, task: int, classes: list[str], input_spec: Mapping[str, Any], num_classes: int,
-    opset: int, exporter: str, files: Mapping[str, Any], formats: Mapping[str, Any],
-    pytorch: Mapping[str, Any], thresholds: Mapping[str, Any], extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+def build_manifest(request: "ExportRequest", num_classes: int, files: Mapping[str, Any],
+                   formats: Mapping[str, FormatEntry], pytorch: Mapping[str, Any], extra: Mapping[str, Any]
+                   ) -> dict[str, Any]:
     """Assemble the manifest dict in the documented key order."""
     return {
         "manifest_version": MANIFEST_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "run": run,
-        "task": int(task),
-        "classes": list(classes),
-        "input": dict(input_spec),
+        "run": request.run_name,
+        "task": int(request.task),
+        "classes": list(request.classes),
+        "input": dict(request.input_spec),
         "output": {"name": "logits", "shape": [-1, int(num_classes)]},
-        "opset": int(opset),
-        "exporter": exporter,
+        "opset": int(request.opset),
+        "exporter": request.exporter,
         "files": dict(files),
-        "formats": dict(formats),
+        "formats": {name: entry.to_json() for name, entry in formats.items()},
         "pytorch": dict(pytorch),
-        "thresholds": {k: dict(v) for k, v in thresholds.items()},
+        "thresholds": {k: dict(v) for k, v in request.threshold_table.items()},
         "versions": package_versions(),
-        **dict(extra or {}),
+        **dict(extra),
     }
 
 

@@ -2,10 +2,10 @@
 
 Inputs: the base bundle (task M), the full target bundle (task N, already exported and gated), the
 branch factors of tasks M+1..N, task M's qkv weights, the new tasks' golden images and a function
-giving the target model's PyTorch logits. The update ships (layout: :mod:`edgecl_runtime.update_format`)
+giving the target model's PyTorch logits. The update ships (layout: :mod:`edgecl_runtime.update.format`)
 - the factors (task N's qkv weights are rebuilt from the base's with
-  :func:`edgecl_runtime.update_math.apply_factors`, the routine training merged with);
-- each ONNX file as a skeleton (:mod:`.onnx_skeleton`) when the device routine rebuilds it byte for
+  :func:`edgecl_runtime.update.math.apply_factors`, the routine training merged with);
+- each ONNX file as a skeleton (:mod:`.onnx.skeleton`) when the device routine rebuilds it byte for
   byte from the base's same-format file, else whole (FP16/INT8 conversions are not re-run on a
   device: only the tensors they changed travel, and only if the check passes);
 - a golden set the device can rebuild exactly: the base's golden inputs plus at most
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -36,7 +37,7 @@ from edgecl_runtime.update.format import (
 from edgecl_runtime.update.math import apply_factors
 from safetensors.numpy import save_file
 
-from .onnx_skeleton import reproducible_skeleton
+from .onnx.skeleton import reproducible_skeleton
 
 NEW_GOLDEN = 32  # new-task images shipped with an update (uint8), at most ...
 NEW_GOLDEN_BYTES = 2 * 1024**2  # ... and at most this many bytes of them (224 px RGB: 13 images)
@@ -71,10 +72,25 @@ def new_golden_rows(target_golden: Mapping[str, np.ndarray], base_task: int, n: 
     return rows
 
 
-def write_update(base: Path, target: Path, out: Path, *, steps: Sequence[tuple[int, Path]],
-                 base_qkv: Mapping[int, np.ndarray], logits: Callable[[np.ndarray], np.ndarray],
-                 sign_key: Any = None, run: str = "", task: int = 0, base_task: int = 0) -> dict[str, Any]:
+@dataclass(frozen=True)
+class UpdateRequest:
+    """What an update is made of: the branch factor files of tasks M+1..N (``steps``: (task, path)),
+    task M's qkv weights, the target model's logits function, the run's signing key (an Ed25519
+    private key or None), and the run name, target task N and base task M it records."""
+
+    steps: Sequence[tuple[int, Path]]
+    base_qkv: Mapping[int, np.ndarray]
+    logits: Callable[[np.ndarray], np.ndarray]
+    sign_key: Any = None
+    run: str = ""
+    task: int = 0
+    base_task: int = 0
+
+
+def write_update(base: Path, target: Path, out: Path, request: UpdateRequest) -> dict[str, Any]:
     """Write the update folder ``out`` (staged, atomic); returns update.json's dict."""
+    steps, base_qkv, logits, sign_key = request.steps, request.base_qkv, request.logits, request.sign_key
+    run, task, base_task = request.run, request.task, request.base_task
     base_manifest = read_json(base / MANIFEST_NAME, "base manifest")
     target_manifest = read_json(target / MANIFEST_NAME, "target manifest")
     qkv_source = locate_qkv(base / FP32_ONNX, base_qkv)

@@ -87,7 +87,7 @@ MUTANTS: list[Mutant] = [
            "runtime/edgecl_runtime/contract.py",
            '"int8": {"max_abs_diff": 1.0, "top1_agreement": 0.99,',
            '"int8": {"max_abs_diff": 1.0, "top1_agreement": 0.9,',
-           (GATE, "tests/exporters/test_int8.py", RT, EX)),
+           (GATE, "tests/exporters/quantize/test_int8.py", RT, EX)),
     # --- bundle checks
     Mutant("bundle-no-sha", "bundle check skips the sha256 comparison (size only)",
            "runtime/edgecl_runtime/bundle/read.py",
@@ -183,8 +183,8 @@ for _f in list(_sys.meta_path):  # setuptools' editable finder keeps {package: f
             _m[_k] = _move(_v)
 _sys.path[:] = [_move(p) for p in _sys.path]  # a plain .pth/path install
 '''
-PROBE = ("import edgecl, edgecl.exporters.golden, edgecl_runtime.bundle.gate\n"
-         "for m in (edgecl, edgecl.exporters.golden, edgecl_runtime.bundle.gate): print(m.__file__)")
+PROBE = ("import edgecl, edgecl.exporters.parity.golden, edgecl_runtime.bundle.gate\n"
+         "for m in (edgecl, edgecl.exporters.parity.golden, edgecl_runtime.bundle.gate): print(m.__file__)")
 
 
 class PlantError(Exception):

@@ -111,8 +111,7 @@ def print_manifest(manifest: dict[str, Any]) -> None:
     console.print(table)
     for line in failures:
         console.print(f"  {line}")
-    for name in ("int8", "int8cpu"):
-        entry = manifest["formats"].get(name, {})
+    for name, entry in manifest["formats"].items():  # the INT8 files record their fallback's float layers
         if entry.get("float_nodes"):
             console.print(f"  {name}: {len(entry['float_nodes'])} layer(s) kept float by the fallback,"
                           f" {100 * entry['quantized_matmul_fraction']:.1f} % of MatMul/Gemm FLOPs int8"

@@ -1,4 +1,7 @@
-"""``edgecl export``: export a finished task as a bundle behind the parity gate, print the gate."""
+"""``edgecl export``: export a finished task as a bundle behind the parity gate, print the gate.
+
+The work is :func:`edgecl.export`; this module turns the flags into its arguments and prints what it
+reports (:class:`PrintedExport`), then the exit code."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,13 +9,12 @@ from typing import Annotated, Optional
 
 import typer
 
+import edgecl
 from edgecl.cli.console import DEFAULT_RUN, RunOpt, console, one_line_errors, print_manifest
 from edgecl.errors import ExportFailed
-from edgecl.exporting import export_run_task, failed_formats
+from edgecl.exporting import ExportEvents, failed_formats
 from edgecl.run.bundles import missing_exports
-from edgecl.run.run import open_run
-from edgecl.updating import check_update_request, export_run_update, update_folder
-from edgecl.triton_publish import check_repo, publish_task, triton_name
+from edgecl.updating import update_folder
 from edgecl_runtime.contract import REQUESTS, SIGNATURE_NAME
 
 
@@ -33,31 +35,38 @@ def export(
     update_from: Annotated[Optional[int], typer.Option("--update-from", help="Also write an over-the-air update from task M's bundle: RUN/task-NN/update-from-MM/ (`edgecl-rt update`).")] = None,
 ) -> None:
     """Export a finished task as a bundle (ONNX FP32 always) behind the parity gate; exit 1 if a format fails."""
-    flags = {"fp16": fp16, "int8": int8, "int8cpu": int8cpu, "trt": trt}
+    flags = locals()  # a format flag's parameter is named by its request word (the contract's REQUESTS)
     formats = {name for name in REQUESTS if flags.get(name)}
-    opened = open_run(run)
-    if triton is not None:  # names and folder checked before any export work
-        triton_name(opened, triton_model), check_repo(triton)
-    if update_from is not None:  # a bad base is refused before the export
-        check_update_request(opened, task, update_from)
-    manifest = export_run_task(opened, task, formats, opset, max_batch, sign_key, int8_calibration)
-    print_manifest(manifest)
-    bundle = opened.store.task_dir(manifest['task']) / 'export'
-    signed = (bundle / SIGNATURE_NAME).is_file()
-    console.print(f"bundle: {bundle}" + (f" (signed: {SIGNATURE_NAME})" if signed else " (not signed)"))
-    if triton is not None:
-        done = publish_task(opened, manifest, triton, triton_model)
-        console.print(f"triton: {done['model']} (model {done['name']!r}, version {done['version']})")
-    if update_from is not None:
-        update = export_run_update(opened, manifest["task"], update_from, sign_key)
-        print_update(opened, update)
-    missing = missing_exports(opened.store)
+    printed = PrintedExport()
+    manifest = edgecl.export(run, task=task, formats=formats, opset=opset, max_batch=max_batch, triton=triton,
+                             triton_name=triton_model, sign_key=sign_key, update_from=update_from,
+                             int8_calibration=int8_calibration, events=printed)
+    missing = missing_exports(printed.run.store)
     if missing:
         console.print(f"tasks {missing} still have no bundle (interrupted export): `edgecl export --task N` "
                       "or the next `edgecl learn` exports them")
     failed = failed_formats(manifest)
     if failed:
         raise ExportFailed(f"formats failed their gate or export: {', '.join(failed)} (see manifest.json)")
+
+
+class PrintedExport(ExportEvents):
+    """Prints the gate table and the bundle, Triton and update lines as :func:`edgecl.export` goes."""
+
+    run = None
+
+    def exported(self, run, manifest: dict) -> None:
+        self.run = run
+        print_manifest(manifest)
+        bundle = run.store.task_dir(manifest['task']) / 'export'
+        signed = (bundle / SIGNATURE_NAME).is_file()
+        console.print(f"bundle: {bundle}" + (f" (signed: {SIGNATURE_NAME})" if signed else " (not signed)"))
+
+    def published(self, triton: dict) -> None:
+        console.print(f"triton: {triton['model']} (model {triton['name']!r}, version {triton['version']})")
+
+    def updated(self, run, update: dict) -> None:
+        print_update(run, update)
 
 
 def print_update(run, update: dict) -> None:

@@ -17,7 +17,7 @@ import torch
 
 from edgecl.data.run_data import RunData
 from edgecl.data.transforms import eval_batch
-from edgecl.exporters.sources import BatchSource
+from edgecl.exporters.parity.sources import BatchSource
 
 BATCH = 32  # images decoded at once, as for the other export sets
 

@@ -12,7 +12,7 @@ it (`--fp16`, ``export_formats: [int8]``; None: always exported); ``onnx`` says 
 is an ONNX model (as opposed to a TensorRT plan, which ships with its ``.plan.json``
 record: ``edgecl_runtime.backends.trt.plan_record``). An ONNX row's name is its precision: the runtime looks a
 precision's file up as ``formats.<precision>`` (``Bundle.onnx_path``). ``int8cpu`` is the CPU-only
-INT8 file (``edgecl.exporters.int8_cpu``); TensorRT, DeepStream and Triton-TensorRT take only the
+INT8 file (``edgecl.exporters.quantize.int8cpu``); TensorRT, DeepStream and Triton-TensorRT take only the
 ``TRT_PRECISIONS``.
 """
 from __future__ import annotations

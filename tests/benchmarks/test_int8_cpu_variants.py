@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from edgecl.exporters.onnx_export import export_onnx
+from edgecl.exporters.onnx.export import export_onnx
 from onnx import numpy_helper
 
 from tests.exporters.conftest import one_thread, synthetic, tiny_model, train

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from edgecl.cli.app import app
 from edgecl.data.nvinfer_view import nvinfer_sources
 from edgecl.data.run_data import open_data
-from edgecl.exporters.deepstream import nvinfer_predictions
-from edgecl.exporters.ort_session import onnx_logits
+from edgecl.exporters.nvidia.deepstream import nvinfer_predictions
+from edgecl.exporters.parity.ort_session import onnx_logits
 from edgecl.run.run import open_run
 from tests.cli.test_sources_cli import KWARGS, photo_tree
 

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 import edgecl
 from edgecl.cli.app import app
 from edgecl.data.run_data import RunData
-from edgecl.exporters.golden import read_golden
-from edgecl.exporters.int8_fallback import SENSITIVITY_BYTES
-from edgecl.exporters.sources import BatchSource
+from edgecl.exporters.parity.golden import read_golden
+from edgecl.exporters.quantize.fallback import SENSITIVITY_BYTES
+from edgecl.exporters.parity.sources import BatchSource
 from edgecl.exporting import EXPORT_BATCH
 
 runner = CliRunner()
@@ -58,7 +58,7 @@ def test_export_reads_batches_only_and_materialises_only_the_golden_set(tmp_path
     chw = manifest["input"]["shape"][1:]
     assert n_sens * 4 * chw[0] * chw[1] * chw[2] <= SENSITIVITY_BYTES  # a fixed cap, not the set
     # the golden set, then one capped sensitivity sample per calibration method whose search ran
-    # (exporters/int8_methods.py: a method that fails its first gate runs its own fallback)
+    # (exporters/quantize/methods.py: a method that fails its first gate runs its own fallback)
     tried = manifest["formats"]["int8"]["calibration"]["tried"]
     searches = sum(t["fallback"] for t in tried)
     assert taken == [n_golden] + [n_sens] * searches and n_golden < n_test

@@ -13,11 +13,42 @@ import numpy as np
 import pytest
 import torch
 
+from edgecl.exporters import ExportData, ExportRequest, Int8Options, export_bundle
 from edgecl.vit.model import Normalized, create_vit
 
 TINY = dict(img_size=28, patch_size=7, in_chans=1, embed_dim=32, depth=2, num_heads=2)
 NUM_CLASSES = 4
 CLASSES_PER_TASK = 2
+
+
+def export_with(model, out, *, classes, input_spec, test_sets, golden=None, calib=None, deepstream_sets=None,
+                int8_options=None, formats=frozenset(), **request):
+    """``export_bundle`` with the request and the data given as keywords (the fields of
+    :class:`ExportRequest` and :class:`ExportData`; ``int8_options`` as a mapping)."""
+    req = ExportRequest(classes, input_spec, frozenset(formats), Int8Options.from_mapping(int8_options), **request)
+    return export_bundle(model, out, req, ExportData(test_sets, golden, calib, deepstream_sets))
+
+
+def verdict(passed: bool, top1_agreement: float = 1.0, max_abs_diff: float = 0.1, reason: str = "",
+            accuracy_delta_pp: float = 0.0) -> "GateResult":
+    """A stand-in gate verdict for tests that fake the gate."""
+    from edgecl.exporters.parity import GateResult
+
+    return GateResult(max_abs_diff, top1_agreement, None, accuracy_delta_pp, passed, (), (1, 2, 3), reason)
+
+
+class FakeGate:
+    """A :class:`~edgecl.exporters.parity.ParityGate` stand-in: ``decide(candidate)`` -> verdict, for
+    files (``file``) and in-memory runners (``runner``) alike."""
+
+    def __init__(self, decide):
+        self.decide = decide
+
+    def file(self, path):
+        return self.decide(path)
+
+    def runner(self, run):
+        return self.decide(run)
 
 
 def tiny_model(num_classes: int = NUM_CLASSES, seed: int = 0) -> Normalized:
@@ -85,7 +116,7 @@ def _one_thread():
 
 @pytest.fixture(scope="session")
 def setup() -> Setup:
-    from edgecl.exporters.golden import select_golden
+    from edgecl.exporters.parity.golden import select_golden
 
     x, y = synthetic(150, seed=1)
     with one_thread():

@@ -9,16 +9,19 @@ import pytest
 from onnx import numpy_helper
 
 from edgecl.exporters import bundle as bmod
+from edgecl.exporters import formats as fmod
+from edgecl.exporters.nvidia import tensorrt as trt_row
 from edgecl_runtime.atomic_io import sha256_file
-from edgecl.exporters.bundle import export_bundle, failed_formats
-from edgecl.exporters.golden import read_golden
+from edgecl.exporters.bundle import failed_formats
+from tests.exporters.conftest import export_with
+from edgecl.exporters.parity.golden import read_golden
 from edgecl_runtime.bundle import load_bundle
 
 
 def _export(setup, out, **kwargs):
     args = dict(classes=setup.classes, input_spec=setup.spec, golden=setup.golden,
                 test_sets=setup.test_sets, calib=setup.calib, run_name="r", task=2)
-    return export_bundle(setup.model, out, **{**args, **kwargs})
+    return export_with(setup.model, out, **{**args, **kwargs})
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +103,7 @@ def test_failing_optional_format_is_recorded_not_shipped(setup, tmp_path, monkey
     def boom(*args, **kwargs):
         raise RuntimeError("calibrator exploded\nsecond line")
 
-    monkeypatch.setattr(bmod, "quantize_int8", boom)
+    monkeypatch.setattr(fmod, "quantize_int8", boom)
     man = _export(setup, tmp_path / "export", formats={"int8"})
     entry = man["formats"]["int8"]
     assert entry["status"] == "export_failed" and "calibrator exploded" in entry["error"]
@@ -157,7 +160,7 @@ def test_trt_path_with_a_stand_in_builder(setup, tmp_path, monkeypatch):
     is gated through the backend's ``run`` and listed in the manifest."""
     import edgecl_runtime.backends.trt as trt_backend
     import edgecl_runtime.backends.trt.build as trt_build
-    from edgecl.exporters.gate_run import ort_runner
+    from edgecl.exporters.parity import ort_runner
 
     seen = {}
 
@@ -182,7 +185,7 @@ def test_trt_path_with_a_stand_in_builder(setup, tmp_path, monkeypatch):
         def close(self):
             FakeBackend.closed = True
 
-    monkeypatch.setattr(bmod, "tensorrt_available", lambda: True)
+    monkeypatch.setattr(trt_row, "tensorrt_available", lambda: True)
     monkeypatch.setattr(trt_build, "build_engine", fake_build)
     monkeypatch.setattr(trt_backend, "TrtBackend", FakeBackend)
     out = tmp_path / "export"
@@ -198,6 +201,7 @@ def test_trt_path_with_a_stand_in_builder(setup, tmp_path, monkeypatch):
 
 def test_package_exports_public_api():
     import edgecl.exporters as ex
+    from edgecl.exporters.bundle import export_bundle
 
     assert ex.export_bundle is export_bundle and ex.failed_formats is failed_formats
     assert callable(ex.quantize_int8) and callable(ex.stratified_sample) and callable(ex.export_onnx)

@@ -95,7 +95,7 @@ def test_report_has_every_section_and_plot(runs, tmp_path):
 
 def write_bundle(task_dir, run_dir):
     """A bundle with a real FP32 ONNX and a hand-made manifest: fp32 passed, fp16 gate_failed, int8 export_failed."""
-    from edgecl.exporters.onnx_export import export_onnx
+    from edgecl.exporters.onnx.export import export_onnx
     from edgecl.vit.model import Normalized, create_vit
     from edgecl.run.tensors import load_tensors
 

@@ -1,7 +1,7 @@
 """int8cpu on the device: an ONNX Runtime precision TensorRT never builds (refused in one line).
 
 The full path (export, gate, ``edgecl-rt verify --precision int8cpu``) needs torch and lives in
-tests/exporters/test_int8_cpu.py; these checks are torch-free."""
+tests/exporters/quantize/test_int8cpu.py; these checks are torch-free."""
 import pytest
 from typer.testing import CliRunner
 
