@@ -28,6 +28,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
+from .contract import CPU_ONLY_PRECISIONS, PRECISIONS
 from .errors import RuntimeFailure
 
 try:
@@ -45,11 +46,8 @@ class BackendName(str, Enum):
     trt = "trt"
 
 
-class Precision(str, Enum):
-    fp32 = "fp32"
-    fp16 = "fp16"
-    int8 = "int8"
-    int8cpu = "int8cpu"  # model.int8cpu.onnx: ONNX Runtime (CPU) only
+Precision = Enum("Precision", {p: p for p in PRECISIONS}, type=str)  # the contract's precisions, one word each
+_CPU_ONLY = CPU_ONLY_PRECISIONS[0]  # the ONNX Runtime CPU file: `build` names it only to refuse it
 
 
 BundleArg = Annotated[Path, typer.Argument(help="Bundle folder (RUN/task-NN/export).")]
@@ -172,8 +170,8 @@ def update(base: Annotated[Path, typer.Argument(help="Base bundle folder (RUN/ta
 def build(bundle: BundleArg,
           fp16: Annotated[bool, typer.Option("--fp16", help="Build an FP16 engine.")] = False,
           int8: Annotated[bool, typer.Option("--int8", help="Build from the INT8 Q/DQ model.")] = False,
-          int8cpu: Annotated[bool, typer.Option("--int8cpu", hidden=True,
-                                                help="Refused: model.int8cpu.onnx is ONNX Runtime's CPU file.")] = False,
+          cpu_only: Annotated[bool, typer.Option(f"--{_CPU_ONLY}", hidden=True,
+                                                 help="Refused: ONNX Runtime's CPU file is not for TensorRT.")] = False,
           max_batch: Annotated[int, typer.Option("--max-batch", min=1)] = 8,
           opt_batch: Annotated[int, typer.Option("--opt-batch", min=1)] = 1,
           workspace_mb: Annotated[int, typer.Option("--workspace-mb", min=16)] = 1024,
@@ -199,7 +197,7 @@ def build(bundle: BundleArg,
     if fp16 and int8:
         _error("--fp16 and --int8 are exclusive; pick one (default fp32)")
         raise typer.Exit(2)
-    precision = "int8cpu" if int8cpu else "fp16" if fp16 else "int8" if int8 else "fp32"  # int8cpu: refused below
+    precision = _CPU_ONLY if cpu_only else "fp16" if fp16 else "int8" if int8 else "fp32"  # CPU-only: refused below
     dla = DlaSettings(dla_core, gpu_fallback)
     cache = cache_dir or Path(os.environ.get("EDGECL_RT_CACHE", Path.home() / ".cache/edgecl-rt"))
     with _failures():

@@ -48,6 +48,7 @@ PRECISIONS = ("fp32", "fp16", "int8", "int8cpu")
 # int8cpu is ONNX Runtime CPU's file (dynamic uint8 activations: DynamicQuantizeLinear + MatMulInteger,
 # which TensorRT does not build); TensorRT's INT8 is the Q/DQ ``model.int8.onnx``.
 TRT_PRECISIONS = ("fp32", "fp16", "int8")
+CPU_ONLY_PRECISIONS = tuple(p for p in PRECISIONS if p not in TRT_PRECISIONS)  # refused by every TensorRT path
 ONNX_FILES = {f.precision: f.file for f in FORMATS if f.onnx}  # {precision: ONNX file}
 REQUESTS = tuple(f.request for f in FORMATS if f.request)  # what export_formats / flags accept
 DEFAULT_REQUESTS = ("fp16", "int8", "int8cpu")  # exported after every task unless the run says otherwise
