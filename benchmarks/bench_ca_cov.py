@@ -1,7 +1,7 @@
 """Classifier-alignment covariance modes: accuracy vs class-statistics storage, side by side.
 
     python benchmarks/bench_ca_cov.py                    # bundled Split-MNIST, default preset (InfLoRA + CA)
-    python benchmarks/bench_ca_cov.py --threads 2 --out /tmp/ca-cov
+    python benchmarks/bench_ca_cov.py --threads 2 --out runs/ca-cov
 
 ``--align ca`` stores per class the mean and covariance of the final features and re-fits every head
 on features sampled from them after each task (``edgecl.learning.align``). ``--ca-cov`` chooses how much of

@@ -1,4 +1,4 @@
-"""Export memory benchmark: peak RSS of `edgecl export` vs the size of the test sets (issue 13, item 3).
+"""Export memory benchmark: peak RSS of `edgecl export` vs the size of the test sets.
 
 Builds two ImageNet-R-like JPEG class folders (random RGB photos of 300-500 x 350-600 px) that
 differ only in the number of test images of task 1's classes (``--small`` vs ``--large``, default
@@ -10,10 +10,10 @@ copy of the parent across ``exec`` into the child's ``ru_maxrss`` (and ``RUSAGE_
 maximum over all children), so after learning in-process every child read ~2.1 GB, the parent's
 size. A ``--workdir`` that already holds the data and runs skips generating and learning them.
 
-    python benchmarks/bench_export_memory.py                 # ~8 min on 2 busy cores
+    python benchmarks/bench_export_memory.py                 # minutes on a 2-core CPU
     python benchmarks/bench_export_memory.py --train-per-class 32 --small 100 --large 800
 
-Targets (issue 13): the large export's peak within 250 MB of the small one's; INT8 (calibration on
+Targets: the large export's peak within 250 MB of the small one's; INT8 (calibration on
 min(512, training images) stratified images) adds < 500 MB over FP32 only.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """INT8 calibration methods side by side: MinMax, Percentile and Entropy on the same learned runs.
 
-    python benchmarks/bench_int8_calibration.py --workdir /tmp/calib          # learns the runs first
-    python benchmarks/bench_int8_calibration.py --workdir /tmp/calib --tasks 5 --threads 1
+    python benchmarks/bench_int8_calibration.py --workdir runs/calib          # learns the runs first
+    python benchmarks/bench_int8_calibration.py --workdir runs/calib --tasks 5 --threads 1
 
 For each run (learned once with ``--no-export``, or reused when ``WORKDIR/NAME`` already holds it)
 and each chosen task, ``edgecl.export(..., formats={"int8"}, int8_calibration=M)`` is called for

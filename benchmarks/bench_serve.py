@@ -3,11 +3,11 @@
     python benchmarks/bench_serve.py                    # 1000 lines per flood, 5 repetitions
     python benchmarks/bench_serve.py --lines 4000 --reps 9
 
-Why: issue 14 item 3 asks that a bad line costs one error answer and nothing else, so a flood
+Why: a bad line must cost one error answer and nothing else, so a flood
 with 10 % bad lines must lose no request (answers == lines, checked on every repetition) and
 run at about the clean flood's rate. Each good line classifies one 28x28 image with the tiny
-test bundle (tests/runtime/rt_factory.py) on ORT; the bad lines cycle through the probes of the
-issue: 1,000 ``[``, an invalid UTF-8 byte, broken JSON, a path outside --allow, a folder, and a
+test bundle (tests/runtime/rt_factory.py) on ORT; the bad lines cycle through these
+probes: 1,000 ``[``, an invalid UTF-8 byte, broken JSON, a path outside --allow, a folder, and a
 line over the 1 MiB cap (read and dropped in 64 KiB chunks). The server runs in this process on
 in-memory streams (``ModelServer.serve``), so the numbers are the request path alone, without
 pipe or start-up costs. ratio = bad-flood requests/s / clean-flood requests/s, median of
@@ -35,7 +35,7 @@ BAD_EVERY = 10  # every 10th line is bad: 10 %
 
 
 def bad_lines(root: Path) -> List[bytes]:
-    """One line per probe of issue 14 (items 2 and 3)."""
+    """One line per probe: malformed, undecodable, outside --allow, a folder, over the line cap."""
     return [b"[" * 1000, b'{"id": 1, "image": "\xff.png"}', b'{"id": 1, "image": ',
             json.dumps({"id": 1, "image": "/etc/passwd"}).encode(),
             json.dumps({"id": 1, "images": [str(root)]}).encode(), b"x" * ((1 << 20) + 1)]

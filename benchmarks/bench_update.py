@@ -1,4 +1,4 @@
-"""Over-the-air update benchmark (issue 16 item 5): update bytes against full-bundle bytes per format,
+"""Over-the-air update benchmark: update bytes against full-bundle bytes per format,
 and the time to apply an update on this CPU against the time to export the full bundle.
 
     python benchmarks/bench_update.py --run models/default            # task 5 from task 4

@@ -1,4 +1,4 @@
-"""Over-the-air update size for a ViT-B/16 at 224 px with r = 10 (issue 16 item 5, second table).
+"""Over-the-air update size for a ViT-B/16 at 224 px with r = 10.
 
     python benchmarks/bench_update_vitb.py [--rank 10] [--threads 2]
 

@@ -7,7 +7,7 @@ faster than FP32). With labelled test images, each variant also gets the INT8 ga
 ``edgecl_runtime.contract.DEFAULT_THRESHOLDS["int8"]`` against the FP32 file's logits.
 
     # a trained run (the bundle of ``edgecl export --run R --task 5 --int8``): speed + gate
-    python benchmarks/int8_cpu_variants.py --run /tmp/b3/run --task 5
+    python benchmarks/int8_cpu_variants.py --run models/default --task 5
     # speed only, random weights and random [0, 1] calibration (accuracy cannot be judged)
     python benchmarks/int8_cpu_variants.py --model vit_tiny
     python benchmarks/bench_export.py --model vit_tiny --int8-cpu   # the same table after bench_export's
