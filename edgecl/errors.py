@@ -43,3 +43,11 @@ class DataMissing(EdgeclError, FileNotFoundError):
 
 class ConfigError(EdgeclError, ValueError):
     """A run option or config file value that edgecl cannot use (exit 1, as for any refused run)."""
+
+
+class OptionError(ConfigError, UsageError):
+    """A run option's value that cannot be used, from a flag, a keyword of :func:`edgecl.learn` or the
+    ``--config`` file: the command must change, so exit 2. Still a ConfigError (and a ValueError) for
+    callers that catch any refused config value."""
+
+    exit_code = 2
