@@ -49,6 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 RT, EX, DATA = "tests/runtime", "tests/exporters", "tests/data"
 INFLORA, LEARNING = "tests/inflora", "tests/learning"
+REQUEST = "tests/learning/test_request.py"
 CLI_EXPORT, CLI_CLAIMS = "tests/cli/test_export_cli.py", "tests/cli/test_learn_outcomes.py"
 CLI_DIST = "tests/cli/test_distributed.py"
 GATE, CLAIMS_CORE = "tests/runtime/test_rt_gate.py", "tests/learning/test_interference.py"
@@ -155,6 +156,18 @@ MUTANTS: list[Mutant] = [
            "    if task > 1:\n        sizes = [len(c) for c in data.tasks[:task]]",
            "    if False:\n        sizes = [len(c) for c in data.tasks[:task]]",
            (CLAIMS_CORE, "tests/learning/test_align.py", LEARNING, CLI_CLAIMS)),
+    Mutant("head-lr-dropped", "the optimiser gets no head rate from the run (heads train at --lr)",
+           "edgecl/learning/learner.py",
+           "config.lr, config.head_lr, config.weight_decay", "config.lr, None, config.weight_decay",
+           (REQUEST, LEARNING)),
+    Mutant("workers-unchecked", "--workers is not checked where it enters (refused later, exit 1)",
+           "edgecl/learning/request.py",
+           "return None if value >= 0 else f\"--workers", "return None if True else f\"--workers",
+           (REQUEST, "tests/data/test_workers.py")),
+    Mutant("run-json-reparsed", "rank 0 reads run.json again after opening the run",
+           "edgecl/learning/driver.py",
+           "    if run is None:  # ranks other than 0", "    if True:  # ranks other than 0",
+           (REQUEST, CLI_CLAIMS)),
     Mutant("allreduce-noop", "all_reduce_sum_ does nothing",
            "edgecl/learning/distributed.py",
            "    if not dist.is_initialized():\n        return tensor\n",
