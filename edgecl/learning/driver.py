@@ -5,6 +5,11 @@ reported to a :class:`LearnEvents` (the CLI's prints tables and progress bars; t
 nothing). Under torchrun every rank runs this: rank 0 alone holds the run's lock, creates the run,
 decides the plan and broadcasts it, writes the store and exports; the other ranks train their
 share of every batch and take part in the all-reduces.
+
+The call arrives as one :class:`edgecl.learning.request.LearnRequest`, every value already
+checked; nothing here checks an option again. run.json is parsed once per session (rank 0 when it
+opens or creates the run, the other ranks after the plan is broadcast) and that :class:`Run` is
+what every later step reads.
 """
 from __future__ import annotations
 
