@@ -16,7 +16,8 @@ import torch
 
 from edgecl.vit.classifier import IncrementalClassifier
 from edgecl.inflora import SubspaceMemory
-from edgecl.learning.learner import TaskSettings, learn_task
+from edgecl.config import RunConfig
+from edgecl.learning.learner import TaskData, Training, learn_task
 from edgecl.vit.model import create_vit
 
 
@@ -32,12 +33,12 @@ def run(model: str, batch: int, steps: int, amp: str, device: torch.device) -> d
     torch.manual_seed(0)
     clf = IncrementalClassifier(create_vit(model, 0), [0.5] * 3, [0.5] * 3).to(device)
     memories = [SubspaceMemory.empty(clf.feature_dim) for _ in clf.vit.blocks]
-    settings = TaskSettings(rank=10, epochs=1, lr=5e-4, num_tasks=10, amp=amp)
+    config = RunConfig(rank=10, epochs=1, lr=5e-4, tasks=10)
     stats = synthetic(batch, 4, 10, device)
     train = synthetic(batch, steps, 10, device)
     torch.cuda.synchronize()
     start = time.perf_counter()
-    out = learn_task(clf, memories, 0, 10, stats, lambda e: train(), settings, device)
+    out = learn_task(clf, memories, TaskData(0, 10, stats, lambda e: train()), config, Training(device, amp))
     torch.cuda.synchronize()
     total = time.perf_counter() - start
     return {"amp": amp, "train_s": out.seconds["training"], "images_per_s": steps * batch / out.seconds["training"],

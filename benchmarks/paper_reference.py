@@ -6,7 +6,7 @@ logs (liangyanshuo/InfLoRA, ``logs/``): the A_T after every task ("CNN top1 curv
 per-block old-space dimensions of the DualGPM memory after the first and the last task.
 Keys are the config names in ``configs/``; a protocol without a published number has no key.
 A log is keyed to a config only when its folder's hyper-parameters (optimiser, rank, lambda, lr)
-are the config's (``SEED0_LOG``; tests/core/test_paper_check.py checks this). Where a log holds
+are the config's (``SEED0_LOG``; tests/learning/test_paper_check.py checks this). Where a log holds
 several runs, the curve is the run that reached the last task: the +CA logs end with restarts
 that repeat the same values and stop early (task 3 on ImageNet-R, task 4 on CIFAR-100).
 The -b5 and +CA logs print no memory dims.

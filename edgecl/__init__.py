@@ -26,25 +26,27 @@ __all__ = ["learn", "export", "report", "open_run", "EdgeclError", "UsageError",
            "ExportFailed"]
 
 
-def learn(run_dir: str | Path, *, task: int | None = None, all_tasks: bool = False, force: bool = False,
-          config_file: str | Path | None = None, device: str = "auto", threads: int | None = None,
-          export: bool = True, amp: str = "none", events: "LearnEvents | None" = None,
-          workers: int | None = None, **options: Any) -> "LearnResult":
+def learn(run_dir: str | Path, *, config_file: str | Path | None = None, events: "LearnEvents | None" = None,
+          **options: Any) -> "LearnResult":
     """Learn task ``task`` (default: the next), or every remaining one with ``all_tasks``.
 
-    The first call creates the run at ``run_dir`` from ``options`` (the run options of
-    ``edgecl learn``: dataset, model, weights, tasks, rank, epochs, lr, batch_size, lam, method,
-    align, export_formats, sign_key, ...) and ``config_file``; later calls must agree with the frozen
-    config (``sign_key`` may change: the new key signs the bundles from then on).
-    Each task is exported after it is learned unless ``export=False``; failed formats are listed
-    in the result's ``failed_exports`` (the CLI turns them into exit code 1). ``workers`` data
-    worker processes decode and augment (None: automatic; the weights do not depend on it).
+    ``options`` are the keywords of ``edgecl learn``'s options, by name: the plan (``task``,
+    ``all_tasks``, ``force``), the execution (``device``, ``threads``, ``workers``, ``amp``,
+    ``export``) and the run options (dataset, model, weights, tasks, rank, epochs, lr, batch_size,
+    lam, method, align, export_formats, sign_key, ...: :class:`edgecl.config.RunConfig`). Each is
+    checked here, before anything runs: an unknown name or a bad value is an
+    :class:`edgecl.errors.OptionError` (a UsageError) naming it.
+    The first call creates the run at ``run_dir`` from the run options and ``config_file``; later
+    calls must agree with the frozen config (``sign_key`` may change: the new key signs the
+    bundles from then on). Each task is exported after it is learned unless ``export=False``;
+    failed formats are listed in the result's ``failed_exports`` (the CLI turns them into exit
+    code 1). ``workers`` data worker processes decode and augment (None: automatic; the weights do
+    not depend on it).
     """
     from edgecl.learning.driver import learn_session
+    from edgecl.learning.request import learn_request
 
-    return learn_session(Path(run_dir), task=task, all_tasks=all_tasks, force=force,
-                         config_file=None if config_file is None else Path(config_file), options=options,
-                         device=device, threads=threads, export=export, amp=amp, events=events, workers=workers)
+    return learn_session(learn_request(run_dir, options, config_file), events)
 
 
 def export(run_dir: str | Path, *, task: int | None = None, formats: set[str] | frozenset[str] = frozenset(),

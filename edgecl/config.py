@@ -1,36 +1,186 @@
-"""Run configuration: defaults, presets, YAML, and the frozen copy in run.json.
+"""Run configuration: the one table of run options, presets, YAML, and the frozen copy in run.json.
+
+:class:`RunConfig` is the table: each field is one option with its default (InfLoRA's official
+recipe), type, help text, command-line flag and value check (:mod:`edgecl.options`). The CLI's
+flags, the library's keywords, the YAML keys and run.json's ``config`` are all read from it.
 
 Precedence: explicit command-line option > ``--config`` YAML > dataset preset > global defaults.
 Once a run exists its config is frozen; a later call may repeat an option with the same value but
 a different value is refused, naming the option. ``device``, ``threads`` and ``workers`` are
-execution choices, not part of the run's identity, so they may change between calls; ``sign_key`` is
-one too, but kept in run.json so that every later bundle is signed. Every value is type-checked
-(:data:`TYPES`) before anything is written, so ``epochs: "five"`` is one line, not a traceback.
+execution choices, not part of the run's identity (:class:`edgecl.learning.request.Execution`);
+``sign_key`` is one too, but kept in run.json so that every later bundle is signed.
+
+Every value a user gives is checked once, when it enters (:func:`resolve`): a refusal is one
+:class:`edgecl.errors.OptionError` line (exit 2), so ``epochs: "five"`` is one line, not a traceback.
+run.json is only type-checked when read (:meth:`RunConfig.from_dict`, a ConfigError: exit 1).
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 from edgecl_runtime.contract import DEFAULT_REQUESTS, REQUESTS
 
-from edgecl.errors import ConfigError, DataMissing
+from edgecl.data.sources import SOURCES
+from edgecl.data.transforms import AUGMENTATIONS
+from edgecl.errors import ConfigError, DataMissing, OptionError
 from edgecl.exporters.quantize.calibration import CALIBRATIONS
 from edgecl.learning.schedule import parse_schedule
+from edgecl.options import defaults, option, problem, specs, type_problem
 
-# The official InfLoRA recipe (CIFAR-100 / ImageNet-R): rank 10, Adam 5e-4, batch 128, lambda .95.
-GLOBAL_DEFAULTS: dict[str, Any] = {
-    "dataset": "default", "data_root": None, "model": None, "model_kwargs": {}, "weights": "bundled",
-    "tasks": 5, "rank": 10, "epochs": 20, "lr": 5e-4, "batch_size": 128, "lam": 0.95,
-    "method": "inflora", "blocks": None, "seed": 0, "shuffle_classes": False, "augment": "crop-flip",
-    "mean": None, "std": None, "resize": None, "export_formats": list(DEFAULT_REQUESTS), "opset": 17,
-    "max_batch": 32, "align": "none", "ca_cov": "full", "ca_logit_norm": False, "sign_key": None,
-    "optimizer": "adam", "head_lr": None, "schedule": "cosine", "weight_decay": 0.0, "fresh_final_norm": False,
-    "int8_calibration": "minmax",
-}
+METHODS = ("inflora", "seqlora")
+OPTIMISERS = ("adam", "sgd")
+INT8_CALIBRATIONS = CALIBRATIONS  # the exporters' one list; minmax by measurement (benchmarks/RESULTS.md)
+
+
+def check_int8_calibration(method: str) -> str:
+    """``method`` if it names an INT8 calibration, else one line naming the choices."""
+    if method not in INT8_CALIBRATIONS:
+        raise ConfigError(f"--int8-calibration must be one of {', '.join(INT8_CALIBRATIONS)}, got {method!r}")
+    return method
+
+
+def _one_of(flag: str, choices: tuple[str, ...], words: str | None = None):
+    """A check refusing anything but ``choices``, in the option's usual words."""
+    def check(value: Any) -> str | None:
+        if value in choices:
+            return None
+        return f"{flag} must be {words or f'one of {choices}'}, got {value!r}"
+    return check
+
+
+def _positive(flag: str, what: str = "a positive integer"):
+    def check(value: Any) -> str | None:
+        return None if value > 0 else f"{flag} must be {what}, got {value}"
+    return check
+
+
+def _raised(check):
+    """A check built from a function that raises a one-line ConfigError (shared with other callers)."""
+    def run(value: Any) -> str | None:
+        try:
+            check(value)
+        except ConfigError as exc:
+            return str(exc)
+        return None
+    return run
+
+
+def _dataset(name: str) -> str | None:
+    return None if name in SOURCES else f"unknown data source {name!r}; choose one of: {', '.join(SOURCES)}"
+
+
+def _augment(name: str) -> str | None:
+    return None if name in AUGMENTATIONS else \
+        f"unknown augmentation {name!r}; choose one of: {', '.join(AUGMENTATIONS)}"
+
+
+def _lam(value: float) -> str | None:
+    return None if 0.0 < value <= 1.0 else f"--lambda must be in (0, 1], got {value}"
+
+
+def _blocks(value: int) -> str | None:
+    return None if value >= 1 else \
+        f"--blocks must be a positive number of blocks (or left out for all), got {value}"
+
+
+def _head_lr(value: float) -> str | None:
+    return None if value > 0 else f"--head-lr must be positive (or left out for --lr), got {value}"
+
+
+def _weight_decay(value: float) -> str | None:
+    return None if value >= 0 else f"--weight-decay must be >= 0, got {value}"
+
+
+def _formats(value: list[str]) -> str | None:
+    bad = sorted(set(value) - set(REQUESTS))
+    return f"unknown export formats {bad}: use {', '.join(REQUESTS)}" if bad else None
+
+
+def parse_formats(text: str) -> list[str]:
+    """``"fp16,int8"`` -> ["fp16", "int8"]; ``"none"`` -> [] (FP32 only, which is always exported)."""
+    return [f.strip() for f in text.split(",") if f.strip() and f.strip() != "none"]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that makes a run's results what they are, frozen in run.json (plus ``sign_key``)."""
+
+    dataset: str = option("default", "str", "default | mnist | fashion-mnist | cifar100 | imagefolder",
+                          check=_dataset)
+    data_root: str | None = option(None, "str?", "Folder holding the data set files.")
+    model: str | None = option(None, "str?", "timm ViT name (e.g. vit_base_patch16_224).")
+    model_kwargs: dict[str, Any] = option({}, "dict", "Keyword arguments of the timm model.", flags=False)
+    weights: str = option("bundled", "str", "bundled | none | hub | PATH (.safetensors / timm checkpoint).")
+    tasks: int = option(5, "int", "Number of tasks the classes are split into.", check=_positive("--tasks"))
+    rank: int = option(10, "int", "Branch rank r.", check=_positive("--rank"))
+    epochs: int = option(20, "int", "Epochs per task.", check=_positive("--epochs"))
+    lr: float = option(5e-4, "float", "Learning rate of the branches (and of the heads unless --head-lr).",
+                       check=_positive("--lr", "positive"))
+    batch_size: int = option(128, "int", "Training batch size.", check=_positive("--batch-size"))
+    lam: float = option(0.95, "float", "Memory threshold start lambda.", flags=("--lambda",), check=_lam)
+    method: str = option("inflora", "str", "inflora | seqlora", check=_one_of("--method", METHODS))
+    blocks: int | None = option(None, "int?", "Adapt only the first n blocks.", check=_blocks)
+    seed: int = option(0, "int", "Seed (data order, heads, augmentation).")
+    shuffle_classes: bool = option(False, "bool", "Shuffle the class order with the seed.",
+                                   flags=("--shuffle-classes",))
+    augment: str = option("crop-flip", "str", "none | shift | crop-flip", check=_augment)
+    mean: list[float] | None = option(None, "floats?", "Input normalisation mean per channel.", flags=False)
+    std: list[float] | None = option(None, "floats?", "Input normalisation std per channel.", flags=False)
+    resize: int | None = option(None, "int?", "Resize before the centre crop.", flags=False)
+    export_formats: list[str] = option(
+        list(DEFAULT_REQUESTS), "list", "Formats exported after each task, e.g. fp16,int8,int8cpu,trt (default "
+        "fp16,int8,int8cpu; FP32 always; 'none' for FP32 only).", flags=("--formats",), check=_formats, cli_type=str)
+    opset: int = option(17, "int", "ONNX opset.", flags=False)
+    max_batch: int = option(32, "int", "Largest batch of the exported models.", flags=False)
+    align: str = option("none", "str", "Classifier alignment after each task: none | ca.",
+                        check=_one_of("--align", ("none", "ca"), "none or ca"))
+    ca_cov: str = option("full", "str", "CA covariance storage: full | diag | shared.",
+                         check=_one_of("--ca-cov", ("full", "diag", "shared"), "full, diag or shared"))
+    ca_logit_norm: bool = option(False, "bool", "CA with logit normalisation (tau 0.1).",
+                                 flags=("--ca-logit-norm/--no-ca-logit-norm",))
+    # A path, never the key itself: kept so every later call signs (not part of the run's identity).
+    sign_key: str | None = option(
+        None, "str?", "Ed25519 private key (`edgecl keygen`) signing every bundle of the run; its path is kept in "
+        "run.json (a new one replaces it).", cli_type=Path)
+    # The trainer of the official recipes (edgecl.learning.optimiser / .schedule); the defaults are
+    # InfLoRA's Adam recipe, so run.json files written before these options existed read unchanged.
+    optimizer: str = option("adam", "str", "adam | sgd (momentum 0.9).", check=_one_of("--optimizer", OPTIMISERS))
+    head_lr: float | None = option(None, "float?", "Learning rate of the new task's head (default: --lr).",
+                                   check=_head_lr)
+    schedule: str = option("cosine", "str", "Per-epoch rate: cosine (InfLoRA's) | cosine-annealing | "
+                           "multistep:E1,E2 (x0.1 at each 0-based epoch).", check=_raised(parse_schedule))
+    weight_decay: float = option(0.0, "float", "Weight decay of branches and head (L2, as the official optimisers).",
+                                 check=_weight_decay)
+    fresh_final_norm: bool = option(False, "bool", "Reset the backbone's final LayerNorm to weight 1, bias 0 (the "
+                                    "CIFAR-100 + CA recipe).", flags=("--fresh-final-norm",))
+    int8_calibration: str = option("minmax", "str", "INT8 activation ranges: minmax (default, by measurement) | "
+                                   "percentile | entropy.", check=_raised(check_int8_calibration))
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RunConfig":
+        """The config stored in run.json: unknown keys and wrong types are a ConfigError (exit 1);
+        keys it lacks (written before the option existed) take the defaults."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown config keys {unknown}: check the spelling (valid: {sorted(names)})")
+        for key, spec in OPTIONS.items():
+            if key in data and (wrong := type_problem(key, data[key], spec.kind)) is not None:
+                raise ConfigError(wrong)
+        return cls(**data)
+
+
+OPTIONS = specs(RunConfig)
+GLOBAL_DEFAULTS: dict[str, Any] = defaults(RunConfig)
+TYPES: dict[str, str] = {name: spec.kind for name, spec in OPTIONS.items()}
 
 # The bundled default stream (5 x 2 MNIST digits at 28 px) must finish in minutes on 2 CPU cores.
 # lambda .999: on a d = 128 backbone the sigma^4 rule at .95 keeps only 2-5 directions per block and
@@ -47,139 +197,17 @@ EXECUTION_ONLY = {"device", "threads", "workers"}
 # replaces the stored one (key rotation) and is never a conflict. A path, never the key itself.
 STORED_EXECUTION = {"sign_key"}
 
-# The type every option must have ("?" = may be None); checked for options, YAML and run.json alike.
-TYPES: dict[str, str] = {
-    "dataset": "str", "data_root": "str?", "model": "str?", "model_kwargs": "dict", "weights": "str",
-    "tasks": "int", "rank": "int", "epochs": "int", "lr": "float", "batch_size": "int", "lam": "float",
-    "method": "str", "blocks": "int?", "seed": "int", "shuffle_classes": "bool", "augment": "str",
-    "mean": "floats?", "std": "floats?", "resize": "int?", "export_formats": "list", "opset": "int",
-    "max_batch": "int", "align": "str", "ca_cov": "str", "ca_logit_norm": "bool", "sign_key": "str?",
-    "optimizer": "str", "head_lr": "float?", "schedule": "str", "weight_decay": "float", "fresh_final_norm": "bool",
-    "int8_calibration": "str",
-}
-METHODS = ("inflora", "seqlora")
-OPTIMISERS = ("adam", "sgd")
-# INT8 activation ranges: the one list lives with the quantiser (minmax by measurement, README).
-INT8_CALIBRATIONS = CALIBRATIONS
 
-
-@dataclass
-class RunConfig:
-    dataset: str
-    data_root: str | None
-    model: str | None
-    model_kwargs: dict[str, Any]
-    weights: str
-    tasks: int
-    rank: int
-    epochs: int
-    lr: float
-    batch_size: int
-    lam: float
-    method: str
-    blocks: int | None
-    seed: int
-    shuffle_classes: bool
-    augment: str
-    mean: list[float] | None
-    std: list[float] | None
-    resize: int | None
-    export_formats: list[str]
-    opset: int
-    max_batch: int
-    align: str
-    ca_cov: str
-    ca_logit_norm: bool
-    sign_key: str | None = None  # private key that signs every bundle (STORED_EXECUTION)
-    # The trainer of the official recipes (edgecl.learning.optimiser / .schedule); the defaults are
-    # InfLoRA's Adam recipe, so run.json files written before these options existed read unchanged.
-    optimizer: str = "adam"
-    head_lr: float | None = None
-    schedule: str = "cosine"
-    weight_decay: float = 0.0
-    fresh_final_norm: bool = False  # CIFAR-100 + CA: the final LayerNorm reset to weight 1, bias 0
-    int8_calibration: str = "minmax"  # how INT8 activation ranges are found from the calibration images
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"unknown config keys {unknown}: check the spelling (valid: {sorted(names)})")
-        merged = {**GLOBAL_DEFAULTS, **data}
-        check_types(merged)
-        return cls(**{k: merged[k] for k in names if k in merged})
-
-    def validate(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"--method must be one of {METHODS}, got {self.method!r}")
-        if self.blocks is not None and self.blocks < 1:
-            raise ConfigError(f"--blocks must be a positive number of blocks (or left out for all), got {self.blocks}")
-        if self.tasks < 1 or self.rank < 1 or self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError("--tasks, --rank, --epochs and --batch-size must be positive integers")
-        if not 0.0 < self.lam <= 1.0:
-            raise ConfigError(f"--lambda must be in (0, 1], got {self.lam}")
-        if self.lr <= 0:
-            raise ConfigError(f"--lr must be positive, got {self.lr}")
-        self._validate_trainer()
-        if self.align not in ("none", "ca"):
-            raise ConfigError(f"--align must be none or ca, got {self.align!r}")
-        if self.ca_cov not in ("full", "diag", "shared"):
-            raise ConfigError(f"--ca-cov must be full, diag or shared, got {self.ca_cov!r}")
-        check_int8_calibration(self.int8_calibration)
-        bad = sorted(set(self.export_formats) - set(REQUESTS))
-        if bad:
-            raise ConfigError(f"unknown export formats {bad}: use {', '.join(REQUESTS)}")
-
-    def _validate_trainer(self) -> None:
-        """--optimizer, --head-lr, --weight-decay and --schedule, each refused in one line."""
-        if self.optimizer not in OPTIMISERS:
-            raise ConfigError(f"--optimizer must be one of {OPTIMISERS}, got {self.optimizer!r}")
-        if self.head_lr is not None and self.head_lr <= 0:
-            raise ConfigError(f"--head-lr must be positive (or left out for --lr), got {self.head_lr}")
-        if self.weight_decay < 0:
-            raise ConfigError(f"--weight-decay must be >= 0, got {self.weight_decay}")
-        parse_schedule(self.schedule)
-
-
-def check_int8_calibration(method: str) -> str:
-    """``method`` if it names an INT8 calibration, else one line naming the choices."""
-    if method not in INT8_CALIBRATIONS:
-        raise ConfigError(f"--int8-calibration must be one of {', '.join(INT8_CALIBRATIONS)}, got {method!r}")
-    return method
-
-
-def _kind(value: Any, kind: str) -> bool:
-    """Whether ``value`` is of ``kind``; bool is not a number here (YAML ``yes`` is no epoch count)."""
-    if value is None:
-        return kind.endswith("?")
-    kind = kind.rstrip("?")
-    if kind == "float":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "floats":
-        return isinstance(value, list) and all(_kind(v, "float") for v in value)
-    return isinstance(value, {"str": str, "bool": bool, "dict": dict, "list": list}[kind])
-
-
-def check_types(values: dict[str, Any]) -> None:
-    """One-line ConfigError for the first option whose value has the wrong type (``epochs: "five"``)."""
-    for key, kind in TYPES.items():
-        if key in values and not _kind(values[key], kind):
-            what = {"int": "an integer", "float": "a number", "floats": "a list of numbers", "str": "a string",
-                    "bool": "true or false", "dict": "a mapping", "list": "a list"}[kind.rstrip("?")]
-            raise ConfigError(f"option {key}={values[key]!r} must be {what}"
-                              + (" (or left out)" if kind.endswith("?") else "") + ": fix the option or config file")
-
-
-def parse_formats(text: str) -> list[str]:
-    """``"fp16,int8"`` -> ["fp16", "int8"]; ``"none"`` -> [] (FP32 only, which is always exported)."""
-    return [f.strip() for f in text.split(",") if f.strip() and f.strip() != "none"]
+def check_options(values: Mapping[str, Any]) -> None:
+    """One OptionError line for the first given value that is unknown, of the wrong type or out of
+    range; ``values`` are options a user gave (flags, keywords, a ``--config`` file)."""
+    unknown = sorted(set(values) - set(OPTIONS))
+    if unknown:
+        raise OptionError(f"unknown config keys {unknown}: check the spelling (valid: {sorted(OPTIONS)})")
+    for key, value in values.items():
+        wrong = problem(key, value, OPTIONS[key])
+        if wrong is not None:
+            raise OptionError(wrong)
 
 
 def task_seed(seed: int, task: int) -> int:
@@ -188,6 +216,8 @@ def task_seed(seed: int, task: int) -> int:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The options of a ``--config`` file (``-`` in keys read as ``_``, ``lambda`` as ``lam``);
+    execution choices in it (device, threads, workers) are ignored, as before."""
     path = Path(path)
     if not path.is_file():
         raise DataMissing(f"config file not found: {path}")
@@ -200,7 +230,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     renamed = {k.replace("-", "_"): v for k, v in data.items()}
     if "lambda" in renamed:
         renamed["lam"] = renamed.pop("lambda")
-    return {k: _yaml_number(v) if TYPES.get(k, "").startswith("float") else v for k, v in renamed.items()}
+    return {k: _yaml_number(v) if TYPES.get(k, "").startswith("float") else v
+            for k, v in renamed.items() if k not in EXECUTION_ONLY}
 
 
 def _yaml_number(value: Any) -> Any:
@@ -213,20 +244,20 @@ def _yaml_number(value: Any) -> Any:
     return value
 
 
-def resolve(options: dict[str, Any], yaml_values: dict[str, Any] | None = None) -> RunConfig:
-    """Build a new run's config from explicit options (None = not given) and a YAML file."""
+def resolve(options: Mapping[str, Any], yaml_values: Mapping[str, Any] | None = None) -> RunConfig:
+    """A new run's config from explicit options (None = not given) and a YAML file's values, each
+    value checked here (:func:`check_options`); the dataset's preset fills what neither gives."""
     explicit = {k: v for k, v in options.items() if v is not None and k not in EXECUTION_ONLY}
     yaml_values = {k: v for k, v in (yaml_values or {}).items() if k not in EXECUTION_ONLY}
+    check_options(yaml_values)
+    check_options(explicit)
     dataset = explicit.get("dataset", yaml_values.get("dataset", GLOBAL_DEFAULTS["dataset"]))
-    merged = {**GLOBAL_DEFAULTS, **PRESETS.get(dataset, {}), **yaml_values, **explicit}
-    config = RunConfig.from_dict(merged)
-    config.validate()
-    return config
+    return RunConfig(**{**PRESETS.get(dataset, {}), **yaml_values, **explicit})
 
 
-def conflicts(frozen: RunConfig, options: dict[str, Any], yaml_values: dict[str, Any] | None = None) -> list[str]:
-    """Messages for every given option whose value differs from the frozen run config."""
-    given = {**(yaml_values or {}), **{k: v for k, v in options.items() if v is not None}}
+def conflicts(frozen: RunConfig, given: Mapping[str, Any]) -> list[str]:
+    """Messages for every given option (flags over YAML, already checked) that differs from the
+    frozen run config."""
     frozen_dict = frozen.to_dict()
     out = []
     for key, value in given.items():

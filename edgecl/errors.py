@@ -4,7 +4,7 @@ Library code raises these with a one-line message that names the problem and wha
 CLI prints that line and exits with the class's ``exit_code``. Exit codes (the same table holds
 for ``edgecl-rt``):
 
-- 2: the command line is wrong (unknown value, conflicting option, task out of order);
+- 2: the command line is wrong (a bad option value, conflicting option, task out of order);
 - 1: the command could not do its job (corrupt or locked store, missing data, failed gate).
 
 Any other exception is a bug or an environment problem: the CLI prints one line naming it and a
@@ -42,4 +42,14 @@ class DataMissing(EdgeclError, FileNotFoundError):
 
 
 class ConfigError(EdgeclError, ValueError):
-    """A run option or config file value that edgecl cannot use (exit 1, as for any refused run)."""
+    """A config file edgecl cannot read (not YAML, not a mapping) or a stored run.json value it
+    cannot use (exit 1); a learn option's value the user gives (a flag, a keyword, a key of the
+    ``--config`` file) is the :class:`OptionError` subclass (exit 2)."""
+
+
+class OptionError(ConfigError, UsageError):
+    """A run option's value that cannot be used, from a flag, a keyword of :func:`edgecl.learn` or the
+    ``--config`` file: the command must change, so exit 2. Still a ConfigError (and a ValueError) for
+    callers that catch any refused config value."""
+
+    exit_code = 2

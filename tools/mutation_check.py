@@ -47,11 +47,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-RT, EX, CORE, DATA = "tests/runtime", "tests/exporters", "tests/core", "tests/data"
+RT, EX, DATA = "tests/runtime", "tests/exporters", "tests/data"
+INFLORA, LEARNING = "tests/inflora", "tests/learning"
+REQUEST = "tests/learning/test_request.py"
 CLI_EXPORT, CLI_CLAIMS = "tests/cli/test_export_cli.py", "tests/cli/test_learn_outcomes.py"
 CLI_DIST = "tests/cli/test_distributed.py"
-GATE, CLAIMS_CORE = "tests/runtime/bundle/test_gate.py", "tests/core/test_interference.py"
-MEMORY, DESIGN = "tests/core/test_memory.py", "tests/core/test_design_merge.py"
+GATE, CLAIMS_CORE = "tests/runtime/bundle/test_gate.py", "tests/learning/test_interference.py"
+MEMORY, DESIGN = "tests/inflora/test_memory.py", "tests/inflora/test_design_merge.py"
 
 
 @dataclass(frozen=True)
@@ -112,48 +114,60 @@ MUTANTS: list[Mutant] = [
            "edgecl/inflora/stats.py",
            "tokens = x.detach().reshape(-1, x.shape[-1])",
            "tokens = x.detach()[:, 1:].reshape(-1, x.shape[-1])",
-           (CLAIMS_CORE, CORE, CLI_CLAIMS)),
+           (CLAIMS_CORE, INFLORA, LEARNING, CLI_CLAIMS)),
     Mutant("energy-sigma2", "first-task energy is sigma^2 instead of sigma^4",
            "edgecl/inflora/memory.py",
            "energy = s**2\n        ratios", "energy = s\n        ratios",
-           (MEMORY, CLAIMS_CORE, CORE)),
+           (MEMORY, CLAIMS_CORE, INFLORA, LEARNING)),
     Mutant("crossing-excluded", "_grow_remove stops before the direction that crosses eps",
            "edgecl/inflora/memory.py",
            "while take < len(energy) and acc < eps:",
            "while take < len(energy) and acc + float(energy[take]) < eps:",
-           (MEMORY, CLAIMS_CORE, CORE)),
+           (MEMORY, CLAIMS_CORE, INFLORA, LEARNING)),
     Mutant("first-half-remove", "first task with k == d/2 stored as remove (< became <=)",
            "edgecl/inflora/memory.py",
            "if k < self.dim / 2:", "if k <= self.dim / 2:",
-           (MEMORY, CLAIMS_CORE, CORE)),
+           (MEMORY, CLAIMS_CORE, INFLORA, LEARNING)),
     Mutant("flip-never", "remove memory never flips to retain past d/2",
            "edgecl/inflora/memory.py",
            "self.basis.shape[1] > self.dim / 2", "self.basis.shape[1] > self.dim",
-           (MEMORY, CLAIMS_CORE, CORE)),
+           (MEMORY, CLAIMS_CORE, INFLORA, LEARNING)),
     Mutant("schedule-off-by-one", "threshold schedule uses t+1 (1-based) instead of t",
            "edgecl/inflora/memory.py",
            "return lam + (1.0 - lam) * task_index / num_tasks",
            "return lam + (1.0 - lam) * (task_index + 1) / num_tasks",
-           (MEMORY, CLAIMS_CORE, CORE)),
+           (MEMORY, CLAIMS_CORE, INFLORA, LEARNING)),
     Mutant("design-unprojected", "design SVD taken on C, not on C projected off the old space",
            "edgecl/inflora/design.py",
            "torch.linalg.svd(project_away_old(c, memory))", "torch.linalg.svd(c)",
-           (DESIGN, CLAIMS_CORE, CORE)),
+           (DESIGN, CLAIMS_CORE, INFLORA, LEARNING)),
     Mutant("design-no-sqrt3", "design rows lose the 1/sqrt(3) scale",
            "edgecl/inflora/design.py",
            ".T / math.sqrt(3.0)", ".T / 1.0",
-           (DESIGN, CLAIMS_CORE, CORE)),
+           (DESIGN, CLAIMS_CORE, INFLORA, LEARNING)),
     Mutant("merge-q-rows", "merged K delta applied to the Q rows of qkv",
            "edgecl/inflora/branch.py",
            "torch.cat([zeros, self.up_k.double() @ d, self.up_v.double() @ d], dim=0)",
            "torch.cat([self.up_k.double() @ d, zeros, self.up_v.double() @ d], dim=0)",
-           (DESIGN, CLAIMS_CORE, CORE)),
+           (DESIGN, CLAIMS_CORE, INFLORA, LEARNING)),
     # --- classifier alignment, distributed, loader
     Mutant("align-skipped", "classifier alignment never runs (stats still saved)",
            "edgecl/learning/step.py",
            "    if task > 1:\n        sizes = [len(c) for c in data.tasks[:task]]",
            "    if False:\n        sizes = [len(c) for c in data.tasks[:task]]",
-           (CLAIMS_CORE, "tests/core/test_align.py", CORE, CLI_CLAIMS)),
+           (CLAIMS_CORE, "tests/learning/test_align.py", LEARNING, CLI_CLAIMS)),
+    Mutant("head-lr-dropped", "the optimiser gets no head rate from the run (heads train at --lr)",
+           "edgecl/learning/learner.py",
+           "config.lr, config.head_lr, config.weight_decay", "config.lr, None, config.weight_decay",
+           (REQUEST, LEARNING)),
+    Mutant("workers-unchecked", "--workers is not checked where it enters (refused later, exit 1)",
+           "edgecl/learning/request.py",
+           "return None if value >= 0 else f\"--workers", "return None if True else f\"--workers",
+           (REQUEST, "tests/data/test_workers.py")),
+    Mutant("run-json-reparsed", "rank 0 reads run.json again after opening the run",
+           "edgecl/learning/driver.py",
+           "    if run is None:  # ranks other than 0", "    if True:  # ranks other than 0",
+           (REQUEST, CLI_CLAIMS)),
     Mutant("allreduce-noop", "all_reduce_sum_ does nothing",
            "edgecl/learning/distributed.py",
            "    if not dist.is_initialized():\n        return tensor\n",

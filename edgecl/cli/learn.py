@@ -1,6 +1,7 @@
 """``edgecl learn``: parse the options, run a learn session, print what happens."""
 from __future__ import annotations
 
+import inspect
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, Optional
@@ -10,9 +11,11 @@ import typer
 from edgecl.cli.console import (DEFAULT_RUN, RunOpt, accuracy_table, console, one_line_errors,
                                 print_manifest,
                                 progress_wrap, summary_line)
-from edgecl.config import parse_formats
+from edgecl.config import OPTIONS
 from edgecl.errors import ExportFailed
 from edgecl.learning.driver import LearnEvents, learn_session
+from edgecl.learning.request import EXECUTION_OPTIONS, PLAN_OPTIONS, Execution, PlanRequest, learn_request
+from edgecl.options import defaults, typer_parameter, with_parameters
 from edgecl.run.run import Run
 
 
@@ -58,56 +61,39 @@ class PrintedEvents(LearnEvents):
             yield wrap
 
 
-@one_line_errors
-def learn(
-    run: RunOpt = DEFAULT_RUN,
-    task: Annotated[Optional[int], typer.Option(help="1-based task to learn (default: the next one).")] = None,
-    all_tasks: Annotated[bool, typer.Option("--all", help="Learn every remaining task.")] = False,
-    force: Annotated[bool, typer.Option(help="Relearn a finished task, discarding it and later tasks.")] = False,
-    config: Annotated[Optional[Path], typer.Option("--config", help="YAML file with run options.")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="default | mnist | fashion-mnist | cifar100 | imagefolder")] = None,
-    data_root: Annotated[Optional[str], typer.Option(help="Folder holding the data set files.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="timm ViT name (e.g. vit_base_patch16_224).")] = None,
-    weights: Annotated[Optional[str], typer.Option(help="bundled | none | hub | PATH (.safetensors / timm checkpoint).")] = None,
-    tasks: Annotated[Optional[int], typer.Option(help="Number of tasks the classes are split into.")] = None,
-    rank: Annotated[Optional[int], typer.Option(help="Branch rank r.")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs per task.")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Learning rate of the branches (and of the heads unless --head-lr).")] = None,
-    optimizer: Annotated[Optional[str], typer.Option(help="adam | sgd (momentum 0.9).")] = None,
-    head_lr: Annotated[Optional[float], typer.Option(help="Learning rate of the new task's head (default: --lr).")] = None,
-    schedule: Annotated[Optional[str], typer.Option(help="Per-epoch rate: cosine (InfLoRA's) | cosine-annealing | multistep:E1,E2 (x0.1 at each 0-based epoch).")] = None,
-    weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay of branches and head (L2, as the official optimisers).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Training batch size.")] = None,
-    lam: Annotated[Optional[float], typer.Option("--lambda", help="Memory threshold start lambda.")] = None,
-    method: Annotated[Optional[str], typer.Option(help="inflora | seqlora")] = None,
-    blocks: Annotated[Optional[int], typer.Option(help="Adapt only the first n blocks.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed (data order, heads, augmentation).")] = None,
-    shuffle_classes: Annotated[Optional[bool], typer.Option("--shuffle-classes", help="Shuffle the class order with the seed.")] = None,
-    augment: Annotated[Optional[str], typer.Option(help="none | shift | crop-flip")] = None,
-    align: Annotated[Optional[str], typer.Option(help="Classifier alignment after each task: none | ca.")] = None,
-    ca_cov: Annotated[Optional[str], typer.Option(help="CA covariance storage: full | diag | shared.")] = None,
-    ca_logit_norm: Annotated[Optional[bool], typer.Option("--ca-logit-norm/--no-ca-logit-norm", help="CA with logit normalisation (tau 0.1).")] = None,
-    fresh_final_norm: Annotated[Optional[bool], typer.Option("--fresh-final-norm", help="Reset the backbone's final LayerNorm to weight 1, bias 0 (the CIFAR-100 + CA recipe).")] = None,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda (auto = CUDA when present).")] = "auto",
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Data worker processes decoding and augmenting images (per rank; default for image files: min(max(cores - 1, 2), 8), started once per session; 0 for array data). Same weights for every value.")] = None,
-    amp: Annotated[str, typer.Option(help="Training autocast: none | bf16 (CUDA).")] = "none",
-    export: Annotated[bool, typer.Option("--export/--no-export", help="Export a bundle after each task.")] = True,
-    formats: Annotated[Optional[str], typer.Option(help="Formats exported after each task, e.g. fp16,int8,int8cpu,trt (default fp16,int8,int8cpu; FP32 always; 'none' for FP32 only).")] = None,
-    int8_calibration: Annotated[Optional[str], typer.Option(help="INT8 activation ranges: minmax (default, by measurement) | percentile | entropy.")] = None,
-    sign_key: Annotated[Optional[Path], typer.Option(help="Ed25519 private key (`edgecl keygen`) signing every bundle of the run; its path is kept in run.json (a new one replaces it).")] = None,
-    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
-) -> None:
+# The flags of `edgecl learn`, in the order its help lists them; help, types and defaults come
+# from the option tables (edgecl.learning.request, edgecl.config.RunConfig).
+_HEAD = ("task", "all_tasks", "force")
+_RUN_FLAGS = ("dataset", "data_root", "model", "weights", "tasks", "rank", "epochs", "lr", "optimizer", "head_lr",
+              "schedule", "weight_decay", "batch_size", "lam", "method", "blocks", "seed", "shuffle_classes",
+              "augment", "align", "ca_cov", "ca_logit_norm", "fresh_final_norm")
+_EXECUTION = ("device", "threads", "workers", "amp", "export")
+_TAIL = ("export_formats", "int8_calibration", "sign_key")
+
+
+def _parameters() -> list[inspect.Parameter]:
+    """The command's parameters: ``--run``, the plan, ``--config``, the run options, the execution
+    choices, ``--quiet``; a table option defaults to None (not given) unless it is an execution or
+    plan choice, whose default is the table's."""
+    plan, execution = defaults(PlanRequest), defaults(Execution)
+    params = [inspect.Parameter("run", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_RUN, annotation=RunOpt)]
+    params += [typer_parameter(n, PLAN_OPTIONS[n], plan[n]) for n in _HEAD]
+    params.append(inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        Optional[Path], typer.Option("--config", help="YAML file with run options.")]))
+    params += [typer_parameter(n, OPTIONS[n]) for n in _RUN_FLAGS]
+    params += [typer_parameter(n, EXECUTION_OPTIONS[n], execution[n]) for n in _EXECUTION]
+    params += [typer_parameter(n, OPTIONS[n]) for n in _TAIL]
+    params.append(inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
+        bool, typer.Option(help="No progress bars.")]))
+    return params
+
+
+def _learn(run: Path, config: Path | None, quiet: bool, **values: Any) -> None:
     """Learn task N (or the next, or all) on top of the tasks before it, merge, save and measure."""
-    options = dict(dataset=dataset, data_root=data_root, model=model, weights=weights, tasks=tasks, rank=rank,
-                   epochs=epochs, lr=lr, batch_size=batch_size, lam=lam, method=method, blocks=blocks, seed=seed,
-                   shuffle_classes=shuffle_classes, augment=augment, align=align, ca_cov=ca_cov,
-                   ca_logit_norm=ca_logit_norm, optimizer=optimizer, head_lr=head_lr, schedule=schedule,
-                   weight_decay=weight_decay, fresh_final_norm=fresh_final_norm, sign_key=None if sign_key is None else str(sign_key),
-                   export_formats=None if formats is None else parse_formats(formats), int8_calibration=int8_calibration)
-    result = learn_session(run, task=task, all_tasks=all_tasks, force=force, config_file=config, options=options,
-                           device=device, threads=threads, export=export, amp=amp, events=PrintedEvents(quiet),
-                           workers=workers)
+    result = learn_session(learn_request(run, values, config), PrintedEvents(quiet))
     if result.failed_exports:
         raise ExportFailed(f"learned, but these exports failed their gate: {', '.join(result.failed_exports)} "
                            "(see the manifests)")
+
+
+learn = with_parameters(one_line_errors(_learn), _parameters())

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
-from edgecl.data.loader import check_workers, iterate_batches, n_batches
+from edgecl.data.loader import iterate_batches, n_batches
 from edgecl.data.pool import WorkerPool
 from edgecl.data.sources import Source, load_source
 from edgecl.errors import DataError
@@ -125,12 +125,13 @@ def open_data(run: "Run", rank: int = 0, world: int = 1, workers: int | None = N
               pin_memory: bool = False) -> RunData:
     """The run's data source, checked against the classes frozen in run.json.
 
-    ``workers``: data worker processes for this rank (None: :func:`default_workers`).
+    ``workers``: data worker processes for this rank (None: :func:`default_workers`), checked where
+    it entered (the learn request) and by the worker pool that starts them.
     """
     config = run.config
     source = load_source(config.dataset, config.data_root)
     if source.class_names != run.class_names:
         raise DataError(f"the {config.dataset} data no longer matches this run's classes: "
                         "point --data-root at the original data")
-    workers = default_workers(source) if workers is None else check_workers(workers)
+    workers = default_workers(source) if workers is None else workers
     return RunData(source, run.task_classes, run.input, rank, world, workers, pin_memory)

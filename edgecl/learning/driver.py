@@ -5,6 +5,11 @@ reported to a :class:`LearnEvents` (the CLI's prints tables and progress bars; t
 nothing). Under torchrun every rank runs this: rank 0 alone holds the run's lock, creates the run,
 decides the plan and broadcasts it, writes the store and exports; the other ranks train their
 share of every batch and take part in the all-reduces.
+
+The call arrives as one :class:`edgecl.learning.request.LearnRequest`, every value already
+checked; nothing here checks an option again. run.json is parsed once per session (rank 0 when it
+opens or creates the run, the other ranks after the plan is broadcast) and that :class:`Run` is
+what every later step reads.
 """
 from __future__ import annotations
 
@@ -15,12 +20,14 @@ from typing import Any, Callable, ContextManager
 
 import torch
 
-from edgecl.config import conflicts, read_yaml, resolve
+from edgecl.config import conflicts
 from edgecl.data.run_data import RunData, open_data
 from edgecl.errors import UsageError
 from edgecl.exporting import export_task
 from edgecl.exporters.manifest import failed_formats
 from edgecl.learning.distributed import DistContext, broadcast_plan, local_device, setup, teardown
+from edgecl.learning.learner import Training
+from edgecl.learning.request import LearnRequest, RunOptions
 from edgecl.learning.step import learn_one
 from edgecl.run.creation import create_run
 from edgecl.run.bundles import clean_leftovers, missing_exports
@@ -68,77 +75,85 @@ class LearnResult:
 
 
 def pick_device(name: str) -> torch.device:
+    """The torch device for ``--device`` (already checked to be auto, cpu or cuda)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda but no CUDA GPU is visible: use --device cpu or auto")
-    if name not in ("cpu", "cuda"):
-        raise UsageError(f"--device must be auto, cpu or cuda, got {name!r}")
     return torch.device(name)
 
 
-def open_or_create(store: RunStore, options: dict[str, Any], config_file: Path | None,
-                   events: LearnEvents) -> Run:
-    """The run at ``store``; created from the options when new, checked against them when not."""
-    yaml_values = read_yaml(config_file) if config_file else {}
+@dataclass(frozen=True)
+class _Session:
+    """One rank's view of a learn call: the store, the process group, the device it trains on."""
+
+    store: RunStore
+    ctx: DistContext
+    request: LearnRequest
+    device: torch.device
+    events: LearnEvents
+
+    @property
+    def export(self) -> bool:
+        """Only rank 0 exports (and writes); the others train their share."""
+        return self.request.execution.export and self.ctx.is_main
+
+
+def open_or_create(store: RunStore, options: RunOptions, events: LearnEvents) -> Run:
+    """The run at ``store``, parsed once; created from ``options`` when new, checked against the
+    options given when not (a different value is a conflict, a new signing key replaces the old)."""
     if store.exists():
         run = Run.from_dict(store, store.read_run())
-        problems = conflicts(run.config, options, yaml_values)
+        problems = conflicts(run.config, options.given_values())
         if problems:
             raise UsageError(problems[0])
-        return new_sign_key(run, options.get("sign_key") or yaml_values.get("sign_key"))
-    run = Run.from_dict(store, create_run(store, resolve(options, yaml_values)))
+        return new_sign_key(run, options.sign_key())
+    run = Run.from_dict(store, create_run(store, options.config))
     events.run_created(run)
     return run
 
 
-def learn_session(run_dir: Path, *, task: int | None = None, all_tasks: bool = False, force: bool = False,
-                  config_file: Path | None = None, options: dict[str, Any] | None = None, device: str = "auto",
-                  threads: int | None = None, export: bool = True, amp: str = "none",
-                  events: LearnEvents | None = None, workers: int | None = None) -> LearnResult:
-    """Learn the requested tasks of the run at ``run_dir`` (see :func:`edgecl.learn`)."""
+def learn_session(request: LearnRequest, events: LearnEvents | None = None) -> LearnResult:
+    """Learn the requested tasks of the run at ``request.run_dir`` (see :func:`edgecl.learn`)."""
     events = events or LearnEvents()
-    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 0):
-        raise UsageError(f"--workers must be a non-negative integer, got {workers!r}")
-    if threads is not None:
-        torch.set_num_threads(threads)
-    if amp not in ("none", "bf16"):
-        raise UsageError(f"--amp must be none or bf16, got {amp!r}")
-    chosen = pick_device(device)
+    execution = request.execution
+    if execution.threads is not None:
+        torch.set_num_threads(execution.threads)
+    chosen = pick_device(execution.device)
     ctx = setup(chosen)
-    torch_device = local_device(chosen)
-    store = RunStore(run_dir)
-    plan_args = (task, all_tasks, force, config_file, options or {})
+    store = RunStore(request.run_dir)
     try:
         if not ctx.is_main:
-            return _learn(store, ctx, plan_args, torch_device, False, amp, LearnEvents(), workers)
+            return _learn(_Session(store, ctx, request, local_device(chosen), LearnEvents()))
         with store.lock():
-            return _learn(store, ctx, plan_args, torch_device, export, amp, events, workers)
+            return _learn(_Session(store, ctx, request, local_device(chosen), events))
     finally:
         teardown()
 
 
-def _plan(store: RunStore, ctx: DistContext, plan_args: tuple, events: LearnEvents, export: bool) -> list[int]:
+def _plan(session: _Session) -> tuple[list[int], Run | None]:
     """Rank 0 opens or creates the run and decides the tasks; the other ranks receive the plan.
 
-    Everything the plan needs is checked before anything is discarded (:func:`check_relearn`, the
-    data against run.json, the signing key): a failing ``--force`` leaves every task in place.
+    Returns the tasks and, on rank 0, the run as parsed here (the other ranks read it afterwards,
+    once rank 0 has created it). Everything the plan needs is checked before anything is discarded
+    (:func:`check_relearn`, the data against run.json, the signing key): a failing ``--force``
+    leaves every task in place.
     """
-    task, all_tasks, force, config_file, options = plan_args
+    store, ctx, events, plan = session.store, session.ctx, session.events, session.request.plan
     if not ctx.is_main:
-        plan = broadcast_plan(None, ctx)
-        if plan is None:
+        todo = broadcast_plan(None, ctx)
+        if todo is None:
             raise SystemExit(1)
-        return plan
+        return todo, None
     todo: list[int] | None = None
     try:
         removed = clean_leftovers(store)
         if removed:
             events.cleaned(removed)
-        run = open_or_create(store, options, config_file, events)
+        run = open_or_create(store, session.request.options, events)
         check_run_file(run)
-        todo = tasks_to_learn(store.finished_tasks(), run.num_tasks, task, all_tasks, force)
-        if export and run.config.sign_key is not None:
+        todo = tasks_to_learn(store.finished_tasks(), run.num_tasks, plan.task, plan.all_tasks, plan.force)
+        if session.export and run.config.sign_key is not None:
             check_sign_key(run.config.sign_key)
         if todo and store.task_dir(todo[0]).exists():  # relearning (--force), or folders without a record
             check_relearn(run, todo[0])
@@ -146,22 +161,24 @@ def _plan(store: RunStore, ctx: DistContext, plan_args: tuple, events: LearnEven
             forced = todo[0] in store.finished_tasks()
             events.discarded(store.discard_from(todo[0]), "relearning" if forced else "no valid record.json")
     finally:
-        plan = broadcast_plan(todo, ctx)  # a failed rank 0 sends "stop" before raising
-    return plan or []
+        todo = broadcast_plan(todo, ctx)  # a failed rank 0 sends "stop" before raising
+    return todo or [], run
 
 
-def _learn(store: RunStore, ctx: DistContext, plan_args: tuple, device: torch.device, export: bool, amp: str,
-           events: LearnEvents, workers: int | None = None) -> LearnResult:
-    todo = _plan(store, ctx, plan_args, events, export)
-    run = Run.from_dict(store, store.read_run())
+def _learn(session: _Session) -> LearnResult:
+    todo, run = _plan(session)
+    if run is None:  # ranks other than 0: the run rank 0 opened or created
+        run = Run.from_dict(session.store, session.store.read_run())
     result = LearnResult(run)
-    redo = missing_exports(store) if export and ctx.is_main else []
+    events = session.events
+    redo = missing_exports(session.store) if session.export else []
     if not todo and not redo:
         events.nothing_to_do(run)
         return result
-    data = open_data(run, ctx.rank, ctx.world, workers, pin_memory=device.type == "cuda")  # workers per rank
+    data = open_data(run, session.ctx.rank, session.ctx.world, session.request.execution.workers,
+                     pin_memory=session.device.type == "cuda")  # workers per rank
     try:
-        _learn_tasks(run, data, todo, ctx, device, export, amp, events, result)
+        _learn_tasks(session, run, data, todo, result)
         for t in redo:  # bundles an interrupted export never wrote
             events.export_missing(t)
             _export(run, data, t, events, result)
@@ -172,18 +189,19 @@ def _learn(store: RunStore, ctx: DistContext, plan_args: tuple, device: torch.de
     return result
 
 
-def _learn_tasks(run: Run, data: RunData, todo: list[int], ctx: DistContext, device: torch.device, export: bool,
-                 amp: str, events: LearnEvents, result: LearnResult) -> None:
+def _learn_tasks(session: _Session, run: Run, data: RunData, todo: list[int], result: LearnResult) -> None:
+    events = session.events
     for t in todo:
         events.task_started(run, t)
         with events.progress() as wrap:
-            metrics, run_metrics = learn_one(run, data, t, device, wrap, amp, export=export)
+            metrics, run_metrics = learn_one(run, data, t, Training(session.device, session.request.execution.amp,
+                                                                    wrap), export=session.export)
         result.tasks.append(t)
-        if not ctx.is_main:
+        if not session.ctx.is_main:
             continue
         result.task_metrics[t], result.run_metrics = metrics, run_metrics
         events.task_learned(t, metrics, run_metrics)
-        if export:
+        if session.export:
             _export(run, data, t, events, result)
 
 
@@ -193,5 +211,3 @@ def _export(run: Run, data: RunData, task: int, events: LearnEvents, result: Lea
     result.manifests[task] = manifest
     result.failed_exports += [f"task {task} {f}" for f in failed_formats(manifest)]
     events.exported(manifest)
-
-

@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 from torch import Tensor, nn
 
-from edgecl.config import task_seed
+from edgecl.config import RunConfig, task_seed
 from edgecl.vit.classifier import IncrementalClassifier
 from edgecl.learning.distributed import all_reduce_sum_
 from edgecl.learning.optimiser import make_optimiser, set_epoch_rates
@@ -33,21 +33,30 @@ Batches = Iterable[tuple[Tensor, Tensor]]
 Wrap = Callable[[str, Batches], Iterator[tuple[Tensor, Tensor]]]
 
 
+def _plain(_: str, batches: Batches) -> Iterator[tuple[Tensor, Tensor]]:
+    yield from batches
+
+
 @dataclass(frozen=True)
-class TaskSettings:
-    rank: int = 10
-    epochs: int = 20
-    lr: float = 5e-4
-    lam: float = 0.95
-    num_tasks: int = 10
-    method: str = "inflora"  # or "seqlora"
-    num_blocks: int | None = None
-    seed: int = 0
-    amp: str = "none"  # "bf16": bfloat16 autocast for the training forward (CUDA)
-    optimizer: str = "adam"  # or "sgd" (momentum 0.9)
-    head_lr: float | None = None  # the new head's rate; None: lr
-    schedule: str = "cosine"  # | "cosine-annealing" | "multistep:E1,E2"
-    weight_decay: float = 0.0
+class Training:
+    """Where and how a task trains, never part of the run: the device, the autocast of the
+    training forward ("none" | "bf16", CUDA) and the progress wrapper ``wrap(phase, batches)``
+    (None: no progress display)."""
+
+    device: torch.device
+    amp: str = "none"
+    wrap: Wrap | None = None
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """Task ``index`` (0-based) of the stream: its new classes and its two kinds of passes, the
+    statistics pass (fixed augmentation) and the training epochs (``train_batches(epoch)``)."""
+
+    index: int
+    num_classes: int
+    stats_batches: Callable[[], Batches]
+    train_batches: Callable[[int], Batches]
 
 
 @dataclass
@@ -64,10 +73,6 @@ class TaskOutcome:
 def lr_at_epoch(lr: float, epoch: int, epochs: int) -> float:
     """The official schedule: a cosine that only falls to lr * cos(99 pi / 200) ~ 0.016 lr."""
     return lr * official_cosine(epoch, epochs)
-
-
-def _plain(_: str, batches: Batches) -> Iterator[tuple[Tensor, Tensor]]:
-    yield from batches
 
 
 @torch.no_grad()
@@ -127,27 +132,33 @@ def _global_sum(values: list[float], dtype: torch.dtype) -> list[float]:
     return all_reduce_sum_(torch.tensor(values, dtype=dtype)).tolist()
 
 
-def _train(clf: IncrementalClassifier, adapter: Adapter, head: nn.Linear, train_batches: Callable[[int], Batches],
-           offset: int, settings: TaskSettings, device: torch.device, wrap: Wrap) -> list[float]:
-    step: nn.Module = _Step(clf, adapter, head)
+def _train(step: _Step, train_batches: Callable[[int], Batches], config: RunConfig, training: Training) -> list[float]:
+    """Train the branch and the new head of ``step`` for ``config.epochs`` epochs; the mean loss per epoch.
+
+    The optimiser and its per-epoch rates come from the run's config (``optimizer``, ``lr``,
+    ``head_lr``, ``weight_decay``, ``schedule``); targets are shifted by the old classes' count.
+    """
+    clf, adapter, head, device = step.clf, step.adapter, step.head, training.device
+    offset = clf.num_old_classes
+    module: nn.Module = step
     world = 1
     if torch.distributed.is_initialized():
         world = torch.distributed.get_world_size()
-        step = nn.parallel.DistributedDataParallel(step, device_ids=[device] if device.type == "cuda" else None)
-    optimiser = make_optimiser(settings.optimizer, adapter.trainable_parameters(), head.parameters(),
-                               settings.lr, settings.head_lr, settings.weight_decay)
-    schedule = parse_schedule(settings.schedule)
+        module = nn.parallel.DistributedDataParallel(step, device_ids=[device] if device.type == "cuda" else None)
+    optimiser = make_optimiser(config.optimizer, adapter.trainable_parameters(), head.parameters(),
+                               config.lr, config.head_lr, config.weight_decay)
+    schedule = parse_schedule(config.schedule)
     losses = []
     clf.eval()  # backbone in eval mode: no dropout / drop-path while adapting
-    for epoch in range(settings.epochs):
-        set_epoch_rates(optimiser, schedule, epoch, settings.epochs)
+    for epoch in range(config.epochs):
+        set_epoch_rates(optimiser, schedule, epoch, config.epochs)
         total, count = 0.0, 0
-        for images, labels in wrap(f"epoch {epoch + 1}/{settings.epochs}", train_batches(epoch)):
+        for images, labels in (training.wrap or _plain)(f"epoch {epoch + 1}/{config.epochs}", train_batches(epoch)):
             images, labels = images.to(device), labels.to(device)
             # images in this step's global batch, over every rank (shares may differ by one, or be empty)
             batch_count = len(labels) if world == 1 else int(_global_sum([len(labels)], torch.int64)[0])
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.amp == "bf16"):
-                logits = step(images).float()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=training.amp == "bf16"):
+                logits = module(images).float()
             loss, summed = shard_loss(logits, labels - offset, batch_count, world)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -160,32 +171,33 @@ def _train(clf: IncrementalClassifier, adapter: Adapter, head: nn.Linear, train_
     return losses
 
 
-def learn_task(clf: IncrementalClassifier, memories: list[SubspaceMemory], task_index: int, num_classes: int,
-               stats_batches: Callable[[], Batches], train_batches: Callable[[int], Batches],
-               settings: TaskSettings, device: torch.device, wrap: Wrap = _plain, merge: bool = True) -> TaskOutcome:
-    """Learn task ``task_index`` (0-based) in place on ``clf``; returns the new memories and timings.
+def learn_task(clf: IncrementalClassifier, memories: list[SubspaceMemory], task: TaskData, config: RunConfig,
+               training: Training, merge: bool = True) -> TaskOutcome:
+    """Learn ``task`` in place on ``clf`` with the run's ``config``; returns the new memories and timings.
 
+    What the task uses of the config: ``method``, ``rank``, ``blocks``, ``seed``, ``lam`` and
+    ``tasks`` (the threshold schedule), and the trainer options (:func:`_train`); the config was
+    checked when it entered, so nothing is checked again here.
     ``merge=False`` keeps the branch hooked on the model (the official code's way: every task's
     branch summed at every forward pass); it exists to prove that merging changes nothing.
     """
-    inflora = settings.method == "inflora"
-    if settings.method not in ("inflora", "seqlora"):
-        raise ValueError(f"unknown method {settings.method!r}: use inflora or seqlora")
+    inflora = config.method == "inflora"
+    device, wrap = training.device, training.wrap or _plain
     for p in clf.parameters():
         p.requires_grad_(False)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     designs = None
     if inflora:
-        moments = second_moments(clf, stats_batches(), settings.num_blocks, device, wrap)
-        designs = [design_branch(c, m, settings.rank) for c, m in zip(moments, memories)]
+        moments = second_moments(clf, task.stats_batches(), config.blocks, device, wrap)
+        designs = [design_branch(c, m, config.rank) for c, m in zip(moments, memories)]
     seconds["statistics"] = time.perf_counter() - start
 
-    torch.manual_seed(task_seed(settings.seed, task_index))  # head init and SeqLoRA's random D
-    adapter = Adapter(clf.vit, settings.rank, designs, settings.num_blocks, train_design=not inflora).to(device)
-    head = clf.add_head(num_classes)
+    torch.manual_seed(task_seed(config.seed, task.index))  # head init and SeqLoRA's random D
+    adapter = Adapter(clf.vit, config.rank, designs, config.blocks, train_design=not inflora).to(device)
+    head = clf.add_head(task.num_classes)
     start = time.perf_counter()
-    losses = _train(clf, adapter, head, train_batches, clf.num_old_classes, settings, device, wrap)
+    losses = _train(_Step(clf, adapter, head), task.train_batches, config, training)
     seconds["training"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -196,8 +208,8 @@ def learn_task(clf: IncrementalClassifier, memories: list[SubspaceMemory], task_
     clf.fold_head()
     new_memories = memories
     if inflora:
-        eps = threshold_for_task(task_index, settings.num_tasks, settings.lam)
-        moments = second_moments(clf, stats_batches(), settings.num_blocks, device, wrap, "memory")
+        eps = threshold_for_task(task.index, config.tasks, config.lam)
+        moments = second_moments(clf, task.stats_batches(), config.blocks, device, wrap, "memory")
         new_memories = [m.update(c, eps) for m, c in zip(memories, moments)]
     seconds["memory_update"] = time.perf_counter() - start
     return TaskOutcome(new_memories, seconds, measured, losses, designs or [], None if merge else adapter, factors)

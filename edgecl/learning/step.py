@@ -13,14 +13,13 @@ import numpy as np
 import torch
 from edgecl_runtime.atomic_io import read_json, write_json_atomic
 
-from edgecl.config import RunConfig
 from edgecl.data.run_data import Batches, RunData
 from edgecl.inflora import SubspaceMemory, qkv_layers
 from edgecl.inflora.factors import BRANCH_FILE
 from edgecl.learning.align import ClassStats, align_heads, compute_stats
 from edgecl.learning.distributed import barrier
 from edgecl.learning.evaluation import evaluate_task
-from edgecl.learning.learner import TaskOutcome, TaskSettings, learn_task
+from edgecl.learning.learner import TaskData, TaskOutcome, Training, learn_task
 from edgecl.learning.metrics import run_metrics
 from edgecl.run.models import stored_vit
 from edgecl.run.run import Run
@@ -48,23 +47,17 @@ def load_state(run: Run, task: int, device: torch.device) -> tuple[IncrementalCl
     return clf, memories
 
 
-def settings_for(config: RunConfig, amp: str = "none") -> TaskSettings:
-    return TaskSettings(rank=config.rank, epochs=config.epochs, lr=config.lr, lam=config.lam, num_tasks=config.tasks,
-                        method=config.method, num_blocks=config.blocks, seed=config.seed, amp=amp,
-                        optimizer=config.optimizer, head_lr=config.head_lr, schedule=config.schedule,
-                        weight_decay=config.weight_decay)
-
-
-def learn_one(run: Run, data: RunData, task: int, device: torch.device,
-              wrap=None, amp: str = "none", export: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Learn 1-based ``task``, write ``task-NN`` atomically, refresh the run metrics.
+def learn_one(run: Run, data: RunData, task: int, training: Training,
+              export: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Learn 1-based ``task`` with the run's config, write ``task-NN`` atomically, refresh the run metrics.
 
     ``export``: a bundle will follow; the task's record says so, so a bundle that never appears
     (export killed) is reported as missing and redone (:mod:`edgecl.run.bundles`).
 
     Returns (task metrics, run metrics); both are empty on ranks other than 0.
     """
-    config, store = run.config, run.store
+    config, store, device = run.config, run.store, training.device
+    wrap = training.wrap
     clf, memories = load_state(run, task, device)
     train_idx = data.indices("train", task)
     seed = run.seed(task)
@@ -77,10 +70,9 @@ def learn_one(run: Run, data: RunData, task: int, device: torch.device,
         return on_device(data.train_batches(train_idx, config.batch_size, augment=config.augment, shuffle=False,
                                             seed=seed, epoch=10_000), device)
 
-    kwargs = {} if wrap is None else {"wrap": wrap}
     waited = data.wait_seconds
-    outcome: TaskOutcome = learn_task(clf, memories, task - 1, len(data.tasks[task - 1]), stats_batches,
-                                      epoch_batches, settings_for(config, amp), device, **kwargs)
+    outcome: TaskOutcome = learn_task(clf, memories, TaskData(task - 1, len(data.tasks[task - 1]), stats_batches,
+                                                              epoch_batches), config, training)
     if data.rank != 0:  # other ranks stop here; rank 0 evaluates and writes the store
         barrier()
         return {}, {}

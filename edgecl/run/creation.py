@@ -7,6 +7,7 @@ later (:func:`edgecl.run.preflight.check_new_run`), so a corrected retry never m
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from edgecl.config import RunConfig
 from edgecl.data.imageset import Source
 from edgecl.data.sources import load_source
 from edgecl.data.stream import split_classes
-from edgecl.errors import UsageError
+from edgecl.errors import OptionError, UsageError
 from edgecl.run.preflight import check_new_run
 from edgecl.run.signing import key_path
 from edgecl.run.store import RunStore
@@ -61,24 +62,29 @@ def input_color(source: Source, weights: str, model_kwargs: dict[str, Any]) -> s
 
 
 def create_run(store: RunStore, config: RunConfig) -> dict[str, Any]:
-    """Write run.json for a new run and return its contents."""
+    """Write run.json for a new run from its checked ``config`` and return its contents.
+
+    What only the data and the model can tell is checked here, before run.json exists: the
+    classes split into ``tasks`` equal tasks, the model's colour, and :func:`check_new_run`; a
+    refusal names the option (OptionError, exit 2).
+    """
     if config.data_root is not None:
-        config.data_root = str(Path(config.data_root).expanduser().resolve())
+        config = replace(config, data_root=str(Path(config.data_root).expanduser().resolve()))
     source = load_source(config.dataset, config.data_root)
     if source.n_classes % config.tasks:
-        raise ValueError(f"{source.n_classes} classes cannot be split into {config.tasks} equal tasks: choose --tasks dividing it")
+        raise OptionError(f"{source.n_classes} classes cannot be split into {config.tasks} equal tasks: "
+                          "choose --tasks dividing it")
     color = input_color(source, config.weights, config.model_kwargs)
     channels = 1 if color == "L" else 3
     choice = backbone.choose(config.weights, config.model, dict(config.model_kwargs), channels, config.mean, config.std)
-    config.model, config.model_kwargs, config.mean, config.std, config.weights = (
-        choice.model, choice.model_kwargs, choice.mean, choice.std, choice.weights)
+    config = replace(config, model=choice.model, model_kwargs=choice.model_kwargs, mean=choice.mean, std=choice.std,
+                     weights=choice.weights)
     size = input_size(config.model, config.model_kwargs)
     spec = input_spec(color, size, config.resize)
     tasks = split_classes(source.n_classes, config.tasks, config.seed if config.shuffle_classes else None)
     if config.sign_key is not None:
-        config.sign_key = key_path(config.sign_key)
-    config.validate()
-    check_new_run(config)  # rank, blocks, model, augmentation, signing key: before run.json exists
+        config = replace(config, sign_key=key_path(config.sign_key))
+    check_new_run(config)  # rank, blocks, model, signing key: before run.json exists
     meta = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "class_names": source.class_names,
@@ -88,5 +94,4 @@ def create_run(store: RunStore, config: RunConfig) -> dict[str, Any]:
         "weights_sha256": choice.sha256,
         "versions": {"torch": torch.__version__, "timm": timm.__version__},
     }
-    store.create(config, meta)
-    return store.read_run()
+    return store.create(config, meta)

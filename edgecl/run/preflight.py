@@ -1,4 +1,4 @@
-"""Checks made before a learn call writes or deletes anything (issue 14, items 5 and 6).
+"""Checks made before a learn call writes or deletes anything.
 
 Two moments can lose work: creating a run (run.json is frozen, so a run saved with an option that
 later fails makes the corrected retry a "conflict") and ``--force`` (tasks t.. are discarded, so a
@@ -14,8 +14,7 @@ from edgecl_runtime.atomic_io import sha256_file
 from edgecl_runtime.inputs.preprocess import check_spec
 
 from edgecl.config import RunConfig
-from edgecl.data.transforms import check_augment
-from edgecl.errors import ConfigError, StoreError
+from edgecl.errors import OptionError, StoreError
 from edgecl.run.run import Run
 from edgecl.run.signing import check_sign_key
 from edgecl.vit import backbone
@@ -23,26 +22,26 @@ from edgecl.vit.model import create_vit, final_norm
 
 
 def check_new_run(config: RunConfig) -> None:
-    """Every option of a new run that could fail later, checked on the model's shape (meta tensors:
-    no memory, no weights read): a ViT, ``1 <= blocks <= depth``, ``1 <= rank <= d`` (the branch
-    D_t is r x d with rows orthogonal to the old space, so r cannot exceed d), a known augmentation
-    and a loadable signing key."""
-    check_augment(config.augment)
+    """What a new run's options need of its model, checked on the model's shape (meta tensors: no
+    memory, no weights read): a ViT, ``blocks <= depth``, ``rank <= d`` (the branch D_t is r x d with
+    rows orthogonal to the old space, so r cannot exceed d), a final LayerNorm for
+    ``fresh_final_norm``, and a loadable signing key. The values themselves (positive, known names)
+    were checked when they entered (:mod:`edgecl.learning.request`); a misfit is an OptionError."""
     try:
         with torch.device("meta"):
             vit = create_vit(config.model, 0, config.model_kwargs)
     except Exception as exc:  # unknown name, not a ViT, bad model_kwargs
-        raise ConfigError(f"--model {config.model} cannot be used: {str(exc).strip().splitlines()[0]}") from None
+        raise OptionError(f"--model {config.model} cannot be used: {str(exc).strip().splitlines()[0]}") from None
     depth, width = len(vit.blocks), int(vit.num_features)
-    if config.blocks is not None and not 1 <= config.blocks <= depth:
-        raise ConfigError(f"--blocks must be in [1, {depth}] for {config.model} ({depth} blocks), got {config.blocks}")
-    if not 1 <= config.rank <= width:
-        raise ConfigError(f"--rank must be in [1, {width}] for {config.model} (width {width}), got {config.rank}")
+    if config.blocks is not None and config.blocks > depth:
+        raise OptionError(f"--blocks must be in [1, {depth}] for {config.model} ({depth} blocks), got {config.blocks}")
+    if config.rank > width:
+        raise OptionError(f"--rank must be in [1, {width}] for {config.model} (width {width}), got {config.rank}")
     if config.fresh_final_norm:
         try:
             final_norm(vit)
         except ValueError as exc:
-            raise ConfigError(f"--fresh-final-norm cannot be used with {config.model}: {exc}; drop the option") from None
+            raise OptionError(f"--fresh-final-norm cannot be used with {config.model}: {exc}; drop the option") from None
     if config.sign_key is not None:
         check_sign_key(config.sign_key)
 

@@ -6,7 +6,7 @@ plus the store it lives in.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,18 @@ class Run:
     input: dict[str, Any]  # the input spec a device needs (edgecl_runtime.inputs.preprocess)
     weights_sha256: str | None
     meta: dict[str, Any]  # everything else run.json holds (created, versions, ...)
+    keys: tuple[str, ...] = field(default=(), repr=False, compare=False)  # run.json's key order
+
+    def to_dict(self) -> dict[str, Any]:
+        """run.json's contents for this run, keys in the order the file holds them."""
+        known = {"config": self.config.to_dict(), "class_names": list(self.class_names),
+                 "task_classes": [list(g) for g in self.task_classes], "input": dict(self.input),
+                 "weights_sha256": self.weights_sha256}
+        if self.weights_sha256 is None and "weights_sha256" not in self.keys:
+            del known["weights_sha256"]  # a file without the key stays without it
+        values = {**self.meta, **known}
+        order = [k for k in self.keys if k in values] + [k for k in values if k not in self.keys]
+        return {k: values[k] for k in order}
 
     @classmethod
     def from_dict(cls, store: RunStore, data: dict[str, Any]) -> "Run":
@@ -32,7 +44,8 @@ class Run:
             return cls(store, RunConfig.from_dict(data["config"]), list(data["class_names"]),
                        [list(g) for g in data["task_classes"]], dict(data["input"]), data.get("weights_sha256"),
                        {k: v for k, v in data.items()
-                        if k not in ("config", "class_names", "task_classes", "input", "weights_sha256")})
+                        if k not in ("config", "class_names", "task_classes", "input", "weights_sha256")},
+                       tuple(data))
         except (KeyError, TypeError) as exc:
             raise StoreError(f"{store.root / 'run.json'} lacks {exc}: it is not an edgecl run file") from None
 

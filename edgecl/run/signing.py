@@ -43,7 +43,7 @@ def new_sign_key(run: Run, given: str | Path | None) -> Run:
     if given is None or key_path(given) == run.config.sign_key:
         return run
     check_sign_key(given)
-    data = run.store.read_run()
+    data = run.to_dict()  # the run as parsed once this session, not run.json read again
     data["config"]["sign_key"] = key_path(given)
     write_json_atomic(run.store.root / RUN_FILE, data)
     return Run.from_dict(run.store, data)

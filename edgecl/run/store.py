@@ -8,6 +8,7 @@ leaves either the finished task or nothing (its hidden temp folder is removed by
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 from contextlib import contextmanager
@@ -35,12 +36,15 @@ class RunStore:
     def exists(self) -> bool:
         return (self.root / RUN_FILE).is_file()
 
-    def create(self, config: RunConfig, meta: dict[str, Any]) -> None:
+    def create(self, config: RunConfig, meta: dict[str, Any]) -> dict[str, Any]:
+        """Write run.json for a new run; returns its contents exactly as reading the file gives them."""
         if self.exists():
             raise StoreError(f"a run already exists at {self.root}")
         if self.root.exists() and any(p for p in self.root.iterdir() if not p.name.startswith(".")):
             raise StoreError(f"{self.root} exists and is not an edgecl run: choose an empty or new --run DIR")
-        write_json_atomic(self.root / RUN_FILE, {"store_version": STORE_VERSION, "config": config.to_dict(), **meta})
+        data = {"store_version": STORE_VERSION, "config": config.to_dict(), **meta}
+        write_json_atomic(self.root / RUN_FILE, data)
+        return json.loads(json.dumps(data))  # tuples become lists, as in the file
 
     def read_run(self) -> dict[str, Any]:
         data = read_json(self.root / RUN_FILE, "run.json")

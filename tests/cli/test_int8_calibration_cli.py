@@ -54,7 +54,7 @@ def test_bad_method_is_one_line_and_writes_nothing(tmp_path, tiny_config):
     run = tmp_path / "run"
     out = runner.invoke(app, ["learn", "--run", str(run), "--config", str(tiny_config), "--quiet",
                               "--int8-calibration", "kl"])
-    assert out.exit_code == 1 and "--int8-calibration must be one of minmax, percentile, entropy" in out.output
+    assert out.exit_code == 2 and "--int8-calibration must be one of minmax, percentile, entropy" in out.output
     assert not (run / "run.json").exists()
     learn = runner.invoke(app, ["learn", "--run", str(run), "--config", str(tiny_config), "--no-export",
                                 "--quiet", "--threads", "1"])

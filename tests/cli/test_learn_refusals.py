@@ -76,10 +76,10 @@ def test_bad_inputs(tmp_path, tiny_config):
     out = learn(tmp_path / "b", "--config", str(tmp_path / "missing.yaml"))
     assert out.exit_code == 1 and "config file not found" in out.output
     out = learn(tmp_path / "c", "--config", str(tiny_config), "--method", "ewc")
-    assert out.exit_code == 1 and "--method must be one of" in out.output
+    assert out.exit_code == 2 and "--method must be one of" in out.output
     assert not (tmp_path / "c" / "run.json").exists()
     out = learn(tmp_path / "d", "--config", str(tiny_config), "--tasks", "3")
-    assert out.exit_code == 1 and "cannot be split into 3 equal tasks" in out.output
+    assert out.exit_code == 2 and "cannot be split into 3 equal tasks" in out.output
     out = runner.invoke(app, ["status", "--run", str(tmp_path / "none")])
     assert out.exit_code == 2 and "no run at" in out.output
     out = learn(tmp_path / "e", "--config", str(tiny_config), "--device", "tpu")

@@ -89,7 +89,7 @@ def test_factor_keys_cover_every_block():
 
 @pytest.mark.parametrize("method", ["inflora", "seqlora"])
 def test_learn_task_returns_the_factors_it_merged(method):
-    from tests.core.test_learning import run_tasks
+    from tests.learning.test_learning import run_tasks
 
     clf, _, history = run_tasks(2, method=method)
     afters = [history[1][0], [b.attn.qkv.weight.detach() for b in clf.vit.blocks]]

@@ -18,7 +18,8 @@ import torch
 
 from edgecl.vit.classifier import IncrementalClassifier
 from edgecl.inflora import SubspaceMemory
-from edgecl.learning.learner import TaskSettings, learn_task, second_moments
+from edgecl.config import RunConfig
+from edgecl.learning.learner import TaskData, Training, learn_task, second_moments
 from tests.conftest import tiny_vit
 
 D = 32
@@ -56,12 +57,12 @@ def three_tasks(method: str) -> list[float]:
     """Learn tasks 1-2, record task 2's K/V outputs, learn task 3; return their relative change."""
     clf = IncrementalClassifier(tiny_vit(seed=3, patch_size=14), [0.5], [0.5])
     memories = [SubspaceMemory.empty(D) for _ in clf.vit.blocks]
-    settings = TaskSettings(rank=2, epochs=3, lr=5e-3, lam=1 - 1e-12, num_tasks=3, seed=0, method=method)
+    config = RunConfig(rank=2, epochs=3, lr=5e-3, lam=1 - 1e-12, tasks=3, seed=0, method=method)
     for t in range(2):
-        memories = learn_task(clf, memories, t, 2, lambda t=t: batches(t), lambda e, t=t: batches(t, e),
-                              settings, CPU).memories
+        task = TaskData(t, 2, lambda t=t: batches(t), lambda e, t=t: batches(t, e))
+        memories = learn_task(clf, memories, task, config, Training(CPU)).memories
     before = kv_outputs(clf, TEMPLATES[2:4])
-    learn_task(clf, memories, 2, 2, lambda: batches(2), lambda e: batches(2, e), settings, CPU)
+    learn_task(clf, memories, TaskData(2, 2, lambda: batches(2), lambda e: batches(2, e)), config, Training(CPU))
     return relative_change(kv_outputs(clf, TEMPLATES[2:4]), before)
 
 

@@ -1,14 +1,17 @@
 """Whole tasks on a tiny ViT: no interference, merging == the official unmerged way, state round trip."""
+from dataclasses import replace
+
 import timm
 import torch
 
 from edgecl.vit.classifier import IncrementalClassifier
 from edgecl.inflora import SubspaceMemory
-from edgecl.learning.learner import TaskSettings, learn_task, lr_at_epoch
+from edgecl.config import RunConfig
+from edgecl.learning.learner import TaskData, Training, learn_task, lr_at_epoch
 from edgecl.run.tensors import load_memories, load_tensors, save_memories, save_model
 from tests.conftest import TINY, synthetic_classes, tiny_vit
 
-SETTINGS = TaskSettings(rank=3, epochs=3, lr=5e-3, lam=0.95, num_tasks=3, seed=0)
+CONFIG = RunConfig(rank=3, epochs=3, lr=5e-3, lam=0.95, tasks=3, seed=0)
 IMAGES, LABELS = synthetic_classes(6, 24, seed=1)
 
 
@@ -22,11 +25,11 @@ def run_tasks(n_tasks: int, merge: bool = True, method: str = "inflora"):
     clf = IncrementalClassifier(tiny_vit(seed=3), [0.5], [0.5])
     memories = [SubspaceMemory.empty(32) for _ in clf.vit.blocks]
     history = []
-    settings = TaskSettings(**{**SETTINGS.__dict__, "method": method})
+    config = replace(CONFIG, method=method)
     for t in range(n_tasks):
         before = [b.attn.qkv.weight.detach().clone() for b in clf.vit.blocks]
-        out = learn_task(clf, memories, t, 2, lambda t=t: batches_for(t), lambda e, t=t: batches_for(t, e),
-                         settings, torch.device("cpu"), merge=merge)
+        task = TaskData(t, 2, lambda t=t: batches_for(t), lambda e, t=t: batches_for(t, e))
+        out = learn_task(clf, memories, task, config, Training(torch.device("cpu")), merge=merge)
         history.append((before, memories, out))
         memories = out.memories
     return clf, memories, history

@@ -89,5 +89,5 @@ def test_cli_refusal_writes_nothing(tmp_path):
     config.write_text(yaml.safe_dump(TINY_RUN))
     out = runner.invoke(app, ["learn", "--run", str(run), "--config", str(config), "--schedule", "multistep:x",
                               "--no-export", "--quiet", "--threads", "1"])
-    assert out.exit_code == 1 and "--schedule 'multistep:x' is not a schedule" in out.output
+    assert out.exit_code == 2 and "--schedule 'multistep:x' is not a schedule" in out.output  # a bad flag value
     assert len(out.output.strip().splitlines()) == 1 and not (run / "run.json").exists()

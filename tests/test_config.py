@@ -5,13 +5,13 @@ import pytest
 
 from edgecl.config import conflicts, read_yaml, resolve
 
-CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_paper_configs_resolve(path):
     config = resolve({}, read_yaml(path))
-    # rank 5: CIFAR-100 + CA; lambda 0.99: ImageNet-R-10 b5 (every value: tests/core/test_recipes.py)
+    # rank 5: CIFAR-100 + CA; lambda 0.99: ImageNet-R-10 b5 (every value: tests/learning/test_recipes.py)
     assert config.model == "vit_base_patch16_224" and config.rank in (5, 10, 30)
     assert config.lam in (0.95, 0.98, 0.99) and config.mean == [0.0, 0.0, 0.0]
 
