@@ -17,6 +17,7 @@ run.json is only type-checked when read (:meth:`RunConfig.from_dict`, a ConfigEr
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -182,15 +183,44 @@ OPTIONS = specs(RunConfig)
 GLOBAL_DEFAULTS: dict[str, Any] = defaults(RunConfig)
 TYPES: dict[str, str] = {name: spec.kind for name, spec in OPTIONS.items()}
 
-# The bundled default stream (5 x 2 MNIST digits at 28 px) must finish in minutes on 2 CPU cores.
-# lambda .999: on a d = 128 backbone the sigma^4 rule at .95 keeps only 2-5 directions per block and
-# old features drift by 24 % (A_T 42 %); at .999 it keeps 21-41 of 128 after 5 tasks, drift 6 %,
-# and with classifier alignment A_T 87.9 % (benchmarks/bench_learn.py has the comparison).
-_SMALL = {"epochs": 5, "rank": 8, "lr": 1e-3, "batch_size": 64, "augment": "shift", "lam": 0.999, "align": "ca"}
-# ca_logit_norm stays False (the official +CA configs set it): with CA on these streams it lowered
-# A_T every time (Split-MNIST seeds 0/1: 87.9 -> 86.8, 88.3 -> 88.1; Split-Fashion-MNIST, 1 epoch:
-# 71.1 -> 70.8; README, "The bundled default and its backbone").
-PRESETS: dict[str, dict[str, Any]] = {"default": _SMALL, "mnist": _SMALL, "fashion-mnist": _SMALL}
+# Defaults by backbone width, chosen on every stream benchmarks/bench_streams.py makes (IDX arrays,
+# PNG class folders, a 20-class 10-task folder stream, RGB photo folders; benchmarks/RESULTS.md,
+# "Defaults on users' streams"): the rule is the width, never the data set's name, so a user's own
+# class folders get what the bundled stream gets.
+# Narrow backbones (embed_dim <= 256, the bundled d = 128 ViT among them): lambda .999, because the
+# sigma^4 rule at .95 keeps only 2-5 directions per block of 128 and old features drift (A_T 42 %
+# on the bundled stream); 5 epochs, rank 8; classifier alignment on, without which the plain recipe
+# scored 21-37 % A_T on every folder stream against 71-90 % with it.
+# Wide backbones (ViT-S/B/L): the official InfLoRA recipe (rank 10, Adam 5e-4, batch 128,
+# lambda .95, 20 epochs) with classifier alignment, as the official +CA configs (their logs are
+# above the plain ones: ImageNet-R-10 seed 0, 79.48 against 75.65).
+# ca_logit_norm stays False (the official +CA configs set it): on the bundled streams it lowered
+# A_T every time (benchmarks/RESULTS.md, "Classifier alignment: logit normalisation").
+NARROW_WIDTH = 256
+_BUNDLED_INFO = Path(__file__).resolve().parent / "assets" / "backbone.json"
+_NARROW = {"epochs": 5, "rank": 8, "lr": 1e-3, "batch_size": 64, "augment": "shift", "lam": 0.999, "align": "ca"}
+_WIDE = {"align": "ca"}
+_NAMED_WIDTHS = {"tiny": 192, "small": 384, "base": 768, "large": 1024, "huge": 1280, "giant": 1408}
+
+
+def backbone_width(model: str | None, model_kwargs: Mapping[str, Any]) -> int | None:
+    """The embedding width a run's backbone will have, from its options alone (None: unknown).
+
+    No model named means the bundled backbone (or ``model_kwargs`` over vit_tiny); a timm name
+    gives its family's width (``vit_base_patch16_224``: 768) unless ``embed_dim`` overrides it.
+    """
+    if "embed_dim" in model_kwargs:
+        return int(model_kwargs["embed_dim"])
+    if model is None:  # the bundled backbone
+        return int(json.loads(_BUNDLED_INFO.read_text())["model_kwargs"]["embed_dim"])
+    return next((w for word, w in _NAMED_WIDTHS.items() if f"_{word}_" in f"_{model}_"), None)
+
+
+def preset(model: str | None, model_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The defaults for this backbone (see the rule above); explicit options and YAML override them."""
+    width = backbone_width(model, model_kwargs)
+    return dict(_NARROW if width is not None and width <= NARROW_WIDTH else _WIDE)
+
 
 EXECUTION_ONLY = {"device", "threads", "workers"}
 # Kept in run.json so every later call reuses it, but not part of the run's identity: a new value
@@ -246,13 +276,14 @@ def _yaml_number(value: Any) -> Any:
 
 def resolve(options: Mapping[str, Any], yaml_values: Mapping[str, Any] | None = None) -> RunConfig:
     """A new run's config from explicit options (None = not given) and a YAML file's values, each
-    value checked here (:func:`check_options`); the dataset's preset fills what neither gives."""
+    value checked here (:func:`check_options`); the backbone's preset (:func:`preset`) fills what
+    neither gives."""
     explicit = {k: v for k, v in options.items() if v is not None and k not in EXECUTION_ONLY}
     yaml_values = {k: v for k, v in (yaml_values or {}).items() if k not in EXECUTION_ONLY}
     check_options(yaml_values)
     check_options(explicit)
-    dataset = explicit.get("dataset", yaml_values.get("dataset", GLOBAL_DEFAULTS["dataset"]))
-    return RunConfig(**{**PRESETS.get(dataset, {}), **yaml_values, **explicit})
+    given = {**yaml_values, **explicit}
+    return RunConfig(**{**preset(given.get("model"), given.get("model_kwargs") or {}), **given})
 
 
 def conflicts(frozen: RunConfig, given: Mapping[str, Any]) -> list[str]:
