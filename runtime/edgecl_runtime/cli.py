@@ -57,6 +57,11 @@ TrustOpt = Annotated[Optional[Path], typer.Option(
     "--trust", help="Public key file, or folder of *.pub keys: refuse bundles not signed by one of them.")]
 
 
+SERVE_UNTRUSTED = ("edgecl-rt serve: warning: no --trust: signatures are not checked, so whoever can write to "
+                   "MODELS_DIR can replace a model together with its golden set and it will pass the gate and be "
+                   "served; pass --trust KEY (docs/THREAT_MODEL.md)")
+
+
 def _trusted(trust: Optional[Path]) -> Optional[List[Any]]:
     """The trusted public keys, or None with one warning line when no --trust was given."""
     if trust is None:
@@ -65,6 +70,16 @@ def _trusted(trust: Optional[Path]) -> Optional[List[Any]]:
     from .bundle.signing import load_trust
 
     return load_trust(trust)
+
+
+AllowFailedOpt = Annotated[Optional[List[Precision]], typer.Option(
+    "--allow-failed-format", help="Run this format although its export status is not passed "
+                                  "(repeatable); without it such a format is refused.")]
+
+
+def _allowed(formats: Optional[List[Any]]) -> List[str]:
+    """The format names the operator lets run despite a failed export status."""
+    return [f.value for f in formats or []]
 
 
 ThresholdsOpt = Annotated[Optional[Path], typer.Option(
@@ -127,7 +142,7 @@ def _print_verification(rec: Dict[str, Any]) -> None:
 @app.command()
 def verify(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
            precision: PrecisionOpt = Precision.fp32, trust: TrustOpt = None,
-           thresholds: ThresholdsOpt = None,
+           thresholds: ThresholdsOpt = None, allow_failed: AllowFailedOpt = None,
            record: Annotated[Optional[Path], typer.Option(
                "--record", help="Write the record here (default: verification-*.json beside "
                                 "the manifest; skipped with a line when not writable).")] = None,
@@ -138,7 +153,7 @@ def verify(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
     with _failures():
         keys = _trusted(trust)
         rec = verify_bundle(bundle, backend.value, precision.value, _operator_thresholds(thresholds),
-                            trusted=keys, record=record)
+                            trusted=keys, record=record, allow_failed=_allowed(allow_failed))
     _print_verification(rec)
     if rec.get("record"):
         out.print(escape(f"record: {rec['record']}"))
@@ -177,7 +192,7 @@ def build(bundle: BundleArg,
           workspace_mb: Annotated[int, typer.Option("--workspace-mb", min=16)] = 1024,
           cache_dir: Annotated[Optional[Path], typer.Option(
               "--timing-cache-dir", help="Default: $EDGECL_RT_CACHE or ~/.cache/edgecl-rt")] = None,
-          trust: TrustOpt = None, thresholds: ThresholdsOpt = None,
+          trust: TrustOpt = None, thresholds: ThresholdsOpt = None, allow_failed: AllowFailedOpt = None,
           save_engine: Annotated[Optional[Path], typer.Option(
               "--save-engine", help="Write the plan here (its .json record beside it) instead "
                                     "of BUNDLE/model.<precision>.plan.")] = None,
@@ -205,13 +220,14 @@ def build(bundle: BundleArg,
         check_dla(precision, dla)
         keys = _trusted(trust)
         table = _operator_thresholds(thresholds)
-        checked = load_bundle(bundle, trusted=keys)  # an untrusted bundle is refused before TensorRT
+        checked = load_bundle(bundle, trusted=keys, allow_failed=_allowed(allow_failed))  # refused before TensorRT
         import_tensorrt()
         path = build_engine(checked, precision, max_batch, min(opt_batch, max_batch), workspace_mb,
                             cache, out_path=save_engine, log=lambda s: typer.echo(s, err=True),
                             dla=dla)
         out.print(f"engine: {path}")
-        rec = verify_bundle(bundle, "trt", precision, table, trusted=keys, engine=path)
+        rec = verify_bundle(bundle, "trt", precision, table, trusted=keys, engine=path,
+                            allow_failed=_allowed(allow_failed))
     _print_verification(rec)
     if not rec["passed"]:
         remove_plan(path)
@@ -256,7 +272,7 @@ def predict(bundle: BundleArg,
             top_k: Annotated[int, typer.Option("--top-k", "-k", min=1)] = 5,
             as_json: Annotated[bool, typer.Option("--json", help="JSON list on stdout.")] = False,
             backend: BackendOpt = BackendName.ort, precision: PrecisionOpt = Precision.fp32,
-            trust: TrustOpt = None,
+            trust: TrustOpt = None, allow_failed: AllowFailedOpt = None,
             video: Annotated[Optional[Path], typer.Option(
                 "--video", help="Classify a video file's frames: one JSON line per frame (needs "
                                 "the [video] extra).")] = None,
@@ -271,13 +287,16 @@ def predict(bundle: BundleArg,
     from .predict.classifier import Classifier
 
     _one_source(images, video, camera)
+    allowed = _allowed(allow_failed)
     if not images:
         with _failures():
-            clf = Classifier(load_bundle(bundle, trusted=_trusted(trust)), backend.value, precision.value)
+            clf = Classifier(load_bundle(bundle, trusted=_trusted(trust), allow_failed=allowed),
+                             backend.value, precision.value)
         _stream(clf, video, camera, every, top_k)
         return
     with _failures():
-        clf = Classifier(load_bundle(bundle, trusted=_trusted(trust)), backend.value, precision.value)
+        clf = Classifier(load_bundle(bundle, trusted=_trusted(trust), allow_failed=allowed),
+                         backend.value, precision.value)
         records = clf.classify([str(p) for p in images], top_k)
     for rec in records:
         if "error" in rec:
@@ -312,7 +331,7 @@ def bench(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
           batch: Annotated[int, typer.Option("--batch", min=1)] = 1,
           iters: Annotated[int, typer.Option("--iters", min=1)] = 100,
           warmup: Annotated[int, typer.Option("--warmup", min=0)] = 10,
-          trust: TrustOpt = None) -> None:
+          trust: TrustOpt = None, allow_failed: AllowFailedOpt = None) -> None:
     """Latency percentiles and throughput on synthetic inputs."""
     from .backends import open_backend
     from .predict.bench import benchmark
@@ -320,7 +339,7 @@ def bench(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
     from .inputs.preprocess import spec_chw
 
     with _failures():
-        b = load_bundle(bundle, trusted=_trusted(trust))
+        b = load_bundle(bundle, trusted=_trusted(trust), allow_failed=_allowed(allow_failed))
         engine = open_backend(b, backend.value, precision.value)
         try:
             info = engine.describe()
@@ -348,23 +367,29 @@ def serve(models_dir: Annotated[Path, typer.Argument(help="Run folder or folder 
           poll_s: Annotated[float, typer.Option("--poll-s", min=0.05)] = 2.0,
           allow: Annotated[Optional[List[Path]], typer.Option(
               "--allow", exists=True, file_okay=False,
-              help="Folder requests may read images from (repeatable); default: the current folder.")] = None,
+              help="Folder requests may read images from (repeatable); default: the current folder "
+                   "(refused when that is /).")] = None,
           max_images: Annotated[int, typer.Option(
               "--max-images", min=1, help="Most image paths one request may name.")] = 64,
           max_line_bytes: Annotated[int, typer.Option(
               "--max-line-bytes", min=256, help="Longest request line; longer ones get an error.")] = 1 << 20,
-          trust: TrustOpt = None) -> None:
-    """JSON-lines server on stdin/stdout; hot-swaps to newer verified task bundles.
+          trust: TrustOpt = None, allow_failed: AllowFailedOpt = None) -> None:
+    """JSON-lines server on stdin/stdout; hot-swaps to newer verified task bundles of the run it
+    started with.
 
-    Image paths must be files inside an --allow folder (no folder expansion); every request line
-    gets one answer, bad ones an error object, and the server keeps serving.
+    Image paths must be files inside an --allow folder (no folder expansion; started in / the
+    --allow is required); every request line gets one answer, bad ones an error object, and the
+    server keeps serving. Without --trust one warning line says what is then not protected.
     """
     from .serve.server import ModelServer
 
+    if trust is None:
+        typer.echo(SERVE_UNTRUSTED, err=True)
     with _failures():
+        keys = None if trust is None else _trusted(trust)
         server = ModelServer(models_dir, backend.value, precision.value, top_k, poll_s,
                              allow=allow, max_images=max_images, max_line_bytes=max_line_bytes,
-                             trusted=_trusted(trust))
+                             trusted=keys, allow_failed=_allowed(allow_failed))
         server.start()
     try:
         server.serve(sys.stdin.buffer, sys.stdout)

@@ -63,8 +63,11 @@ def _sha(path: Path) -> dict:
 
 def make_bundle(folder: Path, task: int = 1, k: int = 4, classes: list[str] | None = None,
                 color: str = "L", seed: int = 0, n_golden: int = 16, logit_offset: float = 0.0,
-                manifest_version: int = 1) -> Path:
-    """Write a complete bundle into ``folder`` (created) and return it."""
+                manifest_version: int = 1, run: str = "test", created: str | None = None) -> Path:
+    """Write a complete bundle into ``folder`` (created) and return it.
+
+    ``created`` defaults to a time that grows with ``task`` (a later task of a run is made later).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     c = 1 if color == "L" else 3
     files = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
@@ -79,7 +82,7 @@ def make_bundle(folder: Path, task: int = 1, k: int = 4, classes: list[str] | No
              task_ids=np.full(n_golden, task, np.int64))
     classes = classes or [f"t{task}c{i}" for i in range(k)]
     manifest = {
-        "manifest_version": manifest_version, "created": "2025-01-01T00:00:00Z", "run": "test",
+        "manifest_version": manifest_version, "created": created or f"2025-01-01T{task % 24:02d}:00:00Z", "run": run,
         "task": task, "classes": classes,
         "input": {"name": "input", "shape": [-1, c, SIZE, SIZE], "dtype": "float32",
                   "layout": "NCHW", "value_range": [0.0, 1.0], "color": color, "resize": None,

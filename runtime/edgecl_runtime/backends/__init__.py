@@ -31,15 +31,20 @@ class Backend(Protocol):
 
 def open_backend(bundle: Any, backend: str = "ort", precision: str = "fp32",
                  **options: Any) -> Backend:
-    """Create the backend ``backend`` for ``bundle`` (a loaded Bundle) at ``precision``."""
+    """Create the backend ``backend`` for ``bundle`` (a loaded Bundle) at ``precision``.
+
+    ONNX Runtime gets the model's bytes that matched the manifest's sha256, never the path.
+    """
     from ..errors import RuntimeFailure
 
     if backend == "ort":
         from .ort import OrtBackend
-        return OrtBackend(bundle.onnx_path(precision), precision=precision, **options)
+        return OrtBackend(bundle.onnx_bytes(precision), precision=precision,
+                          name=bundle.onnx_path(precision).name, **options)
     if backend == "trt":
         from .trt.build import check_trt_precision
         from .trt.engine import TrtBackend
         check_trt_precision(precision)  # int8cpu: ONNX Runtime's CPU file, no TensorRT plan
+        bundle.check_status(precision)  # a format that failed its export gate runs only when overridden
         return TrtBackend.for_bundle(bundle, precision=precision, **options)
     raise RuntimeFailure(f"unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}")

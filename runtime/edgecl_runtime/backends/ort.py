@@ -58,13 +58,17 @@ def with_options(providers: Sequence[str], precision: str) -> list:
 
 
 class OrtBackend:
-    """One InferenceSession over a bundle's ONNX model."""
+    """One InferenceSession over a bundle's ONNX model.
 
-    def __init__(self, model_path: str | os.PathLike[str], precision: str = "fp32",
-                 device: str = "auto", threads: int = 0) -> None:
+    ``model`` is the model's bytes (what a bundle hands over: the bytes that were hashed, so no
+    second read by path can be raced) or, for callers outside a bundle, a path.
+    """
+
+    def __init__(self, model: "bytes | str | os.PathLike[str]", precision: str = "fp32",
+                 device: str = "auto", threads: int = 0, name: str | None = None) -> None:
         import onnxruntime as ort
 
-        self.path = Path(model_path)
+        self.path = Path(name or ("model.onnx" if isinstance(model, bytes) else model))
         self.precision = precision
         self.max_batch: int | None = None
         opts = ort.SessionOptions()
@@ -73,7 +77,8 @@ class OrtBackend:
             opts.intra_op_num_threads = threads
         providers = choose_providers(ort.get_available_providers(), device)
         try:
-            self.session = ort.InferenceSession(str(self.path), opts, providers=with_options(providers, precision))
+            source = model if isinstance(model, bytes) else str(model)
+            self.session = ort.InferenceSession(source, opts, providers=with_options(providers, precision))
         except Exception as exc:  # onnxruntime raises several unrelated types
             raise RuntimeFailure(f"onnxruntime cannot load {self.path}: "
                                  f"{str(exc).splitlines()[0]}") from exc

@@ -85,11 +85,12 @@ def _check_pair(ref: np.ndarray, out: np.ndarray, what: str) -> None:
 def tensor_check(ref_logits: Any, logits: Any) -> dict[str, float | bool]:
     """Level-1 statistics: max and mean |out - ref| and max |ref| (the logit scale).
 
-    ``finite`` is False when the output holds NaN/Inf; ``max_abs_diff`` is then +inf.
+    ``finite`` is False when the output or the reference holds NaN/Inf (a NaN difference would
+    compare False with any bound); ``max_abs_diff`` is then +inf.
     """
     ref, out = _as_logits("ref_logits", ref_logits), _as_logits("logits", logits)
     _check_pair(ref, out, "tensor check")
-    finite = bool(np.isfinite(out).all())
+    finite = bool(np.isfinite(out).all() and np.isfinite(ref).all())
     diff = np.abs(out - ref)
     return {
         "max_abs_diff": float(diff.max()) if finite else math.inf,
@@ -139,15 +140,15 @@ def evaluate_gate(precision: str, golden_ref: Any, golden_out: Any,
     t = tensor_check(golden_ref, golden_out)
     if not t["finite"]:
         failed.append(1)
-        reasons.append("level 1: output contains NaN/Inf")
-    elif t["max_abs_diff"] > thr["max_abs_diff"]:
+        reasons.append("level 1: output or reference contains NaN/Inf")
+    elif not t["max_abs_diff"] <= thr["max_abs_diff"]:  # NaN-safe: a NaN fails
         failed.append(1)
         reasons.append(f"level 1: max |dlogit| {t['max_abs_diff']:.3g} > {thr['max_abs_diff']:.3g}")
 
     have_all = ref_logits_all is not None and out_logits_all is not None
     ref2, out2 = (ref_logits_all, out_logits_all) if have_all else (golden_ref, golden_out)
     agree = top1_agreement(ref2, out2)
-    if agree < thr["top1_agreement"]:
+    if not agree >= thr["top1_agreement"]:
         failed.append(2)
         reasons.append(f"level 2: top-1 agreement {agree:.4f} < {thr['top1_agreement']:.4f}")
 
@@ -156,7 +157,7 @@ def evaluate_gate(precision: str, golden_ref: Any, golden_out: Any,
         checked.append(3)
         acc = accuracy_pct(out_logits_all, labels_all)
         delta = acc - accuracy_pct(ref_logits_all, labels_all)
-        if abs(delta) > thr["accuracy_delta_pp"]:
+        if not abs(delta) <= thr["accuracy_delta_pp"]:
             failed.append(3)
             reasons.append(f"level 3: |accuracy delta| {abs(delta):.3f} pp > "
                            f"{thr['accuracy_delta_pp']:.3g} pp")

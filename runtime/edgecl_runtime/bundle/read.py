@@ -8,9 +8,13 @@ Checks, in order, each failing with one line that names the problem:
 2. With trusted keys, ``manifest.sig`` is a valid signature by one of them.
 3. Every file a format names (``formats.<fmt>.file`` and any ``*_file`` field) is a plain name
    inside the bundle that ``files`` lists: a model the manifest does not hash is never run.
-4. Every file listed in ``files`` exists inside the bundle with the listed size and sha256
-   (size first: cheap, catches truncated copies; sha256 then catches any altered byte).
-5. ``golden.npz`` loads without pickle and holds ``inputs`` (N,C,H,W) and ``logits`` (N,K).
+4. Every file listed in ``files`` is read once (:mod:`.files`: no symlink, no FIFO, a regular
+   file) and has the listed size and sha256; the model bytes are kept for the backend, so what
+   runs is what was hashed.
+5. ``golden.npz`` decodes from its hashed bytes without pickle and matches the manifest
+   (:mod:`.golden`: finite, enough rows, the input spec's shape, one logit per class).
+6. A format runs only when its export status is ``passed``, unless the operator names it
+   (``allow_failed``, ``--allow-failed-format``).
 
 A file this user may not read (another owner, mode 0600) is one line naming it, not a traceback.
 """
@@ -21,24 +25,35 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from ..atomic_io import sha256_file
-from ..contract import GOLDEN_NAME, MANIFEST_NAME, MANIFEST_VERSION, ONNX_FILES, base_precision
+from ..contract import GOLDEN_NAME, MANIFEST_NAME, MANIFEST_VERSION, ONNX_FILES, STATUS_WORDS, base_precision
 from ..errors import BundleError, UnreadableBundle
+from .files import FileProblem, read_all_checked, read_checked
+from .golden import check_golden, decode_golden
 from .signing import check_signature
 from ..strict_json import NonFiniteNumber, loads_finite
 
 
 @dataclass
 class Bundle:
-    """A checked bundle: its folder, manifest and golden arrays."""
+    """A checked bundle: its folder, manifest and golden arrays.
+
+    ``blobs`` holds the bytes of the model files that were read and hashed while loading, so a
+    backend gets exactly those bytes (:meth:`onnx_bytes`), never a second read by path.
+    ``signer`` is the fingerprint of the trusted key that signed it (None without trust);
+    ``allow_failed`` names the formats the operator lets run although their export status is not
+    ``passed``.
+    """
 
     path: Path
     manifest: dict[str, Any]
     golden: dict[str, np.ndarray] = field(default_factory=dict)
+    blobs: dict[str, bytes] = field(default_factory=dict, repr=False)
+    signer: str | None = None
+    allow_failed: frozenset = frozenset()
 
     @property
     def classes(self) -> list[str]:
@@ -49,35 +64,72 @@ class Bundle:
         return int(self.manifest.get("task", 0))
 
     @property
+    def run(self) -> str | None:
+        run = self.manifest.get("run")
+        return None if run is None else str(run)
+
+    @property
     def input_spec(self) -> dict[str, Any]:
         return dict(self.manifest["input"])
 
-    def onnx_path(self, precision: str) -> Path:
-        """Path of the ONNX model for fp32/fp16/int8/int8cpu; error if the bundle has none."""
+    def check_status(self, precision: str) -> None:
+        """One-line BundleError unless the precision's export status is ``passed`` (or overridden).
+
+        A format whose export gate failed is still listed and signed (the manifest records the
+        verdict); the device never runs it unless its operator names it in ``allow_failed``.
+        """
         prec = base_precision(precision)
-        entry = self.manifest.get("formats", {}).get(prec, {})
-        status = entry.get("status", "passed")
+        entry = self.manifest.get("formats", {}).get(prec) or {}
+        status = entry.get("status")
         if status == "export_failed":
             raise BundleError(f"bundle {self.path} has no {prec} model (export failed: "
                               f"{entry.get('error', '') or 'no detail'}); use another precision")
+        if status == "passed" or prec in self.allow_failed:
+            return
+        name = ONNX_FILES[prec]
+        if not entry and name not in self.manifest.get("files", {}):
+            if (self.path / name).exists():
+                raise BundleError(f"bundle {self.path}: the {prec} model {name} is not listed in the "
+                                  "manifest's files (unhashed); re-export the bundle")
+            raise BundleError(f"bundle {self.path} has no {prec} model ({name}: not exported); "
+                              f"use another precision or re-export with {prec}")
+        word = STATUS_WORDS.get(str(status), f"{status!r}" if status is not None else "not recorded")
+        raise BundleError(f"bundle {self.path}: the {prec} format's export status is {word}, not passed; "
+                          f"it is not run. Use another precision, or pass --allow-failed-format {prec} "
+                          "to run it anyway")
+
+    def onnx_path(self, precision: str) -> Path:
+        """Path of the ONNX model for fp32/fp16/int8/int8cpu (status checked); error if the bundle has none."""
+        prec = base_precision(precision)
+        self.check_status(prec)
+        entry = self.manifest.get("formats", {}).get(prec, {})
         name = entry.get("file") or ONNX_FILES[prec]
-        if not entry and name not in self.manifest.get("files", {}) and not (self.path / name).exists():
-            raise BundleError(f"bundle {self.path} has no {prec} model ({name}: not exported); use another "
-                              f"precision or re-export with {prec}")
         if name not in self.manifest.get("files", {}):
             raise BundleError(f"bundle {self.path}: the {prec} model {name} is not listed in the "
                               "manifest's files (unhashed); re-export the bundle")
-        path = self.path / name
-        if not path.is_file():
-            raise BundleError(f"bundle {self.path} has no {prec} model ({name} missing); "
-                              "use another precision or re-export")
-        return path
+        return self.path / name
+
+    def onnx_bytes(self, precision: str) -> bytes:
+        """The precision's ONNX model as the bytes that matched the manifest's sha256.
+
+        Taken from the bytes read while loading when there are some (then released: the backend
+        keeps its own copy), else read once now and hashed. Never a path for a backend to reopen.
+        """
+        name = self.onnx_path(precision).name
+        data = self.blobs.pop(name, None)
+        self.blobs.clear()
+        if data is not None:
+            return data
+        with readable(self.path):
+            try:
+                return read_checked(self.path, name, self.manifest["files"][name])
+            except FileProblem as exc:
+                raise BundleError(f"bundle {self.path}: {exc}; re-copy or re-export it") from None
 
     def onnx_sha256(self, precision: str) -> str:
-        """sha256 recorded in the manifest for the precision's ONNX (else computed)."""
-        path = self.onnx_path(precision)
-        entry = self.manifest.get("files", {}).get(path.name, {})
-        return str(entry.get("sha256") or sha256_file(path))
+        """sha256 recorded in the (checked) manifest for the precision's ONNX."""
+        name = self.onnx_path(precision).name
+        return str(self.manifest["files"][name].get("sha256", ""))
 
 
 @contextmanager
@@ -157,66 +209,62 @@ def _check_formats(bundle_dir: str | os.PathLike[str], manifest: dict[str, Any])
         raise BundleError(f"bundle {bundle_dir}: {'; '.join(problems)}; re-export the bundle")
 
 
-def check_files(bundle_dir: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
-    """Verify size and sha256 of every listed file; one line naming every bad file."""
-    root = Path(bundle_dir).resolve()
-    problems: list[str] = []
-    for name, entry in sorted(manifest["files"].items()):
-        path = (root / name).resolve()
-        if not isinstance(entry, dict):
-            problems.append(f"{name} has no sha256/bytes record")
-        elif root not in path.parents:
-            problems.append(f"{name} points outside the bundle")
-        elif not path.is_file():
-            problems.append(f"{name} is missing")
-        elif "bytes" in entry and path.stat().st_size != int(entry["bytes"]):
-            problems.append(f"{name} has {path.stat().st_size} bytes, manifest says {entry['bytes']}")
-        elif sha256_file(path) != str(entry.get("sha256", "")).lower():
-            problems.append(f"{name} was altered (sha256 mismatch)")
-    if problems:
-        raise BundleError(f"bundle {bundle_dir}: {'; '.join(problems)}; re-copy or re-export it")
+def check_files(bundle_dir: str | os.PathLike[str], manifest: dict[str, Any],
+                keep: "set[str] | frozenset[str]" = frozenset()) -> dict[str, bytes]:
+    """Verify size and sha256 of every listed file, each read once (one line naming every bad file);
+    returns {name: bytes} of the files named in ``keep``, the very bytes that were hashed."""
+    return read_all_checked(Path(bundle_dir), manifest["files"], keep, str(bundle_dir))
 
 
-def load_golden(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Load golden.npz (no pickle) and check the shapes of inputs/logits/labels."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            golden = {k: npz[k] for k in npz.files}
-    except FileNotFoundError:
-        raise BundleError(f"{path} is missing; re-export the bundle")
-    except PermissionError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise BundleError(f"{path} cannot be read without pickle ({exc}); re-export the bundle")
-    for key, ndim in (("inputs", 4), ("logits", 2)):
-        if key not in golden or golden[key].ndim != ndim:
-            raise BundleError(f"{path}: '{key}' must be a {ndim}-D array; re-export the bundle")
-    n = golden["inputs"].shape[0]
-    for key in ("logits", "labels", "task_ids"):
-        if key in golden and golden[key].shape[0] != n:
-            raise BundleError(f"{path}: '{key}' has {golden[key].shape[0]} rows, inputs have {n}")
-    golden["inputs"] = golden["inputs"].astype(np.float32, copy=False)
-    golden["logits"] = golden["logits"].astype(np.float32, copy=False)
-    return golden
+def load_golden(source: "str | os.PathLike[str] | bytes", spec: Mapping[str, Any] | None = None,
+                num_classes: int | None = None) -> dict[str, np.ndarray]:
+    """golden.npz (a path, or the bytes already hashed) without pickle, checked by
+    :func:`edgecl_runtime.bundle.golden.check_golden` (finite, enough rows, the manifest's shapes)."""
+    where = "golden.npz" if isinstance(source, bytes) else str(source)
+    if not isinstance(source, bytes):
+        try:
+            source = Path(source).read_bytes()
+        except FileNotFoundError:
+            raise BundleError(f"{where} is missing; re-export the bundle") from None
+        except PermissionError:
+            raise
+        except OSError as exc:
+            raise BundleError(f"{where} cannot be read ({exc.strerror}); re-copy the bundle") from None
+    return check_golden(decode_golden(source, where), where, spec, num_classes)
+
+
+def _model_names(manifest: dict[str, Any]) -> set[str]:
+    """The listed files a backend may be handed: every format's ``file``."""
+    return {name for _, name in _format_files(manifest) if name in manifest["files"]}
 
 
 def load_bundle(bundle_dir: str | os.PathLike[str], check_hashes: bool = True,
-                trusted: list[Any] | None = None) -> Bundle:
+                trusted: list[Any] | None = None,
+                allow_failed: "Iterable[str]" = ()) -> Bundle:
     """Read the manifest, check its signature against ``trusted`` public keys (when given: see
-    :mod:`edgecl_runtime.bundle.signing`), check the files formats name, verify every file's sha256
-    (unless told not to), load golden.npz."""
+    :mod:`edgecl_runtime.bundle.signing`), check the files formats name, read every listed file
+    once and verify its sha256 (``check_hashes=False``: only golden.npz, and later the model a
+    backend takes), keep the model bytes, decode golden.npz from its checked bytes.
+    ``allow_failed``: formats the operator runs although their export status is not passed."""
     manifest = read_manifest(bundle_dir)
     root = Path(bundle_dir)
+    signer = None
     with readable(bundle_dir):
         if trusted is not None:
-            check_signature(bundle_dir, manifest, trusted)
+            signer = check_signature(bundle_dir, manifest, trusted)
         _check_formats(bundle_dir, manifest)
-        if check_hashes:
-            check_files(bundle_dir, manifest)
-        golden = load_golden(root / GOLDEN_NAME) if (root / GOLDEN_NAME).exists() else {}
-    if not golden and GOLDEN_NAME in manifest["files"]:
-        raise BundleError(f"bundle {bundle_dir}: golden.npz is missing; re-copy the bundle")
-    return Bundle(path=root, manifest=manifest, golden=golden)
+        listed = manifest["files"]
+        golden_listed = GOLDEN_NAME in listed
+        files = listed if check_hashes else {n: e for n, e in listed.items() if n == GOLDEN_NAME}
+        blobs = check_files(bundle_dir, {**manifest, "files": files}, _model_names(manifest) | {GOLDEN_NAME})
+    golden = {}
+    if golden_listed:
+        golden = load_golden(blobs.pop(GOLDEN_NAME), manifest["input"], len(manifest["classes"]))
+    elif (root / GOLDEN_NAME).exists():
+        raise BundleError(f"bundle {bundle_dir}: golden.npz is not listed in the manifest's files "
+                          "(unhashed); re-export the bundle")
+    return Bundle(path=root, manifest=manifest, golden=golden, blobs=blobs, signer=signer,
+                  allow_failed=frozenset(allow_failed))
 
 
 def fingerprint(bundle_dir: str | os.PathLike[str]) -> tuple[tuple[str, int, int], ...]:

@@ -13,6 +13,7 @@ one public key file or a folder of ``*.pub`` files (any of them may sign: key ro
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -117,9 +118,16 @@ def sign_bundle(bundle_dir: str | os.PathLike[str], key_path: str | os.PathLike[
     return sig
 
 
-def check_signature(bundle_dir: str | os.PathLike[str], manifest: dict[str, Any], trusted: list[Any]) -> None:
-    """Raise a one-line BundleError unless ``manifest.sig`` is a valid signature by one of ``trusted``."""
-    check_signed(Path(bundle_dir) / SIGNATURE_NAME, canonical_bytes(manifest), trusted,
+def key_fingerprint(key: Any) -> str:
+    """sha256 (hex) of a public key's raw bytes: which trusted key signed a bundle, for pinning."""
+    _, serialization, _ = _crypto()
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def check_signature(bundle_dir: str | os.PathLike[str], manifest: dict[str, Any], trusted: list[Any]) -> str:
+    """The fingerprint of the trusted key whose ``manifest.sig`` this is; one-line BundleError otherwise."""
+    return check_signed(Path(bundle_dir) / SIGNATURE_NAME, canonical_bytes(manifest), trusted,
                  unsigned=f"bundle {bundle_dir} is not signed ({SIGNATURE_NAME} missing) and --trust is set; "
                           "export it with --sign-key",
                  garbled="re-export the bundle with --sign-key",
@@ -128,9 +136,10 @@ def check_signature(bundle_dir: str | os.PathLike[str], manifest: dict[str, Any]
 
 
 def check_signed(sig_path: Path, message: bytes, trusted: list[Any], *, unsigned: str, garbled: str,
-                 mismatch: str) -> None:
-    """One-line BundleError unless ``sig_path`` holds a base64 Ed25519 signature of ``message`` by one of
-    ``trusted`` keys (any key may sign: rotation). The three texts say what to do in each failure."""
+                 mismatch: str) -> str:
+    """The fingerprint of the one of ``trusted`` keys (any may sign: rotation) whose base64 Ed25519
+    signature of ``message`` ``sig_path`` holds; one-line BundleError otherwise. The three texts
+    say what to do in each failure."""
     _, _, invalid = _crypto()
     if not sig_path.is_file():
         raise BundleError(unsigned)
@@ -141,7 +150,7 @@ def check_signed(sig_path: Path, message: bytes, trusted: list[Any], *, unsigned
     for key in trusted:
         try:
             key.verify(signature, message)
-            return
+            return key_fingerprint(key)
         except invalid:
             continue
     raise BundleError(mismatch)

@@ -99,12 +99,13 @@ def _ignored(manifest: Mapping[str, Any], thresholds: Mapping[str, Any] | None) 
     return None if same else shipped
 
 
-def _check(rec: dict[str, Any], root: Path, backend: str, precision: str,
-           thresholds: Mapping[str, Any] | None, trusted: list[Any] | None,
-           backend_options: dict[str, Any]) -> None:
+def _check(rec: dict[str, Any], root: Path, precision: str, thresholds: Mapping[str, Any] | None,
+           trusted: list[Any] | None, backend_options: dict[str, Any]) -> None:
     """Fill ``rec`` with files/device/thresholds/gate; a RuntimeFailure is recorded as the reason."""
+    backend = rec["backend"]
+    allow_failed = backend_options.pop("allow_failed", ())
     try:
-        bundle = load_bundle(root, check_hashes=True, trusted=trusted)
+        bundle = load_bundle(root, check_hashes=True, trusted=trusted, allow_failed=allow_failed)
         rec["files"]["ok"] = True
         engine = open_backend(bundle, backend, base_precision(precision), **backend_options)
         try:
@@ -144,7 +145,8 @@ def verify_bundle(bundle_dir: str | os.PathLike[str], backend: str = "ort",
 
     ``thresholds`` are the operator's overrides of the runtime defaults; ``trusted`` public keys
     make an unsigned or foreign bundle raise BundleError before anything else (no record: it is
-    not a bundle this device evaluates). The record is written atomically (``record`` or beside
+    not a bundle this device evaluates). ``allow_failed=("fp16",)`` (a backend option) lets a format
+    whose export status is not passed be gated; otherwise it fails with that status. The record is written atomically (``record`` or beside
     the manifest) when ``write``; the returned dict then also carries ``record`` (the path, or
     None with ``record_error``). A bundle without a readable manifest raises BundleError.
     """
@@ -159,7 +161,7 @@ def verify_bundle(bundle_dir: str | os.PathLike[str], backend: str = "ort",
                thresholds=applied, thresholds_source="operator" if thresholds else "runtime defaults")
     if _ignored(manifest, thresholds) is not None:
         rec["bundle_thresholds_ignored"] = manifest["thresholds"]
-    _check(rec, root, backend, precision, thresholds, trusted, backend_options)
+    _check(rec, root, precision, thresholds, trusted, backend_options)
     if write:
         _write_record(rec, Path(record) if record else _record_path(root, backend, precision), record is not None)
     return rec

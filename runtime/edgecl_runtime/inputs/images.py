@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 from PIL import Image, UnidentifiedImageError
 
@@ -73,35 +74,48 @@ def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[Item]:
 
 
 def open_image(path: str | os.PathLike[str], limit: int | None = None) -> Image.Image:
-    """Decode one image file fully (first frame) or raise ImageError naming it."""
+    """Decode one image file fully (first frame) or raise ImageError naming it.
+
+    The file is opened once (``O_NONBLOCK``: a FIFO cannot hang the reader) and must be a
+    regular file by its descriptor; the image is decoded from that descriptor.
+    """
     p = Path(path)
-    limit = limit or _max_pixels()
     try:
-        if p.stat().st_size == 0:
-            raise ImageError(f"{p}: empty file (0 bytes)")
+        fd = os.open(str(p), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise ImageError(f"{p}: no such file") from None
     except OSError as exc:
         raise ImageError(f"{p}: cannot read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise ImageError(f"{p}: not a regular file; name an image file")
+        return decode_image(fh, str(p), limit)
+
+
+def decode_image(fh: BinaryIO, name: str, limit: int | None = None) -> Image.Image:
+    """Decode the open image file ``fh`` (first frame) or raise ImageError naming ``name``."""
+    limit = limit or _max_pixels()
+    if os.fstat(fh.fileno()).st_size == 0:
+        raise ImageError(f"{name}: empty file (0 bytes)")
     try:
-        with _pillow_limit(limit), Image.open(p) as img:
-            _check_size(p, img.size, limit)
+        with _pillow_limit(limit), Image.open(fh) as img:
+            _check_size(name, img.size, limit)
             img.seek(0)
             img.load()
             return img.copy() if getattr(img, "n_frames", 1) > 1 else img
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError(f"{p}: not an image (format not recognised)") from None
+        raise ImageError(f"{name}: not an image (format not recognised)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         claimed = re.search(r"\((\d+) pixels\)", str(exc))
         size = f"{claimed.group(1)} pixels > " if claimed else "over the "
-        raise ImageError(f"{p}: image too large (decompression-bomb guard: {size}limit {limit}); "
+        raise ImageError(f"{name}: image too large (decompression-bomb guard: {size}limit {limit}); "
                          "downscale it or raise EDGECL_RT_MAX_PIXELS") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(f"{p}: truncated or corrupt image ({_first_line(exc)})") from None
+        raise ImageError(f"{name}: truncated or corrupt image ({_first_line(exc)})") from None
     except MemoryError:
-        raise ImageError(f"{p}: image too large to decode in memory; downscale it") from None
+        raise ImageError(f"{name}: image too large to decode in memory; downscale it") from None
 
 
 @contextmanager
@@ -117,7 +131,7 @@ def _pillow_limit(limit: int) -> Iterator[None]:
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def _check_size(p: Path, size: tuple[int, int], limit: int) -> None:
+def _check_size(p: str, size: tuple[int, int], limit: int) -> None:
     w, h = size
     if w <= 0 or h <= 0:
         raise ImageError(f"{p}: image has no pixels ({w} x {h})")

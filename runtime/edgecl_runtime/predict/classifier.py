@@ -71,13 +71,13 @@ class Classifier:
     def input_shape(self) -> tuple[int, int, int]:
         return spec_chw(self.bundle.input_spec)
 
-    def prepare(self, image: ImageLike) -> np.ndarray:
-        """One image (PIL or path) -> float32 (C,H,W); ImageError naming a bad file."""
+    def prepare(self, image: ImageLike, name: str | None = None) -> np.ndarray:
+        """One image (PIL or path) -> float32 (C,H,W); ImageError naming a bad file (``name`` if given)."""
         img = image if isinstance(image, Image.Image) else open_image(image)
         try:
             return preprocess(img, self.bundle.input_spec)
         except (ValueError, OSError) as exc:
-            raise ImageError(f"{getattr(image, 'filename', '') or image}: cannot convert "
+            raise ImageError(f"{name or getattr(image, 'filename', '') or image}: cannot convert "
                              f"({exc})") from None
 
     def logits(self, batch: np.ndarray) -> np.ndarray:

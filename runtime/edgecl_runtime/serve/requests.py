@@ -18,6 +18,7 @@ import numpy as np
 
 from ..predict.classifier import Classifier, softmax, top_predictions
 from ..errors import ImageError, RuntimeFailure
+from ..inputs.images import decode_image
 from .paths import AllowedRoots
 
 DEFAULT_MAX_IMAGES = 64
@@ -30,6 +31,7 @@ class Served:
     task: int
     path: Path
     classifier: Classifier
+    created: float = float("-inf")  # the manifest's creation time (POSIX seconds): swaps go forward only
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,14 @@ def _classify_names(clf: Classifier, names: Sequence[Any], top_k: int,
 
 
 def _prepare(clf: Classifier, name: Any, roots: AllowedRoots) -> Union[np.ndarray, str]:
-    """The preprocessed array of one allowed image, or its one-line error text."""
+    """The preprocessed array of one allowed image, or its one-line error text.
+
+    The image is decoded from the descriptor ``roots.open`` checked, never reopened by name.
+    """
     try:
-        return clf.prepare(roots.resolve(name))
+        fh, label = roots.open(name)
+        with fh:
+            image = decode_image(fh, label)
+        return clf.prepare(image, label)
     except ImageError as exc:
         return str(exc)

@@ -14,6 +14,12 @@ folders (``serve.paths``), at most ``max_images`` per request (``serve.requests`
 ``max_line_bytes``; every non-blank line gets one answer, bad ones an error object, and the
 server keeps serving (``serve.lines``).
 
+Pinning: the first bundle served fixes the run (manifest ``run``) and, under ``--trust``, the
+fingerprint of the key that signed it. A later bundle is swapped to only when it is of that run,
+signed by that key, of a strictly higher task number and created strictly later: a bundle of
+another run signed by the same key, a second bundle of the same task, or an older bundle
+re-numbered are refused with one log line (restart serve to change run or key).
+
 Hot swap: a watcher thread polls MODELS_DIR every ``poll_s`` seconds.  A bundle of a newer task
 is verified fully (signature when ``trusted`` keys are given, sha256 of every file, gate levels
 1-2 on golden) on the watcher thread, off the request path; only then is ``self._served``
@@ -41,6 +47,7 @@ from ..contract import MANIFEST_NAME, SIGNATURE_NAME
 from ..errors import RuntimeFailure
 from .lines import DEFAULT_MAX_LINE_BYTES, serve_stream
 from .paths import AllowedRoots
+from .pin import check_pin, pin_words
 from .requests import DEFAULT_MAX_IMAGES, RequestPolicy, Served, answer, request_id
 from .updates import UpdateApplier
 from ..bundle.verify import gate_on_golden
@@ -52,11 +59,13 @@ def find_bundles(models_dir: str | Path) -> list[tuple[int, Path]]:
     """(task, bundle dir) candidates, newest task first.
 
     MODELS_DIR is a run folder (``task-NN/export/``), a folder of bundles, or a bundle itself.
-    The task number comes from the manifest, else from the folder name's digits.
+    The task number comes from the manifest, else from the folder name's digits. Dot-folders
+    (a copy or an update still being written, ``.NAME.partial-*``) are never candidates.
     """
     root = Path(models_dir)
     dirs = [p.parent for p in root.glob(f"task-*/export/{MANIFEST_NAME}")]
     dirs += [p.parent for p in root.glob(f"*/{MANIFEST_NAME}")]
+    dirs = [d for d in dirs if not any(part.startswith(".") for part in d.relative_to(root).parts)]
     if (root / MANIFEST_NAME).is_file():
         dirs.append(root)
     found = {d.resolve(): _task_of(d) for d in dirs}
@@ -113,13 +122,14 @@ class ModelServer:
                  log: Callable[[str], None] | None = None, *,
                  allow: Iterable[str | Path] | None = None, max_images: int = DEFAULT_MAX_IMAGES,
                  max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-                 trusted: list[Any] | None = None) -> None:
+                 trusted: list[Any] | None = None, allow_failed: Iterable[str] = ()) -> None:
         self.models_dir, self.backend, self.precision = Path(models_dir), backend, precision
         self.top_k, self.poll_s, self.max_line_bytes = top_k, poll_s, max_line_bytes
         self.policy = RequestPolicy(AllowedRoots(allow), max_images, top_k)
         self.trusted = trusted
         # bound to the trusted keys: every bundle ever served passes the same signature check
-        self._load_bundle = functools.partial(load_bundle, trusted=trusted)
+        self._load_bundle = functools.partial(load_bundle, trusted=trusted, allow_failed=tuple(allow_failed))
+        self._signer: str | None = None  # fingerprint of the key that signed the first bundle served
         self.log = log or (lambda msg: print(f"edgecl-rt serve: {msg}", file=sys.stderr, flush=True))
         self._lock = threading.Lock()
         self._served: Served | None = None
@@ -148,8 +158,10 @@ class ModelServer:
         return served
 
     def _verified(self, task: int, path: Path) -> Served:
-        """Signature (with --trust), sha256 of every file, then the golden gate; raises if bad."""
-        clf = Classifier(self._load_bundle(path, check_hashes=True), self.backend, self.precision)
+        """Signature (with --trust), sha256 of every file, the pin, then the golden gate; raises if bad."""
+        bundle = self._load_bundle(path, check_hashes=True)
+        created = check_pin(bundle, self.served, self._signer)
+        clf = Classifier(bundle, self.backend, self.precision)
         try:
             gate = gate_on_golden(clf.bundle, clf.backend, self.precision)
             if not gate["passed"]:
@@ -157,21 +169,23 @@ class ModelServer:
         except BaseException:
             clf.close()
             raise
-        return Served(task, path, clf)
+        return Served(task, path, clf, created)
 
     def refresh(self) -> bool:
         """Check for a newer verified bundle and swap to it; True when a swap happened."""
         current = self.served
         self._updates.apply_pending(find_bundles(self.models_dir))  # new bundles from dropped updates
         for task, path in find_bundles(self.models_dir):
-            if current is not None and (task < current.task or
-                                        (task == current.task and path == current.path)):
+            if current is not None and not task > current.task:  # never back, never sideways
                 break
             new = self._try_load(task, path)
             if new is not None:
                 with self._lock:
                     self._served = new
-                self.log(f"serving task {task} from {path} ({len(new.classifier.classes)} classes)")
+                if current is None:
+                    self._signer = new.classifier.bundle.signer
+                self.log(f"serving task {task} from {path} ({len(new.classifier.classes)} classes)"
+                         + ("" if current is not None else pin_words(new.classifier.bundle)))
                 return True
         return False
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import edgecl_runtime.bundle.read as bundle_mod
+import edgecl_runtime.bundle.files as files_mod
 import edgecl_runtime.bundle.verify as verify_mod
 from edgecl_runtime.cli import app
 from edgecl_runtime.errors import UnreadableBundle
@@ -77,10 +77,10 @@ def test_explicit_record_that_cannot_be_written_is_one_line(tmp_path, bundle_tem
 def test_unreadable_file_is_one_line_naming_it(tmp_path, monkeypatch, command):
     bundle = make_bundle(tmp_path / "export")
 
-    def refuse(path):
-        raise _denied(path)
+    def refuse(root, name, entry):
+        raise _denied(root / name)
 
-    monkeypatch.setattr(bundle_mod, "sha256_file", refuse)
+    monkeypatch.setattr(files_mod, "read_checked", refuse)
     args = [command, str(bundle)] + ([str(tmp_path / "a.png")] if command == "predict" else [])
     res = runner.invoke(app, args)
     line = one_error(res.stderr)

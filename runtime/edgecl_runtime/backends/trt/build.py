@@ -183,9 +183,10 @@ def _pin_layers_fp32(trt: Any, network: Any) -> int:
     return len(chosen)
 
 
-def _parse(trt: Any, network: Any, logger: Any, onnx_path: Path) -> None:
+def _parse(trt: Any, network: Any, logger: Any, onnx_path: Path, data: bytes) -> None:
+    """Parse the model's checked bytes (``onnx_path`` only names it): no second read by path."""
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
+    if not parser.parse(data, str(onnx_path)):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
         raise EngineError(f"TensorRT cannot parse {onnx_path.name}: "
                           f"{' | '.join(errors) or 'unknown error'}")
@@ -252,14 +253,15 @@ def build_engine(bundle: Any, precision: str, max_batch: int = 8, opt_batch: int
     version = str(trt.__version__)
     plan = make_plan(version, precision, trt.BuilderFlag.__members__.keys())
     onnx_path = bundle.onnx_path(plan.onnx_precision)
-    check_parser_support(version, onnx_path)
+    onnx_data = bundle.onnx_bytes(plan.onnx_precision)  # the bytes whose sha256 the manifest lists
+    check_parser_support(version, onnx_data, onnx_path.name)
     target = f"DLA core {dla.core}" if dla.core is not None else f"{gpu} (sm {cc})"
     log(f"TensorRT {version} on {target}: {plan.precision} from {onnx_path.name}, "
         f"flags {', '.join(plan.builder_flags) or 'none'}")
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(network_flag_bits(trt, plan.network_flags))
-    _parse(trt, network, logger, onnx_path)
+    _parse(trt, network, logger, onnx_path, onnx_data)
     config = _configure(trt, builder, plan, workspace_mb, dla)
     if plan.pin_fp32:
         log(f"pinned {_pin_layers_fp32(trt, network)} norm/softmax/reduce layers to FP32")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from ...errors import EngineError
-from .onnx_scan import scan_onnx
+from .onnx_scan import scan_bytes, scan_onnx
 from .compat import version_tuple
 
 LAYERNORM_SINCE = (8, 6)  # first TensorRT whose ONNX parser has LayerNormalization
@@ -33,11 +33,20 @@ def parser_problem(trt_version: str, opset: int, op_types: Iterable[str]) -> Opt
             f"LayerNormalization before 8.6); re-export with `--opset {MAX_OPSET_BEFORE}`")
 
 
-def check_parser_support(trt_version: str, onnx_path: "str | os.PathLike[str]") -> None:
-    """EngineError (one line) when ``onnx_path`` needs a newer TensorRT ONNX parser."""
+def check_parser_support(trt_version: str, onnx_model: "bytes | str | os.PathLike[str]",
+                         name: Optional[str] = None) -> None:
+    """EngineError (one line) when the model (its checked bytes, or a path) needs a newer TensorRT
+    ONNX parser; ``name`` names bytes in the message."""
     if version_tuple(trt_version)[:2] >= LAYERNORM_SINCE:
         return  # no need to read a large model
-    opset, ops = scan_onnx(onnx_path)
+    label = name or ("model" if isinstance(onnx_model, bytes) else Path(onnx_model).name)
+    if isinstance(onnx_model, bytes):
+        try:
+            opset, ops = scan_bytes(onnx_model)
+        except ValueError as exc:
+            raise EngineError(f"{label} is not a readable ONNX model ({exc}); re-export the bundle") from None
+    else:
+        opset, ops = scan_onnx(onnx_model)
     problem = parser_problem(trt_version, opset, ops)
     if problem:
-        raise EngineError(f"{Path(onnx_path).name}: {problem}")
+        raise EngineError(f"{label}: {problem}")

@@ -181,9 +181,13 @@ class Parser:
         return self.errors[i]
 
     def parse_from_file(self, path: str) -> bool:
+        with open(path, "rb") as fh:
+            return self.parse(fh.read(), path)
+
+    def parse(self, data: bytes, path: str = "") -> bool:
         trt = self.trt
         trt.calls.append(("parse", path.rsplit("/", 1)[-1]))
-        model = onnx.load(path)
+        model = onnx.load_model_from_string(data)
         if _v(trt.__version__) < (10, 0) and not self.network.flags & 1:
             self.errors.append("Network must have the explicit batch flag set to parse ONNX models")
             return False
