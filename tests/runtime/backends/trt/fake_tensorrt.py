@@ -24,15 +24,30 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import onnx
 
-_FLAGS_8 = ("FP16 INT8 DEBUG GPU_FALLBACK STRICT_TYPES REFIT DISABLE_TIMING_CACHE TF32 SPARSE_WEIGHTS "
-            "SAFETY_SCOPE OBEY_PRECISION_CONSTRAINTS PREFER_PRECISION_CONSTRAINTS DIRECT_IO "
-            "REJECT_EMPTY_ALGORITHMS ENABLE_TACTIC_HEURISTIC")
-_FLAGS_86 = _FLAGS_8 + " VERSION_COMPATIBLE EXCLUDE_LEAN_RUNTIME FP8"
-_FLAGS_10 = ("FP16 INT8 DEBUG GPU_FALLBACK REFIT DISABLE_TIMING_CACHE TF32 SPARSE_WEIGHTS SAFETY_SCOPE "
-             "OBEY_PRECISION_CONSTRAINTS PREFER_PRECISION_CONSTRAINTS DIRECT_IO REJECT_EMPTY_ALGORITHMS "
-             "VERSION_COMPATIBLE EXCLUDE_LEAN_RUNTIME FP8 ERROR_ON_TIMING_CACHE_MISS BF16 "
-             "DISABLE_COMPILATION_CACHE STRIP_PLAN REFIT_IDENTICAL WEIGHT_STREAMING INT4")
-_WEAK = {"FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS", "BF16", "FP8", "INT4"}
+# BuilderFlag values as each release's include/NvInfer.h numbers them (NVIDIA/TensorRT branches
+# release/8.5, release/8.6, release/10.3, release/11.0): 11 dropped the weakly typed flags (FP16,
+# INT8, OBEY/PREFER_PRECISION_CONSTRAINTS, BF16, FP8, INT4) without renumbering the others.
+_FLAGS_85 = {"FP16": 0, "INT8": 1, "DEBUG": 2, "GPU_FALLBACK": 3, "STRICT_TYPES": 4, "REFIT": 5,
+             "DISABLE_TIMING_CACHE": 6, "TF32": 7, "SPARSE_WEIGHTS": 8, "SAFETY_SCOPE": 9,
+             "OBEY_PRECISION_CONSTRAINTS": 10, "PREFER_PRECISION_CONSTRAINTS": 11, "DIRECT_IO": 12,
+             "REJECT_EMPTY_ALGORITHMS": 13, "ENABLE_TACTIC_HEURISTIC": 14}
+_FLAGS_86 = {**_FLAGS_85, "VERSION_COMPATIBLE": 15, "EXCLUDE_LEAN_RUNTIME": 16, "FP8": 17}
+_FLAGS_10 = {"FP16": 0, "INT8": 1, "DEBUG": 2, "GPU_FALLBACK": 3, "REFIT": 4, "DISABLE_TIMING_CACHE": 5,
+             "TF32": 6, "SPARSE_WEIGHTS": 7, "SAFETY_SCOPE": 8, "OBEY_PRECISION_CONSTRAINTS": 9,
+             "PREFER_PRECISION_CONSTRAINTS": 10, "DIRECT_IO": 11, "REJECT_EMPTY_ALGORITHMS": 12,
+             "VERSION_COMPATIBLE": 13, "EXCLUDE_LEAN_RUNTIME": 14, "FP8": 15, "ERROR_ON_TIMING_CACHE_MISS": 16,
+             "BF16": 17, "DISABLE_COMPILATION_CACHE": 18, "STRIP_PLAN": 19, "REFIT_IDENTICAL": 20,
+             "WEIGHT_STREAMING": 21, "INT4": 22}
+_FLAGS_11 = {"DEBUG": 2, "GPU_FALLBACK": 3, "REFIT": 4, "DISABLE_TIMING_CACHE": 5, "TF32": 6,
+             "SPARSE_WEIGHTS": 7, "SAFETY_SCOPE": 8, "DIRECT_IO": 11, "VERSION_COMPATIBLE": 12,
+             "EXCLUDE_LEAN_RUNTIME": 13, "ERROR_ON_TIMING_CACHE_MISS": 15, "DISABLE_COMPILATION_CACHE": 17,
+             "STRIP_PLAN": 18, "REFIT_IDENTICAL": 19, "WEIGHT_STREAMING": 20}
+# NetworkDefinitionCreationFlag, same headers: 8.x kEXPLICIT_BATCH 0 / kEXPLICIT_PRECISION 1;
+# 10.x kEXPLICIT_BATCH 0 / kSTRONGLY_TYPED 1; 11.x kSTRONGLY_TYPED 0 ("always enabled", kept for
+# API compatibility), kPREFER_JIT_PYTHON_PLUGINS 1, kPREFER_AOT_PYTHON_PLUGINS 2.
+_NET_8 = {"EXPLICIT_BATCH": 0, "EXPLICIT_PRECISION": 1}
+_NET_10 = {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1}
+_NET_11 = {"STRONGLY_TYPED": 0, "PREFER_JIT_PYTHON_PLUGINS": 1, "PREFER_AOT_PYTHON_PLUGINS": 2}
 _LAYERS = ("CONVOLUTION ACTIVATION POOLING SCALE SOFTMAX CONCATENATION ELEMENTWISE UNARY SHUFFLE "
            "REDUCE CONSTANT MATRIX_MULTIPLY GATHER SHAPE IDENTITY QUANTIZE DEQUANTIZE")
 _OPS = {"Gemm": "MATRIX_MULTIPLY", "MatMul": "MATRIX_MULTIPLY", "Flatten": "SHUFFLE",
@@ -59,11 +74,9 @@ class _Numpy124:
 
 def _enums(trt: Any, version: str) -> None:
     v = _v(version)
-    flags = _FLAGS_8 if v < (8, 6) else _FLAGS_86 if v < (10, 0) else _FLAGS_10
-    names = [f for f in flags.split() if v < (11, 0) or f not in _WEAK]
-    trt.BuilderFlag = enum.IntEnum("BuilderFlag", {n: i for i, n in enumerate(names)})
-    net = ({"EXPLICIT_BATCH": 0, "EXPLICIT_PRECISION": 1} if v < (10, 0)
-           else {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1} if v < (11, 0) else {"STRONGLY_TYPED": 1})
+    flags = _FLAGS_85 if v < (8, 6) else _FLAGS_86 if v < (10, 0) else _FLAGS_10 if v < (11, 0) else _FLAGS_11
+    trt.BuilderFlag = enum.IntEnum("BuilderFlag", flags)
+    net = _NET_8 if v < (10, 0) else _NET_10 if v < (11, 0) else _NET_11
     trt.NetworkDefinitionCreationFlag = enum.IntEnum("NetworkDefinitionCreationFlag", net)
     types_ = "FLOAT HALF INT8 INT32 BOOL UINT8" + (" FP8" if v >= (8, 6) else "") + \
         (" BF16 INT64 INT4" if v >= (10, 0) else "")
@@ -212,6 +225,9 @@ class Config:
         self.flags.discard(flag.name)
         self.trt.calls.append(("clear_flag", flag.name))
 
+    def can_run_on_DLA(self, layer: Layer) -> bool:
+        return self.default_device_type == self.trt.DeviceType.DLA and _dla_capable(self.trt, self, layer)
+
     def add_optimization_profile(self, profile: Any) -> int:
         self.profiles.append(profile)
         return len(self.profiles) - 1
@@ -229,24 +245,68 @@ class Config:
 
 class Profile:
     def __init__(self, trt: Any) -> None:
-        self.trt = trt
+        self.trt, self.shapes = trt, {}
 
     def set_shape(self, name: str, mn: tuple, opt: tuple, mx: tuple) -> None:
+        self.shapes[name] = (tuple(mn), tuple(opt), tuple(mx))
         self.trt.calls.append(("profile", name, tuple(mn), tuple(opt), tuple(mx)))
 
 
+# What the DLA cannot run, from TensorRT's "DLA Supported Layers and Restrictions" page (the
+# facts gathered in shared/notes): no dynamic dimensions ("the profile's min, max, and opt values
+# must be equal"); activations ReLU/Sigmoid/TanH/Clip only, so GELU's Erf stays on the GPU; no
+# normalization layer; no layer pinned to FP32; TensorRT 8.x's DLA does not run explicit (Q/DQ)
+# quantization; TensorRT 11.0-11.2 have no DLA at all (11.3 docs: "not supported in 11.0-11.2").
+_NOT_ON_DLA = {"NORMALIZATION", "GATHER", "SHAPE", "CONSTANT", "CAST"}
+
+
+def _dynamic_profile(config: "Config") -> bool:
+    return any(mn != mx for p in config.profiles for mn, _, mx in p.shapes.values())
+
+
+def _dla_capable(trt: Any, config: "Config", layer: Layer) -> bool:
+    """``IBuilderConfig::canRunOnDLA`` as the DLA restrictions above make it answer."""
+    v = _v(trt.__version__)
+    if (11, 0) <= v < (11, 3) or _dynamic_profile(config):
+        return False
+    kind = layer.type.name
+    if kind in _NOT_ON_DLA or "Erf" in layer.name or layer._precision == trt.float32:
+        return False
+    if kind in ("QUANTIZE", "DEQUANTIZE") and v < (10, 0):
+        return False
+    return all(t.dtype in (trt.float32, trt.float16, trt.int8) for t in layer._outputs)
+
+
+def _strongly_typed(trt: Any, network: Network) -> bool:
+    v = _v(trt.__version__)
+    return v >= (11, 0) or (v >= (10, 0) and bool(network.flags & (1 << 1)))
+
+
 def _build_error(trt: Any, network: Network, config: Config) -> Optional[str]:
-    """What the real builder would reject (None: it builds)."""
+    """What the real builder would reject (None: it builds); sets ``trt.dla_layers``."""
     constrained = config.flags & {"OBEY_PRECISION_CONSTRAINTS", "STRICT_TYPES"}
     for layer in network.layers:
         tensors = [layer.get_output(j) for j in range(layer.num_outputs)]
         if constrained and layer._precision == trt.float32 and any(t.dtype != trt.float32 for t in tensors):
             return f"{layer.name}: no implementation obeys the requested constraints (float on an integer layer)"
+    qdq = [l for l in network.layers if l.type.name in ("QUANTIZE", "DEQUANTIZE")]
+    if qdq and "INT8" not in config.flags and not _strongly_typed(trt, network):
+        # weakly typed (< 11): Q/DQ needs the INT8 flag; nvinfer without int8-calib-file sets FP16
+        # only (facts: "int8 is not configured in the builder"; NVIDIA/TensorRT#2348)
+        return f"{qdq[0].name}: int8 is not configured in the builder (Q/DQ network without the INT8 flag)"
+    trt.dla_layers = 0
     if config.default_device_type == trt.DeviceType.DLA:
-        if not config.flags & {"FP16", "INT8"}:
+        v = _v(trt.__version__)
+        if (11, 0) <= v < (11, 3):
+            return "DLA is not supported in TensorRT 11.0-11.2"
+        if v < (11, 0) and not config.flags & {"FP16", "INT8"}:
             return "DLA supports only FP16 and INT8 precision"
-        if "GPU_FALLBACK" not in config.flags and trt.dla_rejects:
-            return f"{network.layers[0].name} cannot run on DLA and GPU fallback is off"
+        on_dla = [l for l in network.layers if config.can_run_on_DLA(l)]
+        if len(on_dla) < len(network.layers) and "GPU_FALLBACK" not in config.flags:
+            off = next(l for l in network.layers if l not in on_dla)
+            why = "DLA does not support dynamic dimensions" if _dynamic_profile(config) else "not a DLA layer"
+            return f"{off.name} cannot run on DLA ({why}) and GPU fallback is off"
+        trt.dla_layers = len(on_dla)
     return None
 
 
@@ -315,10 +375,11 @@ class Context:
 
 class Engine:
     def __init__(self, trt: Any, compute: Callable[[np.ndarray], np.ndarray], sample: tuple,
-                 classes: int, max_batch: int) -> None:
+                 classes: int, max_batch: int, min_batch: int = 1) -> None:
         self.trt, self.compute, self.classes, self.batches = trt, compute, classes, []
         self.input, self.output = "input", "logits"
-        self.profile = ((1,) + sample, (1,) + sample, (max_batch,) + sample)
+        # a DLA engine's profile is static (min = opt = max): any other batch is rejected
+        self.profile = ((min_batch,) + sample, (min_batch,) + sample, (max_batch,) + sample)
         self.num_io_tensors = 2
 
     def get_tensor_name(self, i: int) -> str:
@@ -355,7 +416,7 @@ def make_trt(version: str = "10.3.0", cudart: Any = None, num_dla: int = 0,
              engine_factory: Optional[Callable[[Any], Engine]] = None) -> Any:
     """A ``tensorrt`` module of ``version``; ``trt.calls`` records what was asked of it."""
     trt = types.SimpleNamespace(__version__=version, calls=[], cudart=cudart, num_dla=num_dla,
-                                dla_rejects=True, engine_factory=engine_factory, config=None, engine=None)
+                                dla_layers=0, engine_factory=engine_factory, config=None, engine=None)
     _enums(trt, version)
     trt.nptype = _nptype(trt, version)
     trt.Logger = type("Logger", (), {"WARNING": 2, "ERROR": 1, "__init__": lambda self, level=2: None})
