@@ -16,6 +16,7 @@ from edgecl_runtime.cli import app
 from edgecl_runtime.errors import EngineError
 from edgecl_runtime.backends.trt.onnx_scan import _scan_with_onnx, scan_bytes, scan_onnx
 from edgecl_runtime.backends.trt.plan_record import read_record, sidecar_path
+from edgecl_runtime.backends.trt.plan_store import stored_plan_path
 from edgecl_runtime.backends.trt.build import BuildOptions, build_engine
 from edgecl_runtime.backends.trt.dla import DlaSettings
 from edgecl_runtime.backends.trt.opset import parser_problem
@@ -167,6 +168,30 @@ def test_cli_build_save_engine_and_verify_on_fakes(bundle, tmp_path, monkeypatch
     assert out.read_bytes() == b"SERIALIZED-10.3.0" and sidecar_path(out).is_file()
     assert "PASSED" in res.stdout and not list(bundle.glob("*.plan*"))
     assert ("deserialize", b"SERIALIZED-10.3.0", -1) in trt.calls
+    stored = stored_plan_path(load_bundle(bundle).onnx_sha256("fp32"), "fp16")
+    assert stored.read_bytes() == out.read_bytes()  # the runtime's own copy, in the device store
+    return trt
+
+
+def test_cli_build_triton_publishes_the_verified_plan(bundle, tmp_path, monkeypatch):
+    """Triton's Jetson onnxruntime backend has no TensorRT provider: the plan is the fast path."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    test_cli_build_save_engine_and_verify_on_fakes(bundle, tmp_path, monkeypatch)
+    repo = tmp_path / "repo"
+    res = runner.invoke(app, ["build", str(bundle), "--fp16", "--max-batch", "4", "--triton", str(repo),
+                              "--triton-name", "digits"])
+    assert res.exit_code == 0, res.stderr
+    cfg = text_format.Parse((repo / "digits" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    assert cfg.platform == "tensorrt_plan" and cfg.max_batch_size == 4 and cfg.HasField("dynamic_batching")
+    assert [(t.name, t.data_type, list(t.dims)) for t in cfg.input] == [("input", model_config_pb2.TYPE_FP32,
+                                                                         [1, 28, 28])]
+    assert [(t.name, list(t.dims), t.label_filename) for t in cfg.output] == [("logits", [4], "labels.txt")]
+    assert (repo / "digits" / "1" / "model.plan").read_bytes() == b"SERIALIZED-10.3.0"
+    assert len((repo / "digits" / "labels.txt").read_text().splitlines()) == 4
+    res = runner.invoke(app, ["build", str(bundle), "--fp16", "--dla-core", "0", "--triton", str(repo)])
+    assert res.exit_code == 2 and "drop --dla-core" in res.stderr
 
 
 def _erf(bundle, opset=17):
