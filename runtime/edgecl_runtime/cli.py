@@ -239,8 +239,7 @@ def _publish_triton(checked: Any, plan: Path, meta: Dict[str, Any], repo: Path, 
 
     run = str(checked.manifest.get("run") or "")
     with _failures():
-        done = publish_plan(TritonPlan(repo, name or run or "edgecl", plan, meta, checked.task,
-                                       checked.classes, run))
+        done = publish_plan(TritonPlan(repo, name or run or "edgecl", plan, meta, checked.task, checked.classes, run))
     out.print(escape(f"triton: {done['model']} (version {done['version']}, {done['config']})"))
 
 

@@ -1,16 +1,20 @@
 """A fake ``tensorrt`` module that fails where the real one of each version fails.
 
 Per version (8.5.2 JetPack 5.1, 8.6.1 JetPack 6.0, 10.3.0 JetPack 6.1/6.2, 11.0.0):
-* enums: 8.x has STRICT_TYPES and EXPLICIT_PRECISION (= 1); 10 has STRONGLY_TYPED (= 1, its
-  real value) and no STRICT_TYPES; 11 has no FP16/INT8/OBEY/PREFER flags, no EXPLICIT_BATCH and
-  layers without ``precision``; NORMALIZATION exists from 8.6, CAST and INT64 from 10.
+* enums with the values of each release's ``include/NvInfer.h``: 8.x has STRICT_TYPES and
+  EXPLICIT_PRECISION (= 1); 10 has STRONGLY_TYPED (= 1) and no STRICT_TYPES; 11 has no
+  FP16/INT8/OBEY/PREFER flags (the others keep their numbers), no EXPLICIT_BATCH, STRONGLY_TYPED
+  = 0, and layers without ``precision``; NORMALIZATION exists from 8.6, CAST and INT64 from 10.
 * ``nptype`` as 8.5.2 writes it (``np.bool``), run against the numpy pip gives Python 3.8 on
   JetPack 5 (1.24: no ``np.bool``): every call raises AttributeError.
 * the ONNX parser builds layers from the model's nodes (integer tensors stay integer) and fails,
   like onnx-tensorrt 8.5, on LayerNormalization ("Plugin not found"); an 8.x network without
   EXPLICIT_BATCH cannot hold an ONNX model.
 * the builder fails (returns None) when a non-float layer is pinned to float32 under a precision
-  constraint flag, and when a DLA build has no FP16/INT8 flag or lacks GPU fallback.
+  constraint flag; when a weakly typed (< 11) Q/DQ network lacks the INT8 flag; and for a DLA
+  build with no FP16/INT8 flag, on 11.0-11.2, or when a layer cannot run on the DLA (dynamic
+  profile, Erf, normalization, FP32-pinned, Q/DQ below 10) and GPU fallback is off.  With fallback
+  ``trt.dla_layers`` counts what the DLA took; ``Config.can_run_on_DLA`` answers per layer.
 * execution is asynchronous over ``fake_cudart``: ``execute_async_v3`` checks that every tensor
   is bound to live device memory large enough for the set input shape, then queues the work on
   the stream; nothing happens before ``cudaStreamSynchronize``.
@@ -24,30 +28,10 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import onnx
 
-# BuilderFlag values as each release's include/NvInfer.h numbers them (NVIDIA/TensorRT branches
-# release/8.5, release/8.6, release/10.3, release/11.0): 11 dropped the weakly typed flags (FP16,
-# INT8, OBEY/PREFER_PRECISION_CONSTRAINTS, BF16, FP8, INT4) without renumbering the others.
-_FLAGS_85 = {"FP16": 0, "INT8": 1, "DEBUG": 2, "GPU_FALLBACK": 3, "STRICT_TYPES": 4, "REFIT": 5,
-             "DISABLE_TIMING_CACHE": 6, "TF32": 7, "SPARSE_WEIGHTS": 8, "SAFETY_SCOPE": 9,
-             "OBEY_PRECISION_CONSTRAINTS": 10, "PREFER_PRECISION_CONSTRAINTS": 11, "DIRECT_IO": 12,
-             "REJECT_EMPTY_ALGORITHMS": 13, "ENABLE_TACTIC_HEURISTIC": 14}
-_FLAGS_86 = {**_FLAGS_85, "VERSION_COMPATIBLE": 15, "EXCLUDE_LEAN_RUNTIME": 16, "FP8": 17}
-_FLAGS_10 = {"FP16": 0, "INT8": 1, "DEBUG": 2, "GPU_FALLBACK": 3, "REFIT": 4, "DISABLE_TIMING_CACHE": 5,
-             "TF32": 6, "SPARSE_WEIGHTS": 7, "SAFETY_SCOPE": 8, "OBEY_PRECISION_CONSTRAINTS": 9,
-             "PREFER_PRECISION_CONSTRAINTS": 10, "DIRECT_IO": 11, "REJECT_EMPTY_ALGORITHMS": 12,
-             "VERSION_COMPATIBLE": 13, "EXCLUDE_LEAN_RUNTIME": 14, "FP8": 15, "ERROR_ON_TIMING_CACHE_MISS": 16,
-             "BF16": 17, "DISABLE_COMPILATION_CACHE": 18, "STRIP_PLAN": 19, "REFIT_IDENTICAL": 20,
-             "WEIGHT_STREAMING": 21, "INT4": 22}
-_FLAGS_11 = {"DEBUG": 2, "GPU_FALLBACK": 3, "REFIT": 4, "DISABLE_TIMING_CACHE": 5, "TF32": 6,
-             "SPARSE_WEIGHTS": 7, "SAFETY_SCOPE": 8, "DIRECT_IO": 11, "VERSION_COMPATIBLE": 12,
-             "EXCLUDE_LEAN_RUNTIME": 13, "ERROR_ON_TIMING_CACHE_MISS": 15, "DISABLE_COMPILATION_CACHE": 17,
-             "STRIP_PLAN": 18, "REFIT_IDENTICAL": 19, "WEIGHT_STREAMING": 20}
-# NetworkDefinitionCreationFlag, same headers: 8.x kEXPLICIT_BATCH 0 / kEXPLICIT_PRECISION 1;
-# 10.x kEXPLICIT_BATCH 0 / kSTRONGLY_TYPED 1; 11.x kSTRONGLY_TYPED 0 ("always enabled", kept for
-# API compatibility), kPREFER_JIT_PYTHON_PLUGINS 1, kPREFER_AOT_PYTHON_PLUGINS 2.
-_NET_8 = {"EXPLICIT_BATCH": 0, "EXPLICIT_PRECISION": 1}
-_NET_10 = {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1}
-_NET_11 = {"STRONGLY_TYPED": 0, "PREFER_JIT_PYTHON_PLUGINS": 1, "PREFER_AOT_PYTHON_PLUGINS": 2}
+from tests.runtime.backends.trt.fake_dla import _dla_capable, _dynamic_profile
+from tests.runtime.backends.trt.fake_trt_enums import (_FLAGS_10, _FLAGS_11, _FLAGS_85, _FLAGS_86, _NET_8,
+                                                      _NET_10, _NET_11)
+
 _LAYERS = ("CONVOLUTION ACTIVATION POOLING SCALE SOFTMAX CONCATENATION ELEMENTWISE UNARY SHUFFLE "
            "REDUCE CONSTANT MATRIX_MULTIPLY GATHER SHAPE IDENTITY QUANTIZE DEQUANTIZE")
 _OPS = {"Gemm": "MATRIX_MULTIPLY", "MatMul": "MATRIX_MULTIPLY", "Flatten": "SHUFFLE",
@@ -250,31 +234,6 @@ class Profile:
     def set_shape(self, name: str, mn: tuple, opt: tuple, mx: tuple) -> None:
         self.shapes[name] = (tuple(mn), tuple(opt), tuple(mx))
         self.trt.calls.append(("profile", name, tuple(mn), tuple(opt), tuple(mx)))
-
-
-# What the DLA cannot run, from TensorRT's "DLA Supported Layers and Restrictions" page (the
-# facts gathered in shared/notes): no dynamic dimensions ("the profile's min, max, and opt values
-# must be equal"); activations ReLU/Sigmoid/TanH/Clip only, so GELU's Erf stays on the GPU; no
-# normalization layer; no layer pinned to FP32; TensorRT 8.x's DLA does not run explicit (Q/DQ)
-# quantization; TensorRT 11.0-11.2 have no DLA at all (11.3 docs: "not supported in 11.0-11.2").
-_NOT_ON_DLA = {"NORMALIZATION", "GATHER", "SHAPE", "CONSTANT", "CAST"}
-
-
-def _dynamic_profile(config: "Config") -> bool:
-    return any(mn != mx for p in config.profiles for mn, _, mx in p.shapes.values())
-
-
-def _dla_capable(trt: Any, config: "Config", layer: Layer) -> bool:
-    """``IBuilderConfig::canRunOnDLA`` as the DLA restrictions above make it answer."""
-    v = _v(trt.__version__)
-    if (11, 0) <= v < (11, 3) or _dynamic_profile(config):
-        return False
-    kind = layer.type.name
-    if kind in _NOT_ON_DLA or "Erf" in layer.name or layer._precision == trt.float32:
-        return False
-    if kind in ("QUANTIZE", "DEQUANTIZE") and v < (10, 0):
-        return False
-    return all(t.dtype in (trt.float32, trt.float16, trt.int8) for t in layer._outputs)
 
 
 def _strongly_typed(trt: Any, network: Network) -> bool:
