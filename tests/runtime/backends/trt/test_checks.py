@@ -155,6 +155,11 @@ def test_cli_refuses_fp32_dla_without_tensorrt(bundle):
 
 
 def test_cli_build_save_engine_and_verify_on_fakes(bundle, tmp_path, monkeypatch):
+    _build_on_fakes(bundle, tmp_path, monkeypatch)
+
+
+def _build_on_fakes(bundle, tmp_path, monkeypatch):
+    """`edgecl-rt build --fp16 --save-engine` on the fakes; returns the fake TensorRT."""
     cudart = install(monkeypatch, FakeCudaRuntime("Orin", (8, 7)))
     trt = make_trt("10.3.0", cudart=cudart, engine_factory=_engine_factory)
     monkeypatch.setattr(trt_build, "import_tensorrt", lambda: trt)
@@ -178,7 +183,7 @@ def test_cli_build_triton_publishes_the_verified_plan(bundle, tmp_path, monkeypa
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2
 
-    test_cli_build_save_engine_and_verify_on_fakes(bundle, tmp_path, monkeypatch)
+    _build_on_fakes(bundle, tmp_path, monkeypatch)
     repo = tmp_path / "repo"
     res = runner.invoke(app, ["build", str(bundle), "--fp16", "--max-batch", "4", "--triton", str(repo),
                               "--triton-name", "digits"])
