@@ -86,7 +86,8 @@ def export_task(run: Run, data: RunData, task: int, formats: set[str], opset: in
     test_sets = test_sources(data, task, chw)
     golden = select_golden(test_sets, seed=config.seed)  # reads the golden images only
     calib = calibration_source(data, task, run.seed(task), chw) if "int8" in formats else None
-    data_in = ExportData(test_sets, golden, calib, nvinfer_sources(data, task))
+    data_in = ExportData(test_sets, golden, calib, nvinfer_sources(data, task),
+                         nvinfer_sources(data, task, "nearest"))
     return export_bundle(task_model(run, task), run.store.task_dir(task) / "export", request, data_in)
 
 

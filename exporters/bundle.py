@@ -61,7 +61,8 @@ def export_bundle(model: nn.Module, out_dir: str | Path, request: ExportRequest,
             if row.format.onnx and row.wanted(job):
                 entries[row.format.name] = row.export(job, entries)
         stamp_all(stage, entries, request.identity)  # before the engine build and the hashes: both read them
-        jetson = write_jetson_files(stage, entries, ref, np.asarray(golden[2]), request.identity, data.deepstream_sets)
+        jetson = write_jetson_files(stage, entries, ref, np.asarray(golden[2]), request.identity,
+                                    (data.deepstream_sets, data.deepstream_nearest_sets))
         for row in TABLE:
             if not row.format.onnx and row.wanted(job):
                 entries[row.format.name] = row.export(job, entries)

@@ -82,12 +82,15 @@ class ExportData:
     (streamed: the reference, every gate and the golden selection read it batch by batch);
     ``golden`` = (inputs float32 NCHW in [0, 1], labels, task_ids 1-based) or None to select it from
     the test sets; ``calib`` the INT8 calibration inputs (array or ``BatchSource``; needed for int8);
-    ``deepstream_sets`` the test sets preprocessed as DeepStream's nvinfer does (plain resize)."""
+    ``deepstream_sets`` the test sets preprocessed as DeepStream's nvinfer does with the configs'
+    bilinear ``scaling-filter`` (plain resize, no antialias), ``deepstream_nearest_sets`` the same
+    with nvinfer's default nearest filter."""
 
     test_sets: Sequence[Pair | BatchSource]
     golden: Golden | None = None
     calib: np.ndarray | BatchSource | None = None
     deepstream_sets: Sequence[Pair | BatchSource] | None = None
+    deepstream_nearest_sets: Sequence[Pair | BatchSource] | None = None
 
     def check(self, request: ExportRequest, int8: bool) -> tuple[int, int, int]:
         """One-line ValueError unless every array is float32-convertible NCHW of the request's size

@@ -18,8 +18,10 @@ from ..parity.sources import BatchSource
 from .deepstream import deepstream_accuracy, deepstream_record, nvinfer_accuracy, write_deepstream
 from .polygraphy import write_polygraphy_golden
 
-NVINFER_RESIZE = "plain resize of the original image to {h}x{w} (bilinear, no crop), as nvinfer scales"
-SAME_AS_EVAL = "the evaluation preprocessing (it already resizes straight to {h}x{w} without a crop)"
+NVINFER_RESIZE = ("plain resize of the original image to {h}x{w} (bilinear without antialiasing, no crop), as "
+                  "nvinfer scales with the configs' scaling-filter=1")
+SAME_AS_EVAL = "the evaluation preprocessing (the images already are {h}x{w}: no filter scales them)"
+Sets = Sequence[Any]  # test sets: (inputs, labels) pairs or BatchSources
 
 
 def exported_onnx(entries: Mapping[str, FormatEntry]) -> dict[str, str]:
@@ -35,30 +37,35 @@ def stamp_all(stage: Path, entries: Mapping[str, FormatEntry], identity: BundleI
 
 def write_jetson_files(stage: Path, entries: Mapping[str, FormatEntry], ref: Reference, golden_task_ids: np.ndarray,
                        identity: BundleIdentity,
-                       deepstream_sets: Sequence[tuple[np.ndarray, np.ndarray] | BatchSource] | None
-                       ) -> dict[str, Any]:
+                       deepstream_sets: tuple[Sets | None, Sets | None]) -> dict[str, Any]:
     """DeepStream configs + labels (with the nvinfer-preprocessing accuracy) and Polygraphy golden
     data; returns the manifest entries ``{"deepstream": ..., "polygraphy": ...}``.
 
-    ``deepstream_sets``: the seen tasks' test sets preprocessed as nvinfer does, run through the FP32
-    ONNX. None: when the input spec has no shorter-side resize the evaluation preprocessing already
-    is nvinfer's, so the reference logits of ``ref`` are used (the FP32 gate showed the ONNX agrees
-    with them); otherwise the accuracy is recorded as not measured (null).
+    ``deepstream_sets``: (bilinear, nearest) test sets preprocessed as nvinfer does with each
+    filter, run through the FP32 ONNX. None: when the input spec
+    has no shorter-side resize and the images already have the network's size nothing is scaled,
+    so the reference logits of ``ref`` are used for both filters (the FP32 gate showed the ONNX
+    agrees with them); otherwise the accuracy is recorded as not measured (null).
     """
+    bilinear, nearest = deepstream_sets
     trt_onnx = {p: f for p, f in exported_onnx(entries).items() if p in TRT_PRECISIONS}  # TensorRT's files only
     input_spec = identity.input_spec
     configs = write_deepstream(stage, classes=identity.classes, input_spec=input_spec, onnx_files=trt_onnx,
                                run=identity.run, task=identity.task)
     size = {"h": input_spec["crop"], "w": input_spec["crop"]}
-    measured, how = None, NVINFER_RESIZE.format(**size)
-    if deepstream_sets is not None:
-        measured = deepstream_accuracy(stage / ONNX_FILES["fp32"], deepstream_sets)
+    measured, near, how = None, None, NVINFER_RESIZE.format(**size)
+    if bilinear is not None:
+        measured = deepstream_accuracy(stage / ONNX_FILES["fp32"], bilinear)
+        near = deepstream_accuracy(stage / ONNX_FILES["fp32"], nearest) if nearest is not None else None
     elif input_spec.get("resize") is None:  # same images as the reference: its logits, no second read
-        measured = nvinfer_accuracy(ref.test_logits, [s.labels for s in ref.test_sets])
+        measured = near = nvinfer_accuracy(ref.test_logits, [s.labels for s in ref.test_sets])
         how = SAME_AS_EVAL.format(**size)
     pytorch = ref.accuracy()["accuracy"]
     polygraphy = write_polygraphy_golden(stage, ref.golden_inputs, ref.golden_logits, golden_task_ids)
-    return {"deepstream": deepstream_record(configs, measured, pytorch, how), "polygraphy": polygraphy}
+    record = deepstream_record(configs, measured, pytorch, how)
+    record["nearest_accuracy_pct"] = None if near is None else near["accuracy_pct"]
+    record["nearest_accuracy_delta_pp"] = None if near is None else round(near["accuracy_pct"] - pytorch, 4)
+    return {"deepstream": record, "polygraphy": polygraphy}
 
 
 __all__ = ["stamp_all", "write_jetson_files", "exported_onnx"]

@@ -27,13 +27,14 @@ def tensorrt_entry(job: Job, entries: Mapping[str, FormatEntry]) -> FormatEntry:
         return FormatEntry.failed(True, TRT_MISSING)
     from edgecl_runtime.backends.trt import TrtBackend
     from edgecl_runtime.bundle import Bundle
-    from edgecl_runtime.backends.trt.build import build_engine
+    from edgecl_runtime.backends.trt.build import BuildOptions, build_engine, plan_path
 
     started = time.perf_counter()
     try:
         formats = {name: entry.to_json() for name, entry in entries.items()}
         bundle = Bundle(path=job.stage, manifest={"formats": formats, "files": file_entries(job.stage)})
-        engine = build_engine(bundle, FORMAT.precision, max_batch=job.request.max_batch)
+        options = BuildOptions(max_batch=job.request.max_batch, out_path=plan_path(job.stage, FORMAT.precision))
+        engine = build_engine(bundle, FORMAT.precision, options)
         seconds = time.perf_counter() - started
         backend = TrtBackend.for_bundle(bundle, precision=FORMAT.precision, engine=engine)
         try:

@@ -194,17 +194,24 @@ def build(bundle: BundleArg,
               "--timing-cache-dir", help="Default: $EDGECL_RT_CACHE or ~/.cache/edgecl-rt")] = None,
           trust: TrustOpt = None, thresholds: ThresholdsOpt = None, allow_failed: AllowFailedOpt = None,
           save_engine: Annotated[Optional[Path], typer.Option(
-              "--save-engine", help="Write the plan here (its .json record beside it) instead "
-                                    "of BUNDLE/model.<precision>.plan.")] = None,
+              "--save-engine", help="Also write the plan here (its .json record beside it) for "
+                                    "trtexec, DeepStream or Triton; the runtime keeps its own copy.")] = None,
           dla_core: Annotated[Optional[int], typer.Option(
               "--dla-core", help="Build for this DLA core (Jetson Orin/Xavier); needs --fp16 "
                                  "or --int8.")] = None,
           gpu_fallback: Annotated[bool, typer.Option(
               "--gpu-fallback", help="With --dla-core: run layers the DLA cannot on the GPU.")] = False,
+          triton: Annotated[Optional[Path], typer.Option(
+              "--triton", help="After the gate passed, publish the plan as version N (the task) of a "
+                               "Triton tensorrt_plan model in this repository.")] = None,
+          triton_name: Annotated[Optional[str], typer.Option(
+              "--triton-name", help="Triton model name (default: the bundle's run name).")] = None,
           ) -> None:
-    """Build a TensorRT plan (model.<precision>.plan + .plan.json) on this device, then verify it."""
+    """Build a TensorRT plan on this device (kept in its plan store, sealed), then verify it."""
     from .bundle.read import load_bundle
-    from .backends.trt.build import build_engine, check_trt_precision, remove_plan
+    from .backends.trt.build import BuildOptions, build_engine, check_trt_precision, remove_plan
+    from .backends.trt.plan_record import read_record
+    from .backends.trt.plan_store import stored_plan_path
     from .backends.trt.compat import import_tensorrt
     from .backends.trt.dla import DlaSettings, check_dla
     from .bundle.verify import verify_bundle
@@ -214,6 +221,9 @@ def build(bundle: BundleArg,
         raise typer.Exit(2)
     precision = _CPU_ONLY if cpu_only else "fp16" if fp16 else "int8" if int8 else "fp32"  # CPU-only: refused below
     dla = DlaSettings(dla_core, gpu_fallback)
+    if triton is not None and dla_core is not None:
+        _error("--triton publishes a GPU plan (Triton's TensorRT backend sets no DLA core); drop --dla-core")
+        raise typer.Exit(2)
     cache = cache_dir or Path(os.environ.get("EDGECL_RT_CACHE", Path.home() / ".cache/edgecl-rt"))
     with _failures():
         check_trt_precision(precision)
@@ -222,17 +232,31 @@ def build(bundle: BundleArg,
         table = _operator_thresholds(thresholds)
         checked = load_bundle(bundle, trusted=keys, allow_failed=_allowed(allow_failed))  # refused before TensorRT
         import_tensorrt()
-        path = build_engine(checked, precision, max_batch, min(opt_batch, max_batch), workspace_mb,
-                            cache, out_path=save_engine, log=lambda s: typer.echo(s, err=True),
-                            dla=dla)
-        out.print(f"engine: {path}")
+        options = BuildOptions(max_batch, min(opt_batch, max_batch), workspace_mb, cache, save_engine, dla)
+        path = build_engine(checked, precision, options, log=lambda s: typer.echo(s, err=True))
+        meta = read_record(path)
+        out.print(f"engine: {path}" + ("" if dla.core is None else
+                                       f" (DLA core {dla.core}: {meta['dla_layers']} of {meta['layers']} layers)"))
         rec = verify_bundle(bundle, "trt", precision, table, trusted=keys, engine=path,
                             allow_failed=_allowed(allow_failed))
     _print_verification(rec)
     if not rec["passed"]:
         remove_plan(path)
+        remove_plan(stored_plan_path(meta["onnx_sha256"], meta["precision"], meta.get("dla_core")))
         _error(f"the {precision} engine failed verification and was deleted: {rec['reason']}")
         raise typer.Exit(1)
+    if triton is not None:
+        _publish_triton(checked, path, meta, triton, triton_name)
+
+
+def _publish_triton(checked: Any, plan: Path, meta: Dict[str, Any], repo: Path, name: Optional[str]) -> None:
+    """``build --triton``: the verified plan as a tensorrt_plan model version."""
+    from .backends.trt.triton_plan import TritonPlan, publish_plan
+
+    run = str(checked.manifest.get("run") or "")
+    with _failures():
+        done = publish_plan(TritonPlan(repo, name or run or "edgecl", plan, meta, checked.task, checked.classes, run))
+    out.print(escape(f"triton: {done['model']} (version {done['version']}, {done['config']})"))
 
 
 def _stream(clf: Any, video: Optional[Path], camera: Optional[int], every: int, top_k: int) -> None:

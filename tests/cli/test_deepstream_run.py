@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from edgecl.cli.app import app
 from edgecl.data.nvinfer_view import nvinfer_sources
+from edgecl.exporters.nvidia.nvinfer_scale import nvinfer_input
 from edgecl.data.run_data import open_data
 from edgecl.exporters.nvidia.deepstream import nvinfer_predictions
 from edgecl.exporters.parity.ort_session import onnx_logits
@@ -42,10 +43,14 @@ def test_resize_crop_run_records_accuracy_on_plain_resized_images(tmp_path):
         paths = [data.source.test.paths[i] for i in idx]
     finally:
         data.close()
-    expected = np.stack([np.asarray(Image.open(p).convert("RGB").resize((28, 28), Image.BILINEAR), np.float32)
-                         .transpose(2, 0, 1) / 255 for p in paths])  # the whole 40x30 frame, squashed
+    frames = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+    expected = np.stack([nvinfer_input(f, 28, "bilinear") for f in frames])  # the whole 40x30 frame, squashed
     x = np.concatenate([b for b, _ in source.batches()])
     assert np.allclose(x, expected, atol=1e-6)
+    pil = np.stack([np.asarray(Image.open(p).convert("RGB").resize((28, 28), Image.BILINEAR), np.float32)
+                    .transpose(2, 0, 1) / 255 for p in paths])
+    assert not np.allclose(x, pil, atol=1e-3)  # PIL antialiases when it shrinks; nvinfer does not
+    assert ds["nearest_accuracy_pct"] is not None
     pred = nvinfer_predictions(onnx_logits(bundle / "model.onnx", x))
     assert ds["accuracy_pct"] == 100 * np.mean(pred == source.labels)
     assert (bundle / "deepstream" / "config_infer_fp32.txt").read_text().count("model-color-format=0") == 1

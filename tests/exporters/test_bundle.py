@@ -164,10 +164,11 @@ def test_trt_path_with_a_stand_in_builder(setup, tmp_path, monkeypatch):
 
     seen = {}
 
-    def fake_build(bundle, precision, max_batch=8, **kwargs):
-        seen.update(precision=precision, max_batch=max_batch, sha=bundle.onnx_sha256("fp16"),
+    def fake_build(bundle, precision, options, **kwargs):
+        seen.update(precision=precision, max_batch=options.max_batch, sha=bundle.onnx_sha256("fp16"),
                     onnx=bundle.onnx_path("fp16"))
-        path = bundle.path / "model.fp16.plan"
+        path = options.out_path
+        assert path == bundle.path / "model.fp16.plan"
         path.write_bytes(b"plan-stand-in")
         return path
 

@@ -49,5 +49,26 @@ def test_x86_hosts_get_the_tensorrt_wheel():
 @pytest.mark.parametrize("extra,admits", [("jetpack5", ["11.8.2"]), ("jetpack60", ["12.2.1"]),
                                           ("jetpack61", ["12.6.2.post1"])])
 def test_jetpack_extras_pin_the_cuda_minor(extra, admits):
-    (req,) = _extra(extra)
+    (req,) = [r for r in _extra(extra) if r.name == "cuda-python"]
     assert [v for v in PUBLISHED if req.specifier.contains(v)] == admits
+
+
+@pytest.mark.parametrize("extra", ["jetpack5", "jetpack60", "jetpack61"])
+def test_jetpack_extras_keep_numpy_below_2(extra):
+    """TensorRT 10.3's module (built on numpy 1.23), the JetPack 6 onnxruntime-gpu wheel and apt's
+    python3-opencv break with numpy 2."""
+    (numpy,) = [r for r in _extra(extra) if r.name == "numpy"]
+    assert numpy.specifier.contains("1.24.4") and not numpy.specifier.contains("2.0.0")
+
+
+def _flavours(reqs):
+    return sorted(r.name for r in reqs if r.name in ("onnxruntime", "onnxruntime-gpu"))
+
+
+def test_no_install_line_gets_two_onnxruntime_flavours():
+    """onnxruntime and onnxruntime-gpu share one module: with both the CUDA provider vanishes."""
+    base = [Requirement(r) for r in tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]]
+    assert _flavours(base) == []  # the flavour is a choice, never forced on a Jetson
+    assert _flavours(_extra("ort")) == ["onnxruntime"]
+    for extra in ("jetpack5", "jetpack60", "jetpack61", "trt", "video", "update"):
+        assert _flavours(_extra(extra)) == [], extra

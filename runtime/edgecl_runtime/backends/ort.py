@@ -2,6 +2,11 @@
 
 Provider choice is a pure function of what the installed onnxruntime offers, so the same code
 runs on a laptop (CPU), an x86 GPU box (CUDA) and a Jetson (onnxruntime-gpu from JetPack).
+
+Exactly one ONNX Runtime flavour may be installed: ``onnxruntime`` (the runtime's ``[ort]`` extra,
+CPU) or NVIDIA's ``onnxruntime-gpu`` wheel.  Both install the same ``onnxruntime`` module, and
+with both present the CUDA provider silently disappears (microsoft/onnxruntime#26996), so
+``check_flavour`` refuses that, and a missing one, in one line before a session is made.
 """
 from __future__ import annotations
 
@@ -22,6 +27,36 @@ DEVICES = {"auto": ("CUDAExecutionProvider", "CPUExecutionProvider"),
            "tensorrt": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")}
 _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
              "tensor(double)": np.float64}
+
+
+FLAVOURS = ("onnxruntime", "onnxruntime-gpu")
+INSTALL_ONE = ("pip install './runtime[ort]' (CPU), or on a Jetson only NVIDIA's onnxruntime-gpu wheel "
+               "for its JetPack")
+
+
+def installed_flavours() -> list:
+    """The ONNX Runtime distributions installed here (by pip's metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in FLAVOURS:
+        try:
+            version(name)
+        except PackageNotFoundError:
+            continue
+        found.append(name)
+    return found
+
+
+def check_flavour() -> None:
+    """One-line RuntimeFailure unless exactly one ONNX Runtime flavour is installed."""
+    found = installed_flavours()
+    if len(found) > 1:
+        raise RuntimeFailure("both onnxruntime and onnxruntime-gpu are installed: they share one module and the "
+                             "CUDA provider silently disappears (onnxruntime#26996); run `pip uninstall -y "
+                             f"onnxruntime onnxruntime-gpu`, then {INSTALL_ONE}")
+    if not found:
+        raise RuntimeFailure(f"ONNX Runtime is not installed: {INSTALL_ONE}")
 
 
 def choose_providers(available: Sequence[str], device: str = "auto") -> list[str]:
@@ -66,6 +101,7 @@ class OrtBackend:
 
     def __init__(self, model: "bytes | str | os.PathLike[str]", precision: str = "fp32",
                  device: str = "auto", threads: int = 0, name: str | None = None) -> None:
+        check_flavour()
         import onnxruntime as ort
 
         self.path = Path(name or ("model.onnx" if isinstance(model, bytes) else model))

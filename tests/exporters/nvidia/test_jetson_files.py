@@ -69,9 +69,12 @@ def test_deepstream_config_per_precision_matches_the_model(bundle, setup):
     for precision, name in PRECISIONS.items():
         cfg_path = out / man["deepstream"]["configs"][precision]
         cfg = _ini(cfg_path)
-        assert (cfg_path.parent / cfg["onnx-file"]).resolve() == (out / name).resolve()
+        if precision == "int8":  # nvinfer cannot build Q/DQ without a calibrator: the device-built plan
+            assert cfg["model-engine-file"] == "../model.int8.plan" and "onnx-file" not in cfg
+        else:
+            assert (cfg_path.parent / cfg["onnx-file"]).resolve() == (out / name).resolve()
+            assert cfg["model-engine-file"] == f"../{name}_b1_gpu0_{precision}.engine"
         assert (cfg_path.parent / cfg["labelfile-path"]).resolve() == (out / "labels.txt").resolve()
-        assert cfg["model-engine-file"] == f"../{name}_b1_gpu0_{precision}.engine"
         assert cfg["network-type"] == "1" and cfg["network-mode"] == modes[precision]
         assert float(cfg["net-scale-factor"]) == pytest.approx(1 / 255, rel=1e-12)
         assert cfg["offsets"] == "0" and cfg["model-color-format"] == "2"  # GRAY, one offset
@@ -155,3 +158,55 @@ def test_polygraphy_fails_on_a_tampered_expected_output(bundle, tmp_path):
     done = _polygraphy(copy)
     assert done.returncode != 0
     assert "FAILED" in done.stdout + done.stderr
+
+
+def test_int8_config_loads_the_device_built_plan_and_never_builds_qdq_as_fp16(bundle, tmp_path):
+    """nvinfer without int8-calib-file builds with the FP16 flag only, which a Q/DQ network cannot."""
+    from tests.exporters.nvidia.fake_nvinfer import start
+
+    out, man = bundle
+    copy = tmp_path / "b"
+    shutil.copytree(out, copy)
+    cfg_path = copy / man["deepstream"]["configs"]["int8"]
+    first = cfg_path.read_text().splitlines()[0]
+    assert first.startswith("# FIRST, on this device: edgecl-rt build BUNDLE --int8 --save-engine BUNDLE/model.int8.plan")
+    cfg = _ini(cfg_path)
+    assert cfg["model-engine-file"] == "../model.int8.plan" and "onnx-file" not in cfg
+    res = start(cfg_path)  # before `edgecl-rt build`: one clear line, no FP16 attempt
+    assert not res["ok"] and "no model file matched" in res["log"][-1]
+    assert not any("Trying FP16 mode" in line for line in res["log"])
+    (copy / "model.int8.plan").write_bytes(b"plan")  # what `build --int8 --save-engine` leaves there
+    res = start(cfg_path)
+    assert res["ok"] and res["engine"] == (copy / "model.int8.plan").resolve()
+    for precision in ("fp32", "fp16"):  # these nvinfer builds itself, and saves under the config's name
+        res = start(copy / man["deepstream"]["configs"][precision])
+        assert res["ok"] and res["engine"] == (cfg_path.parent / _ini(cfg_path.parent / f"config_infer_{precision}.txt")
+                                                ["model-engine-file"]).resolve()
+
+
+def test_every_config_scales_bilinear_on_the_gpu_and_the_manifest_has_both_filters(bundle):
+    out, man = bundle
+    for precision in PRECISIONS:
+        cfg = _ini(out / man["deepstream"]["configs"][precision])
+        assert cfg["scaling-filter"] == "1" and cfg["scaling-compute-hw"] == "1"
+    ds = man["deepstream"]
+    assert ds["nearest_accuracy_pct"] is not None and "nearest_accuracy_delta_pp" in ds
+
+
+def test_nvinfer_scaling_is_bilinear_without_antialias_and_nearest():
+    from PIL import Image
+
+    from edgecl.exporters.nvidia.nvinfer_scale import nvinfer_input, scale
+
+    img = np.zeros((4, 4), np.uint8)
+    img[:, 2:] = 200
+    assert scale(img, 2, "bilinear").tolist() == [[0.0, 200.0], [0.0, 200.0]]  # 2 taps only, no averaging
+    assert scale(np.arange(16, dtype=np.uint8).reshape(4, 4), 2, "nearest").tolist() == [[5.0, 7.0], [13.0, 15.0]]
+    up = scale(np.array([[0, 100]], np.uint8), 4, "bilinear")
+    assert up[0].tolist() == [0.0, 25.0, 75.0, 100.0]  # half-pixel centres, edges clamped
+    # 8x shrink: samples fall between columns 8i+3 and 8i+4, both bright; 6 of each 8 columns are dark
+    stripes = np.tile(np.array([0, 0, 0, 255, 255, 0, 0, 0], np.uint8), (64, 8))
+    ours = nvinfer_input(stripes, 8)
+    pil = np.asarray(Image.fromarray(stripes).resize((8, 8), Image.BILINEAR), np.float32) / 255
+    assert float(ours.min()) == 1.0 and float(pil.max()) < 0.5  # nvinfer samples 2 taps, PIL averages
+    assert nvinfer_input(np.zeros((5, 7, 3), np.uint8), 3).shape == (3, 3, 3)

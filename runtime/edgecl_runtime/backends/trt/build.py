@@ -17,8 +17,10 @@ Version rules
   hold some) pinned to float32 makes the precision-constrained build fail.
 * fp32 clears TF32 (on by default on Ampere+/Orin), which would otherwise break the 1e-4 gate.
 * TensorRT < 8.6 cannot parse LayerNormalization (opset 17): refused before parsing
-  (``opset``).  DLA builds: ``dla``.  Output: the untouched plan + sidecar record
-  (``plan_record``).
+  (``opset``).  DLA builds (static profile, version refusals, layers placed): ``dla``.
+* Output: the untouched plan + its sidecar record (``plan_record``), sealed with the device key
+  and kept in the device's plan store under the ONNX's sha256 (``plan_store``); ``out_path``
+  (``--save-engine``) gets a copy for trtexec, DeepStream and Triton.
 """
 from __future__ import annotations
 
@@ -26,14 +28,16 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from ...atomic_io import write_bytes_atomic
 from ...contract import TRT_PRECISIONS, base_precision
 from ...errors import EngineError
 from .plan_record import sidecar_path, write_plan
+from .plan_store import seal, stored_plan_path
 from .compat import import_tensorrt, version_tuple
-from .dla import DlaSettings, apply_dla, build_failure_hint, check_dla
+from .dla import (DlaSettings, apply_dla, build_failure_hint, check_dla, check_dla_version,
+                  count_dla_layers, static_batch)
 from .dtypes import is_float
 from .opset import check_parser_support
 
@@ -56,6 +60,20 @@ class BuildPlan:
     builder_flags: tuple[str, ...]
     clear_flags: tuple[str, ...]
     pin_fp32: bool
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How to build: profile batches, workspace, timing-cache folder, DLA target, plan store root,
+    and ``out_path``, a copy of the plan for other tools (``--save-engine``)."""
+
+    max_batch: int = 8
+    opt_batch: int = 1
+    workspace_mb: int = DEFAULT_WORKSPACE_MB
+    cache_dir: Optional[Path] = None
+    out_path: Optional[Path] = None
+    dla: DlaSettings = DlaSettings()
+    store: Optional[Path] = None
 
 
 def check_trt_precision(precision: str) -> None:
@@ -122,13 +140,14 @@ def layers_to_pin(layers: Sequence[tuple[Any, ...]]) -> list[int]:
     return out
 
 
-def profile_shapes(input_shape: Sequence[int], max_batch: int, opt_batch: int = 1
-                   ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+def profile_shapes(input_shape: Sequence[int], max_batch: int, opt_batch: int = 1,
+                   static: bool = False) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """(min, opt, max) shapes for the optimisation profile of an NCHW input.
 
     Batch is the only dynamic axis: min 1, opt ``opt_batch`` (kernels are tuned for it; edge
     devices mostly classify one frame at a time, hence 1), max ``max_batch``.  A static batch
-    axis pins all three to it.
+    axis pins all three to it; so does ``static`` (a DLA build: no dynamic dimensions there), at
+    ``max_batch``.
     """
     shape = tuple(int(d) for d in input_shape)
     if len(shape) != 4 or any(d <= 0 for d in shape[1:]):
@@ -141,6 +160,8 @@ def profile_shapes(input_shape: Sequence[int], max_batch: int, opt_batch: int = 
             raise EngineError(f"the ONNX input has a fixed batch of {shape[0]}; "
                               f"--max-batch {max_batch} is impossible (re-export with dynamic batch)")
         return (shape[0],) + rest, (shape[0],) + rest, (shape[0],) + rest
+    if static:
+        return (max_batch,) + rest, (max_batch,) + rest, (max_batch,) + rest
     return (1,) + rest, (opt_batch,) + rest, (max_batch,) + rest
 
 
@@ -223,50 +244,58 @@ def _configure(trt: Any, builder: Any, plan: BuildPlan, workspace_mb: int, dla: 
     return config
 
 
-def _add_profile(builder: Any, config: Any, network: Any, max_batch: int, opt_batch: int
+def _add_profile(builder: Any, config: Any, network: Any, options: BuildOptions
                  ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     inp = _input_tensor(network)
-    shapes = profile_shapes(tuple(inp.shape), max_batch, opt_batch)
+    shapes = profile_shapes(tuple(inp.shape), options.max_batch, min(options.opt_batch, options.max_batch),
+                            static_batch(options.dla))
     profile = builder.create_optimization_profile()
     profile.set_shape(inp.name, *shapes)
     config.add_optimization_profile(profile)
     return shapes
 
 
-def build_engine(bundle: Any, precision: str, max_batch: int = 8, opt_batch: int = 1,
-                 workspace_mb: int = DEFAULT_WORKSPACE_MB, cache_dir: str | Path | None = None,
-                 out_path: str | Path | None = None, trt: Any = None,
-                 identity: Callable[[], tuple[str, str]] | None = None,
-                 log: Callable[[str], None] = lambda s: None,
-                 dla: DlaSettings = DlaSettings()) -> Path:
-    """Build ``bundle``'s plan for ``precision``; write it untouched plus its sidecar record.
+def _identity(identity: Optional[Callable[[], Sequence[Any]]]) -> Any:
+    """This device's identity (GPU, SM, memory, module) from ``identity`` or cuda-python."""
+    from .cuda_mem import DeviceIdentity, device_identity
+    return DeviceIdentity(*(identity or device_identity)())
 
-    Every refusal that needs no GPU work (DLA options, an ONNX this TensorRT cannot parse)
-    comes before the builder is created.  Returns the plan's path (``out_path`` or
-    ``model.<precision>.plan`` in the bundle).
+
+def build_engine(bundle: Any, precision: str, options: BuildOptions = BuildOptions(), *,
+                 trt: Any = None, identity: Optional[Callable[[], Sequence[Any]]] = None,
+                 log: Callable[[str], None] = lambda s: None) -> Path:
+    """Build ``bundle``'s plan for ``precision``; keep it (with its sealed record) in the device's
+    plan store, and a copy at ``options.out_path`` when given.
+
+    Every refusal that needs no GPU work (DLA options and versions, an ONNX this TensorRT cannot
+    parse) comes before the builder is created.  Returns ``options.out_path`` or the stored plan.
     """
+    dla = options.dla
     check_dla(base_precision(precision), dla)
     trt = trt if trt is not None else import_tensorrt()
-    if identity is None:
-        from .cuda_mem import device_identity as identity
-    gpu, cc = identity()
+    device = _identity(identity)
     version = str(trt.__version__)
+    check_dla_version(version_tuple(version), base_precision(precision), dla)
     plan = make_plan(version, precision, trt.BuilderFlag.__members__.keys())
     onnx_path = bundle.onnx_path(plan.onnx_precision)
     onnx_data = bundle.onnx_bytes(plan.onnx_precision)  # the bytes whose sha256 the manifest lists
     check_parser_support(version, onnx_data, onnx_path.name)
-    target = f"DLA core {dla.core}" if dla.core is not None else f"{gpu} (sm {cc})"
+    target = f"DLA core {dla.core}" if dla.core is not None else f"{device.gpu} (sm {device.cc})"
     log(f"TensorRT {version} on {target}: {plan.precision} from {onnx_path.name}, "
         f"flags {', '.join(plan.builder_flags) or 'none'}")
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(network_flag_bits(trt, plan.network_flags))
     _parse(trt, network, logger, onnx_path, onnx_data)
-    config = _configure(trt, builder, plan, workspace_mb, dla)
+    config = _configure(trt, builder, plan, options.workspace_mb, dla)
     if plan.pin_fp32:
         log(f"pinned {_pin_layers_fp32(trt, network)} norm/softmax/reduce layers to FP32")
-    shapes = _add_profile(builder, config, network, max_batch, opt_batch)
-    cache_file = timing_cache_path(cache_dir, version, gpu, cc) if cache_dir else None
+    shapes = _add_profile(builder, config, network, options)
+    on_dla, layers = count_dla_layers(config, network) if dla.core is not None else (0, network.num_layers)
+    if dla.core is not None:
+        log(f"DLA core {dla.core} runs {on_dla} of {layers} layers (static batch {shapes[2][0]}); "
+            f"{layers - on_dla} run on the GPU")
+    cache_file = timing_cache_path(options.cache_dir, version, device.gpu, device.cc) if options.cache_dir else None
     _timing_cache(config, cache_file)
     started = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
@@ -277,12 +306,20 @@ def build_engine(bundle: Any, precision: str, max_batch: int = 8, opt_batch: int
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(cache_file, bytes(config.get_timing_cache().serialize()))
-    meta = {"tensorrt": version, "gpu": gpu, "compute_capability": cc,
-            "precision": plan.precision, "onnx_sha256": bundle.onnx_sha256(plan.onnx_precision),
+    sha = bundle.onnx_sha256(plan.onnx_precision)
+    meta = {"tensorrt": version, "gpu": device.gpu, "compute_capability": device.cc,
+            "device_memory_gib": device.memory_gib, "module": device.module,
+            "precision": plan.precision, "onnx_sha256": sha,
             "onnx_file": onnx_path.name, "max_batch": shapes[2][0], "opt_batch": shapes[1][0],
             "input_shapes": {"min": list(shapes[0]), "opt": list(shapes[1]), "max": list(shapes[2])},
-            **dla.record(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    return write_plan(out_path or plan_path(bundle.path, plan.precision), meta, bytes(serialized))
+            **dla.record(), "dla_layers": on_dla, "layers": layers,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    blob = bytes(serialized)
+    stored = stored_plan_path(sha, plan.precision, dla.core, options.store)
+    write_plan(stored, meta, blob, sealer=lambda rec: seal(rec, options.store))
+    if options.out_path is None:
+        return stored
+    return write_plan(options.out_path, meta, blob, sealer=lambda rec: seal(rec, options.store))
 
 
 def remove_plan(path: str | Path) -> None:

@@ -1,7 +1,7 @@
 """Thin, torch-free CUDA helpers over cuda-python: device identity, streams, device buffers.
 
 cuda-python moved its runtime bindings from ``cuda.cudart`` to ``cuda.bindings.runtime``
-(12.6+); both are tried.  Every call returns ``(err, *values)``; ``_ok`` turns a non-success
+(12.6+); both are tried (the JetPack 5 and 6.0 pins, 11.8.x and 12.2.x, only have ``cuda.cudart``).  Every call returns ``(err, *values)``; ``_ok`` turns a non-success
 code into one readable EngineError.
 
 Why cuda-python (pinned per JetPack) and not Polygraphy's ctypes wrapper: these ~100 lines are
@@ -12,7 +12,8 @@ turned into the install line to run.
 """
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -60,14 +61,40 @@ def _ok(result: Any, what: str) -> Any:
     return values[0] if len(values) == 1 else tuple(values)
 
 
-def device_identity(device: int = 0) -> tuple[str, str]:
-    """(GPU name, compute capability "major.minor") of ``device``."""
+MODULE_FILE = Path("/proc/device-tree/model")  # Jetson: "NVIDIA Jetson AGX Orin Developer Kit"
+
+
+class DeviceIdentity(NamedTuple):
+    """What a plan is tied to: GPU name, SM "major.minor", memory (GiB, rounded), module name.
+
+    Every Orin module (AGX, NX, Nano) reports GPU "Orin" and SM 8.7; memory and the device-tree
+    model name tell them apart.  0 / "" where unknown (a discrete GPU has no device-tree model).
+    """
+
+    gpu: str
+    cc: str
+    memory_gib: int = 0
+    module: str = ""
+
+
+def module_name(path: Path = MODULE_FILE) -> str:
+    """The board's device-tree model name ("" off Jetson or when unreadable)."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError:
+        return ""
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace").strip()
+
+
+def device_identity(device: int = 0) -> DeviceIdentity:
+    """The identity of CUDA device ``device`` (see DeviceIdentity)."""
     rt = cudart()
     prop = _ok(rt.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
     name = prop.name
     if isinstance(name, (bytes, bytearray)):
         name = bytes(name).split(b"\0", 1)[0].decode("utf-8", "replace")
-    return str(name).strip(), f"{prop.major}.{prop.minor}"
+    memory = int(round(int(getattr(prop, "totalGlobalMem", 0) or 0) / float(1 << 30)))
+    return DeviceIdentity(str(name).strip(), f"{prop.major}.{prop.minor}", memory, module_name(MODULE_FILE))
 
 
 class Stream:

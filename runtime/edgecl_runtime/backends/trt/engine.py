@@ -1,12 +1,14 @@
 """Native TensorRT backend (name-based I/O API, TensorRT 8.5 through 10.x; no torch, no pycuda).
 
-Flow: read the plan's sidecar record and refuse a foreign plan *before* deserialising (another
-TensorRT version or GPU would crash or fail opaquely; a plan without a record is foreign),
-check the plan is the one the record describes, deserialise (on the recorded DLA core, if
-any), allocate one device buffer
+Flow: find the plan this device built from the bundle's ONNX (the device plan store, keyed by
+the sha256 the manifest gives; never a plan lying in the bundle folder), read its sidecar record
+and refuse *before* deserialising a record this device did not seal, or one for another TensorRT,
+device or ONNX (another TensorRT or GPU would crash or fail opaquely), check the plan is the one
+the record describes, deserialise (on the recorded DLA core, if any), allocate one device buffer
 per I/O tensor for the profile's max batch, then per call: ``set_input_shape`` ->
 host->device copy -> ``execute_async_v3`` -> device->host copy -> stream sync.
-Batches larger than the profile's max are run in chunks.  Tensor types map to numpy through
+Batches larger than the profile's max are run in chunks; an engine with a static batch (a DLA
+plan) gets each chunk zero-padded to it and the padding's outputs dropped.  Tensor types map to numpy through
 ``dtypes`` (``trt.nptype`` crashes on TensorRT 8.5.2 with numpy >= 1.24).
 """
 from __future__ import annotations
@@ -20,7 +22,8 @@ import numpy as np
 
 from ...errors import EngineError
 from .plan_record import check_compatible, read_plan, read_record
-from .build import plan_path as default_plan_path
+from .plan_store import check_seal, stored_plan_path
+from .build import make_plan
 from .compat import import_tensorrt
 from .dtypes import numpy_dtype
 from .cuda_mem import DeviceBuffer, Stream, device_identity
@@ -32,19 +35,18 @@ class TrtBackend:
     @classmethod
     def for_bundle(cls, bundle: Any, precision: str = "fp32",
                    engine: str | Path | None = None) -> "TrtBackend":
-        """Open the bundle's plan for ``precision``: ``engine`` when given, else
-        ``model.<prec>.plan`` built here, else the manifest's ``trt_<prec>`` file; either way its
-        sidecar record must match this device."""
-        path = Path(engine) if engine else default_plan_path(bundle.path, precision)
-        shipped = bundle.manifest.get("formats", {}).get(f"trt_{precision}", {}).get("file")
-        if engine is None and not path.is_file() and shipped:
-            path = bundle.path / shipped  # engine shipped in the bundle (header still checked)
+        """Open the plan this device built for ``bundle`` at ``precision``: ``engine`` when given
+        (a ``--save-engine`` copy), else the plan store's entry for the ONNX sha256 in the bundle's
+        manifest.  Either way the record must carry this device's seal and that same sha256."""
+        trt = import_tensorrt()
+        onnx_precision = make_plan(str(trt.__version__), precision,
+                                   trt.BuilderFlag.__members__.keys()).onnx_precision
+        expected = bundle.onnx_sha256(onnx_precision)
+        path = Path(engine) if engine else stored_plan_path(expected, precision)
         if not path.is_file():
             flag = "" if precision == "fp32" else f" --{precision}"
-            raise EngineError(f"no TensorRT plan {path.name} in {path.parent}; build it on this "
-                              f"device with `edgecl-rt build {bundle.path}{flag}`")
-        onnx_file = read_record(path).get("onnx_file") or bundle.onnx_path(precision).name
-        expected = bundle.manifest.get("files", {}).get(onnx_file, {}).get("sha256", "")
+            raise EngineError(f"no TensorRT plan built on this device for {bundle.path} ({precision}, "
+                              f"{path.name}); build it here with `edgecl-rt build {bundle.path}{flag}`")
         return cls(path, precision=precision, onnx_sha256=expected)
 
     def __init__(self, path: str | Path, precision: str = "fp32",
@@ -52,9 +54,13 @@ class TrtBackend:
         trt = import_tensorrt()
         self.trt, self.path, self.precision = trt, Path(path), precision
         self.meta = read_record(self.path)
-        self.gpu, self.cc = device_identity()
-        check_compatible(self.meta, trt.__version__, self.gpu, self.cc, onnx_sha256, str(self.path))
+        check_seal(self.meta, str(self.path))
+        self.device = device_identity()
+        self.gpu, self.cc = self.device[0], self.device[1]
+        check_compatible(self.meta, trt.__version__, self.device, onnx_sha256, str(self.path))
         self.meta, plan = read_plan(self.path)
+        check_seal(self.meta, str(self.path))  # the record read with the plan, not the one checked above
+        check_compatible(self.meta, trt.__version__, self.device, onnx_sha256, str(self.path))
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
         if self.meta.get("dla_core") is not None:
@@ -81,9 +87,10 @@ class TrtBackend:
         in_shape = tuple(eng.get_tensor_shape(self.input_name))
         self.sample_shape = in_shape[1:]
         if in_shape[0] < 0:
-            self.max_batch = int(eng.get_tensor_profile_shape(self.input_name, 0)[2][0])
+            profile = eng.get_tensor_profile_shape(self.input_name, 0)
+            self.min_batch, self.max_batch = int(profile[0][0]), int(profile[2][0])
         else:
-            self.max_batch = int(in_shape[0])
+            self.min_batch = self.max_batch = int(in_shape[0])
         self.num_classes = int(tuple(eng.get_tensor_shape(self.output_name))[-1])
         per_in = int(np.prod(self.sample_shape)) * self.in_dtype.itemsize
         per_out = self.num_classes * self.out_dtype.itemsize
@@ -95,8 +102,10 @@ class TrtBackend:
 
     def _run_chunk(self, x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
+        if n < self.min_batch:  # a static-batch (DLA) engine runs only its one batch size
+            x = np.concatenate([x, np.zeros((self.min_batch - n,) + x.shape[1:], x.dtype)])
         host_in = np.ascontiguousarray(x, dtype=self.in_dtype)
-        host_out = np.empty((n, self.num_classes), dtype=self.out_dtype)
+        host_out = np.empty((host_in.shape[0], self.num_classes), dtype=self.out_dtype)
         if not self.context.set_input_shape(self.input_name, tuple(host_in.shape)):
             raise EngineError(f"engine {self.path.name} rejects input shape {host_in.shape}")
         self.d_in.upload(host_in, self.stream)
@@ -104,7 +113,7 @@ class TrtBackend:
             raise EngineError(f"TensorRT execution of {self.path.name} failed")
         self.d_out.download(host_out, self.stream)
         self.stream.sync()
-        return host_out.astype(np.float32, copy=False)
+        return host_out[:n].astype(np.float32, copy=False)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Logits (N,K) float32; thread-safe (one context, guarded by a lock)."""

@@ -10,21 +10,24 @@ A plan without its sidecar is treated as foreign (built by another tool, or a le
 runtime cannot tell what it was built for, so it asks for a rebuild.  The sidecar also records
 the plan's sha256: a plan replaced under an old record is refused too.
 
-Record keys: record_version, tensorrt, gpu, compute_capability, precision, onnx_sha256,
-onnx_file, plan_sha256, max_batch, opt_batch, dla_core, gpu_fallback, created.
+Record keys: record_version, tensorrt, gpu, compute_capability, device_memory_gib, module,
+precision, onnx_sha256, onnx_file, plan_sha256, max_batch, opt_batch, input_shapes, dla_core,
+gpu_fallback, dla_layers, layers, created, device_seal.  Every Orin module reports GPU "Orin" and
+SM 8.7, so the device memory and the module name (``/proc/device-tree/model``) tell an Orin NX
+plan from an AGX Orin one.  The record is only trusted when sealed by this device (``plan_store``).
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from ...atomic_io import write_bytes_atomic, write_json_atomic
 from ...errors import EngineError
+from ...strict_json import loads_finite
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 SIDECAR_SUFFIX = ".json"
 LEGACY_MAGIC = b"EDGECLRT"  # edgecl-rt <= 0.1 prepended a header: such files are not plans
 REQUIRED = ("record_version", "tensorrt", "gpu", "compute_capability", "precision",
@@ -39,8 +42,9 @@ def sidecar_path(plan: "str | os.PathLike[str]") -> Path:
     return p.with_name(p.name + SIDECAR_SUFFIX)
 
 
-def write_plan(path: "str | os.PathLike[str]", meta: Record, plan: bytes) -> Path:
-    """Write the plan untouched, then its record; return the plan's path.
+def write_plan(path: "str | os.PathLike[str]", meta: Record, plan: bytes,
+               sealer: Optional[Callable[[Record], Record]] = None) -> Path:
+    """Write the plan untouched, then its record (passed through ``sealer``); return the plan's path.
 
     The old record goes first and the new one last, so a reader never pairs a record with a
     plan it does not describe; if the record cannot be written the plan is removed again.
@@ -51,6 +55,8 @@ def write_plan(path: "str | os.PathLike[str]", meta: Record, plan: bytes) -> Pat
     missing = [k for k in REQUIRED if k not in full]
     if missing:
         raise ValueError(f"plan record lacks {', '.join(missing)}")
+    if sealer is not None:
+        full = sealer(full)
     record.unlink(missing_ok=True)
     write_bytes_atomic(plan_path, bytes(plan))
     try:
@@ -81,7 +87,7 @@ def read_record(plan: "str | os.PathLike[str]") -> Record:
     if not path.is_file():
         raise EngineError(_foreign(plan_path))
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = loads_finite(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise EngineError(f"cannot read the plan record {path} ({type(exc).__name__}); {REBUILD}")
     if not isinstance(meta, dict) or any(k not in meta for k in REQUIRED):
@@ -105,27 +111,37 @@ def read_plan(plan: "str | os.PathLike[str]") -> Tuple[Record, bytes]:
     return meta, blob
 
 
-def _compatibility_problems(meta: Record, tensorrt_version: str, gpu: str, compute_capability: str,
+def _device_words(gpu: Any, cc: Any, memory: Any, module: Any) -> str:
+    extra = ", ".join(str(x) for x in (module, f"{memory} GiB" if memory else "") if x)
+    return f"{gpu} (sm {cc}{', ' + extra if extra else ''})"
+
+
+def _compatibility_problems(meta: Record, tensorrt_version: str, device: Tuple[Any, ...],
                            onnx_sha256: Optional[str] = None) -> list:
     """Why the plan ``meta`` describes cannot run here (empty list = compatible).
 
-    Plans are tied to the exact TensorRT version and to the GPU (name and SM version); the
-    ONNX hash catches a plan left over from a previous task's model.
+    ``device`` is (GPU name, SM[, memory GiB, module name]).  Plans are tied to the exact
+    TensorRT version and to the device: GPU name and SM, and where both sides know them the
+    memory and module (every Orin module says "Orin", sm 8.7).  The ONNX hash catches a plan
+    left over from a previous task's model.
     """
+    gpu, cc, memory, module = (tuple(device) + (0, ""))[:4]
     problems = []
     if str(meta["tensorrt"]) != str(tensorrt_version):
         problems.append(f"built with TensorRT {meta['tensorrt']}, this device has {tensorrt_version}")
-    if str(meta["compute_capability"]) != str(compute_capability) or str(meta["gpu"]) != str(gpu):
-        problems.append(f"built on {meta['gpu']} (sm {meta['compute_capability']}), this device is "
-                        f"{gpu} (sm {compute_capability})")
+    mem_r, mod_r = meta.get("device_memory_gib") or 0, meta.get("module") or ""
+    if (str(meta["compute_capability"]) != str(cc) or str(meta["gpu"]) != str(gpu)
+            or (memory and mem_r and int(mem_r) != int(memory)) or (module and mod_r and mod_r != module)):
+        problems.append(f"built on {_device_words(meta['gpu'], meta['compute_capability'], mem_r, mod_r)}, "
+                        f"this device is {_device_words(gpu, cc, memory, module)}")
     if onnx_sha256 is not None and str(meta["onnx_sha256"]) != str(onnx_sha256):
         problems.append("built from a different ONNX model than this bundle's")
     return problems
 
 
-def check_compatible(meta: Record, tensorrt_version: str, gpu: str, compute_capability: str,
+def check_compatible(meta: Record, tensorrt_version: str, device: Tuple[Any, ...],
                      onnx_sha256: Optional[str] = None, source: str = "plan") -> None:
     """Raise EngineError (one line, says to rebuild) when the plan cannot run here."""
-    problems = _compatibility_problems(meta, tensorrt_version, gpu, compute_capability, onnx_sha256)
+    problems = _compatibility_problems(meta, tensorrt_version, device, onnx_sha256)
     if problems:
         raise EngineError(f"{source} cannot be used here: {'; '.join(problems)}; {REBUILD}")

@@ -42,9 +42,10 @@ class cudaStream_t:
 
 
 class cudaDeviceProp:
-    def __init__(self, name: str, cc: tuple) -> None:
+    def __init__(self, name: str, cc: tuple, memory: int) -> None:
         self.name = name.encode() + b"\0" * (256 - len(name))  # a fixed char[256], as cuda-python gives
         self.major, self.minor = cc
+        self.totalGlobalMem = memory  # bytes; on a Jetson the shared system memory the GPU may use
 
 
 OK = cudaError_t.cudaSuccess
@@ -57,9 +58,9 @@ class FakeCudaRuntime(types.ModuleType):
     cudaError_t = cudaError_t
     cudaMemcpyKind = cudaMemcpyKind
 
-    def __init__(self, gpu: str = "Orin", cc: tuple = (8, 7)) -> None:
+    def __init__(self, gpu: str = "Orin", cc: tuple = (8, 7), memory: int = 0) -> None:
         super().__init__("cuda.bindings.runtime")
-        self.gpu, self.cc = gpu, cc
+        self.gpu, self.cc, self.memory_bytes = gpu, cc, memory
         self.memory: Dict[int, bytearray] = {}
         self.streams: Dict[int, List[Callable[[], None]]] = {}
         self.failing: Dict[str, cudaError_t] = {}
@@ -72,7 +73,7 @@ class FakeCudaRuntime(types.ModuleType):
 
     def cudaGetDeviceProperties(self, device: int):
         err = self._fail("cudaGetDeviceProperties")
-        return (err, None) if err else (OK, cudaDeviceProp(self.gpu, self.cc))
+        return (err, None) if err else (OK, cudaDeviceProp(self.gpu, self.cc, self.memory_bytes))
 
     def cudaMalloc(self, nbytes: int):
         if self._fail("cudaMalloc"):
@@ -137,9 +138,20 @@ class FakeCudaRuntime(types.ModuleType):
         return (OK,)
 
 
-def install(monkeypatch, runtime: FakeCudaRuntime) -> FakeCudaRuntime:
-    """Make ``from cuda.bindings import runtime`` return ``runtime`` (cuda-python >= 12.6 layout)."""
-    cuda, bindings = types.ModuleType("cuda"), types.ModuleType("cuda.bindings")
+def install(monkeypatch, runtime: FakeCudaRuntime, legacy: bool = False) -> FakeCudaRuntime:
+    """Make ``from cuda.bindings import runtime`` return ``runtime`` (cuda-python >= 12.6 layout),
+    or with ``legacy`` only ``from cuda import cudart``: the layout of the pins JetPack 5 (11.8.x)
+    and 6.0 (12.2.x) use, where ``cuda.bindings`` does not exist (NVIDIA/cuda-python: the
+    ``cuda.bindings`` package arrived in 12.6; before it the runtime module was ``cuda.cudart``)."""
+    cuda = types.ModuleType("cuda")
+    if legacy:
+        cuda.cudart = runtime
+        monkeypatch.setitem(sys.modules, "cuda", cuda)
+        monkeypatch.setitem(sys.modules, "cuda.cudart", runtime)
+        monkeypatch.delitem(sys.modules, "cuda.bindings", raising=False)
+        monkeypatch.delitem(sys.modules, "cuda.bindings.runtime", raising=False)
+        return runtime
+    bindings = types.ModuleType("cuda.bindings")
     cuda.bindings, bindings.runtime = bindings, runtime
     for name, mod in (("cuda", cuda), ("cuda.bindings", bindings), ("cuda.bindings.runtime", runtime)):
         monkeypatch.setitem(sys.modules, name, mod)

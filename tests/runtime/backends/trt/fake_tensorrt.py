@@ -1,16 +1,20 @@
 """A fake ``tensorrt`` module that fails where the real one of each version fails.
 
 Per version (8.5.2 JetPack 5.1, 8.6.1 JetPack 6.0, 10.3.0 JetPack 6.1/6.2, 11.0.0):
-* enums: 8.x has STRICT_TYPES and EXPLICIT_PRECISION (= 1); 10 has STRONGLY_TYPED (= 1, its
-  real value) and no STRICT_TYPES; 11 has no FP16/INT8/OBEY/PREFER flags, no EXPLICIT_BATCH and
-  layers without ``precision``; NORMALIZATION exists from 8.6, CAST and INT64 from 10.
+* enums with the values of each release's ``include/NvInfer.h``: 8.x has STRICT_TYPES and
+  EXPLICIT_PRECISION (= 1); 10 has STRONGLY_TYPED (= 1) and no STRICT_TYPES; 11 has no
+  FP16/INT8/OBEY/PREFER flags (the others keep their numbers), no EXPLICIT_BATCH, STRONGLY_TYPED
+  = 0, and layers without ``precision``; NORMALIZATION exists from 8.6, CAST and INT64 from 10.
 * ``nptype`` as 8.5.2 writes it (``np.bool``), run against the numpy pip gives Python 3.8 on
   JetPack 5 (1.24: no ``np.bool``): every call raises AttributeError.
 * the ONNX parser builds layers from the model's nodes (integer tensors stay integer) and fails,
   like onnx-tensorrt 8.5, on LayerNormalization ("Plugin not found"); an 8.x network without
   EXPLICIT_BATCH cannot hold an ONNX model.
 * the builder fails (returns None) when a non-float layer is pinned to float32 under a precision
-  constraint flag, and when a DLA build has no FP16/INT8 flag or lacks GPU fallback.
+  constraint flag; when a weakly typed (< 11) Q/DQ network lacks the INT8 flag; and for a DLA
+  build with no FP16/INT8 flag, on 11.0-11.2, or when a layer cannot run on the DLA (dynamic
+  profile, Erf, normalization, FP32-pinned, Q/DQ below 10) and GPU fallback is off.  With fallback
+  ``trt.dla_layers`` counts what the DLA took; ``Config.can_run_on_DLA`` answers per layer.
 * execution is asynchronous over ``fake_cudart``: ``execute_async_v3`` checks that every tensor
   is bound to live device memory large enough for the set input shape, then queues the work on
   the stream; nothing happens before ``cudaStreamSynchronize``.
@@ -24,15 +28,10 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import onnx
 
-_FLAGS_8 = ("FP16 INT8 DEBUG GPU_FALLBACK STRICT_TYPES REFIT DISABLE_TIMING_CACHE TF32 SPARSE_WEIGHTS "
-            "SAFETY_SCOPE OBEY_PRECISION_CONSTRAINTS PREFER_PRECISION_CONSTRAINTS DIRECT_IO "
-            "REJECT_EMPTY_ALGORITHMS ENABLE_TACTIC_HEURISTIC")
-_FLAGS_86 = _FLAGS_8 + " VERSION_COMPATIBLE EXCLUDE_LEAN_RUNTIME FP8"
-_FLAGS_10 = ("FP16 INT8 DEBUG GPU_FALLBACK REFIT DISABLE_TIMING_CACHE TF32 SPARSE_WEIGHTS SAFETY_SCOPE "
-             "OBEY_PRECISION_CONSTRAINTS PREFER_PRECISION_CONSTRAINTS DIRECT_IO REJECT_EMPTY_ALGORITHMS "
-             "VERSION_COMPATIBLE EXCLUDE_LEAN_RUNTIME FP8 ERROR_ON_TIMING_CACHE_MISS BF16 "
-             "DISABLE_COMPILATION_CACHE STRIP_PLAN REFIT_IDENTICAL WEIGHT_STREAMING INT4")
-_WEAK = {"FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS", "BF16", "FP8", "INT4"}
+from tests.runtime.backends.trt.fake_dla import _dla_capable, _dynamic_profile
+from tests.runtime.backends.trt.fake_trt_enums import (_FLAGS_10, _FLAGS_11, _FLAGS_85, _FLAGS_86, _NET_8,
+                                                      _NET_10, _NET_11)
+
 _LAYERS = ("CONVOLUTION ACTIVATION POOLING SCALE SOFTMAX CONCATENATION ELEMENTWISE UNARY SHUFFLE "
            "REDUCE CONSTANT MATRIX_MULTIPLY GATHER SHAPE IDENTITY QUANTIZE DEQUANTIZE")
 _OPS = {"Gemm": "MATRIX_MULTIPLY", "MatMul": "MATRIX_MULTIPLY", "Flatten": "SHUFFLE",
@@ -59,11 +58,9 @@ class _Numpy124:
 
 def _enums(trt: Any, version: str) -> None:
     v = _v(version)
-    flags = _FLAGS_8 if v < (8, 6) else _FLAGS_86 if v < (10, 0) else _FLAGS_10
-    names = [f for f in flags.split() if v < (11, 0) or f not in _WEAK]
-    trt.BuilderFlag = enum.IntEnum("BuilderFlag", {n: i for i, n in enumerate(names)})
-    net = ({"EXPLICIT_BATCH": 0, "EXPLICIT_PRECISION": 1} if v < (10, 0)
-           else {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1} if v < (11, 0) else {"STRONGLY_TYPED": 1})
+    flags = _FLAGS_85 if v < (8, 6) else _FLAGS_86 if v < (10, 0) else _FLAGS_10 if v < (11, 0) else _FLAGS_11
+    trt.BuilderFlag = enum.IntEnum("BuilderFlag", flags)
+    net = _NET_8 if v < (10, 0) else _NET_10 if v < (11, 0) else _NET_11
     trt.NetworkDefinitionCreationFlag = enum.IntEnum("NetworkDefinitionCreationFlag", net)
     types_ = "FLOAT HALF INT8 INT32 BOOL UINT8" + (" FP8" if v >= (8, 6) else "") + \
         (" BF16 INT64 INT4" if v >= (10, 0) else "")
@@ -216,6 +213,9 @@ class Config:
         self.flags.discard(flag.name)
         self.trt.calls.append(("clear_flag", flag.name))
 
+    def can_run_on_DLA(self, layer: Layer) -> bool:
+        return self.default_device_type == self.trt.DeviceType.DLA and _dla_capable(self.trt, self, layer)
+
     def add_optimization_profile(self, profile: Any) -> int:
         self.profiles.append(profile)
         return len(self.profiles) - 1
@@ -233,24 +233,43 @@ class Config:
 
 class Profile:
     def __init__(self, trt: Any) -> None:
-        self.trt = trt
+        self.trt, self.shapes = trt, {}
 
     def set_shape(self, name: str, mn: tuple, opt: tuple, mx: tuple) -> None:
+        self.shapes[name] = (tuple(mn), tuple(opt), tuple(mx))
         self.trt.calls.append(("profile", name, tuple(mn), tuple(opt), tuple(mx)))
 
 
+def _strongly_typed(trt: Any, network: Network) -> bool:
+    v = _v(trt.__version__)
+    return v >= (11, 0) or (v >= (10, 0) and bool(network.flags & (1 << 1)))
+
+
 def _build_error(trt: Any, network: Network, config: Config) -> Optional[str]:
-    """What the real builder would reject (None: it builds)."""
+    """What the real builder would reject (None: it builds); sets ``trt.dla_layers``."""
     constrained = config.flags & {"OBEY_PRECISION_CONSTRAINTS", "STRICT_TYPES"}
     for layer in network.layers:
         tensors = [layer.get_output(j) for j in range(layer.num_outputs)]
         if constrained and layer._precision == trt.float32 and any(t.dtype != trt.float32 for t in tensors):
             return f"{layer.name}: no implementation obeys the requested constraints (float on an integer layer)"
+    qdq = [l for l in network.layers if l.type.name in ("QUANTIZE", "DEQUANTIZE")]
+    if qdq and "INT8" not in config.flags and not _strongly_typed(trt, network):
+        # weakly typed (< 11): Q/DQ needs the INT8 flag; nvinfer without int8-calib-file sets FP16
+        # only (facts: "int8 is not configured in the builder"; NVIDIA/TensorRT#2348)
+        return f"{qdq[0].name}: int8 is not configured in the builder (Q/DQ network without the INT8 flag)"
+    trt.dla_layers = 0
     if config.default_device_type == trt.DeviceType.DLA:
-        if not config.flags & {"FP16", "INT8"}:
+        v = _v(trt.__version__)
+        if (11, 0) <= v < (11, 3):
+            return "DLA is not supported in TensorRT 11.0-11.2"
+        if v < (11, 0) and not config.flags & {"FP16", "INT8"}:
             return "DLA supports only FP16 and INT8 precision"
-        if "GPU_FALLBACK" not in config.flags and trt.dla_rejects:
-            return f"{network.layers[0].name} cannot run on DLA and GPU fallback is off"
+        on_dla = [l for l in network.layers if config.can_run_on_DLA(l)]
+        if len(on_dla) < len(network.layers) and "GPU_FALLBACK" not in config.flags:
+            off = next(l for l in network.layers if l not in on_dla)
+            why = "DLA does not support dynamic dimensions" if _dynamic_profile(config) else "not a DLA layer"
+            return f"{off.name} cannot run on DLA ({why}) and GPU fallback is off"
+        trt.dla_layers = len(on_dla)
     return None
 
 
@@ -319,10 +338,11 @@ class Context:
 
 class Engine:
     def __init__(self, trt: Any, compute: Callable[[np.ndarray], np.ndarray], sample: tuple,
-                 classes: int, max_batch: int) -> None:
+                 classes: int, max_batch: int, min_batch: int = 1) -> None:
         self.trt, self.compute, self.classes, self.batches = trt, compute, classes, []
         self.input, self.output = "input", "logits"
-        self.profile = ((1,) + sample, (1,) + sample, (max_batch,) + sample)
+        # a DLA engine's profile is static (min = opt = max): any other batch is rejected
+        self.profile = ((min_batch,) + sample, (min_batch,) + sample, (max_batch,) + sample)
         self.num_io_tensors = 2
 
     def get_tensor_name(self, i: int) -> str:
@@ -359,7 +379,7 @@ def make_trt(version: str = "10.3.0", cudart: Any = None, num_dla: int = 0,
              engine_factory: Optional[Callable[[Any], Engine]] = None) -> Any:
     """A ``tensorrt`` module of ``version``; ``trt.calls`` records what was asked of it."""
     trt = types.SimpleNamespace(__version__=version, calls=[], cudart=cudart, num_dla=num_dla,
-                                dla_rejects=True, engine_factory=engine_factory, config=None, engine=None)
+                                dla_layers=0, engine_factory=engine_factory, config=None, engine=None)
     _enums(trt, version)
     trt.nptype = _nptype(trt, version)
     trt.Logger = type("Logger", (), {"WARNING": 2, "ERROR": 1, "__init__": lambda self, level=2: None})

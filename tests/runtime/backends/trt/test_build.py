@@ -7,7 +7,7 @@ from edgecl_runtime.bundle import load_bundle
 from edgecl_runtime.errors import EngineError
 from edgecl_runtime.backends.trt.plan_record import (check_compatible, read_plan, read_record, sidecar_path,
                                         write_plan)
-from edgecl_runtime.backends.trt.build import (build_engine, layers_to_pin, make_plan, network_flag_bits,
+from edgecl_runtime.backends.trt.build import (BuildOptions, build_engine, layers_to_pin, make_plan, network_flag_bits,
                                       precision_constraint_flag, profile_shapes, timing_cache_path)
 from edgecl_runtime.backends.trt.compat import NO_TENSORRT, tensorrt_available, version_tuple
 from tests.runtime.backends.trt.fake_tensorrt import make_trt
@@ -21,7 +21,7 @@ def test_plan_is_written_untouched_beside_its_record(tmp_path):
     path = write_plan(tmp_path / "model.fp16.plan", META, b"PLANBYTES")
     assert path.read_bytes() == b"PLANBYTES"  # what trtexec / Triton / DeepStream load
     record = json.loads(sidecar_path(path).read_text())
-    assert sidecar_path(path).name == "model.fp16.plan.json" and record["record_version"] == 1
+    assert sidecar_path(path).name == "model.fp16.plan.json" and record["record_version"] == 2
     meta, plan = read_plan(path)
     assert plan == b"PLANBYTES" and meta == record and read_record(path)["gpu"] == "Orin"
     with pytest.raises(ValueError, match="lacks"):
@@ -50,13 +50,25 @@ def test_plans_without_a_usable_record_are_refused(tmp_path):
 
 
 def test_compatibility_check():
-    check_compatible(META, "8.6.2", "Orin", "8.7", "ab" * 32)
+    check_compatible(META, "8.6.2", ("Orin", "8.7"), "ab" * 32)
     with pytest.raises(EngineError, match=r"TensorRT 8\.6\.2, this device has 10\.3.*edgecl-rt build"):
-        check_compatible(META, "10.3.0", "Orin", "8.7")
+        check_compatible(META, "10.3.0", ("Orin", "8.7"))
     with pytest.raises(EngineError, match=r"built on Orin \(sm 8\.7\), this device is Xavier"):
-        check_compatible(META, "8.6.2", "Xavier", "7.2")
+        check_compatible(META, "8.6.2", ("Xavier", "7.2"))
     with pytest.raises(EngineError, match="different ONNX"):
-        check_compatible(META, "8.6.2", "Orin", "8.7", "cd" * 32)
+        check_compatible(META, "8.6.2", ("Orin", "8.7"), "cd" * 32)
+
+
+def test_an_orin_nx_plan_is_not_taken_for_an_agx_orin_one():
+    """Every Orin module says GPU "Orin", sm 8.7: the record keeps memory and module name too."""
+    nx = {**META, "device_memory_gib": 15, "module": "NVIDIA Jetson Orin NX Engineering Reference Developer Kit"}
+    agx = ("Orin", "8.7", 30, "NVIDIA Jetson AGX Orin Developer Kit")
+    with pytest.raises(EngineError, match=r"built on Orin \(sm 8\.7, NVIDIA Jetson Orin NX.*15 GiB\), "
+                                          r"this device is Orin \(sm 8\.7, NVIDIA Jetson AGX Orin.*30 GiB\)"):
+        check_compatible(nx, "8.6.2", agx)
+    with pytest.raises(EngineError, match="this device is"):
+        check_compatible({**nx, "module": ""}, "8.6.2", agx)  # memory alone tells them apart
+    check_compatible(nx, "8.6.2", ("Orin", "8.7", 15, nx["module"]))
 
 
 @pytest.mark.parametrize("version,prec,onnx,net,flags,pin", [
@@ -85,7 +97,9 @@ def test_constraint_flag_name_and_versions():
     with pytest.raises(EngineError):
         precision_constraint_flag({"FP16"})
     assert version_tuple("8.6.1.post1") == (8, 6, 1) and version_tuple("10.3") == (10, 3)
-    assert network_flag_bits(make_trt("11.0.0"), ["STRONGLY_TYPED"]) == 2  # its real value: 1
+    # kSTRONGLY_TYPED is 1 in 10.x and 0 in 11.x (include/NvInfer.h, release/10.3 and release/11.0)
+    assert network_flag_bits(make_trt("10.3.0"), ["STRONGLY_TYPED"]) == 2
+    assert network_flag_bits(make_trt("11.0.0"), ["STRONGLY_TYPED"]) == 1
 
 
 def test_layers_to_pin():
@@ -124,7 +138,7 @@ def test_timing_cache_path_is_per_version_and_gpu(tmp_path):
 def test_build_fp16_on_trt8_writes_plan_and_record(bundle, tmp_path):
     trt = make_trt("8.6.1")
     (tmp_path / "cache").mkdir()
-    path = build_engine(load_bundle(bundle), "fp16", max_batch=4, cache_dir=tmp_path / "cache",
+    path = build_engine(load_bundle(bundle), "fp16", BuildOptions(max_batch=4, cache_dir=tmp_path / "cache"),
                         trt=trt, identity=ORIN)
     calls = trt.calls
     assert ("create_network", 1) in calls and ("parse", "model.onnx") in calls
@@ -138,14 +152,14 @@ def test_build_fp16_on_trt8_writes_plan_and_record(bundle, tmp_path):
     assert meta["input_shapes"]["max"] == [4, 1, 28, 28] and meta["dla_core"] is None
     assert timing_cache_path(tmp_path / "cache", "8.6.1", "Orin", "8.7").read_bytes() == b"CACHE"
     trt2 = make_trt("8.6.1")  # second build reuses the saved timing cache
-    build_engine(load_bundle(bundle), "fp16", cache_dir=tmp_path / "cache", trt=trt2, identity=ORIN)
+    build_engine(load_bundle(bundle), "fp16", BuildOptions(cache_dir=tmp_path / "cache"), trt=trt2, identity=ORIN)
     assert ("timing_cache_in", b"CACHE") in trt2.calls
 
 
 def test_build_strongly_typed_and_fp32(bundle):
     trt = make_trt("11.0.0")  # layers have no `precision`: touching it would raise
     build_engine(load_bundle(bundle), "fp16", trt=trt, identity=lambda: ("H200", "9.0"))
-    assert ("create_network", 2) in trt.calls and ("parse", "model.fp16.onnx") in trt.calls
+    assert ("create_network", 1) in trt.calls and ("parse", "model.fp16.onnx") in trt.calls
     assert not [c for c in trt.calls if c[0] == "set_flag"] and ("pinned", []) in trt.calls
     trt = make_trt("10.3.0")
     build_engine(load_bundle(bundle), "fp32", trt=trt, identity=lambda: ("H200", "9.0"))
@@ -162,10 +176,13 @@ def test_failed_build_is_one_line_error_and_writes_nothing(bundle, monkeypatch):
     assert not list(bundle.glob("*.plan*"))
 
 
-def test_trt_backend_needs_a_plan(bundle):
+def test_trt_backend_needs_a_plan(bundle, monkeypatch):
     from edgecl_runtime.backends.trt import TrtBackend
+    from edgecl_runtime.backends.trt import engine as trt_backend
 
-    with pytest.raises(EngineError, match=r"no TensorRT plan model\.fp16\.plan in .*edgecl-rt build .* --fp16"):
+    monkeypatch.setattr(trt_backend, "import_tensorrt", lambda: make_trt("10.3.0"))
+    with pytest.raises(EngineError, match=r"no TensorRT plan built on this device .*model\.fp16\.plan\); "
+                                          r"build it here with `edgecl-rt build .* --fp16"):
         TrtBackend.for_bundle(load_bundle(bundle), "fp16")
 
 
@@ -187,7 +204,7 @@ def test_missing_tensorrt_message(bundle):
 def test_real_build_and_verify(bundle, tmp_path, precision):
     from edgecl_runtime.bundle.verify import verify_bundle
 
-    path = build_engine(load_bundle(bundle), precision, max_batch=4, cache_dir=tmp_path)
+    path = build_engine(load_bundle(bundle), precision, BuildOptions(max_batch=4, cache_dir=tmp_path))
     rec = verify_bundle(bundle, "trt", precision)
     assert rec["passed"], rec["reason"]
     assert path.read_bytes()[:8] != b"EDGECLRT"  # the plan as TensorRT wrote it

@@ -16,7 +16,8 @@ from edgecl_runtime.cli import app
 from edgecl_runtime.errors import EngineError
 from edgecl_runtime.backends.trt.onnx_scan import _scan_with_onnx, scan_bytes, scan_onnx
 from edgecl_runtime.backends.trt.plan_record import read_record, sidecar_path
-from edgecl_runtime.backends.trt.build import build_engine
+from edgecl_runtime.backends.trt.plan_store import stored_plan_path
+from edgecl_runtime.backends.trt.build import BuildOptions, build_engine
 from edgecl_runtime.backends.trt.dla import DlaSettings
 from edgecl_runtime.backends.trt.opset import parser_problem
 from tests.runtime.backends.trt.fake_cudart import FakeCudaRuntime, install
@@ -126,8 +127,8 @@ def test_only_float_layers_are_pinned(bundle):
 def test_dla_build_records_core_and_fallback(bundle):
     trt = make_trt("8.5.2", num_dla=2)
     _edit_model(bundle, 16)
-    path = build_engine(load_bundle(bundle), "fp16", trt=trt, identity=ORIN,
-                        dla=DlaSettings(1, gpu_fallback=True))
+    path = build_engine(load_bundle(bundle), "fp16", BuildOptions(dla=DlaSettings(1, gpu_fallback=True)),
+                        trt=trt, identity=ORIN)
     assert trt.config.default_device_type == trt.DeviceType.DLA and trt.config.DLA_core == 1
     assert ("set_flag", "GPU_FALLBACK") in trt.calls
     meta = read_record(path)
@@ -139,12 +140,11 @@ def test_dla_build_records_core_and_fallback(bundle):
     (2, DlaSettings(None, True), "fp16", "--gpu-fallback only applies to a DLA build"),
     (2, DlaSettings(2, True), "fp16", "this device has DLA cores 0-1; pick one"),
     (0, DlaSettings(0, True), "int8", "this device has no DLA; drop --dla-core"),
-    (2, DlaSettings(0), "fp16", "failed to build the fp16 engine.*need --gpu-fallback"),
 ])
 def test_dla_refusals_are_one_line(bundle, cores, dla, precision, msg):
     trt = make_trt("10.3.0", num_dla=cores)
     with pytest.raises(EngineError, match=msg):
-        build_engine(load_bundle(bundle), precision, trt=trt, identity=ORIN, dla=dla)
+        build_engine(load_bundle(bundle), precision, BuildOptions(dla=dla), trt=trt, identity=ORIN)
     assert not list(bundle.glob("*.plan*"))
 
 
@@ -155,6 +155,11 @@ def test_cli_refuses_fp32_dla_without_tensorrt(bundle):
 
 
 def test_cli_build_save_engine_and_verify_on_fakes(bundle, tmp_path, monkeypatch):
+    _build_on_fakes(bundle, tmp_path, monkeypatch)
+
+
+def _build_on_fakes(bundle, tmp_path, monkeypatch):
+    """`edgecl-rt build --fp16 --save-engine` on the fakes; returns the fake TensorRT."""
     cudart = install(monkeypatch, FakeCudaRuntime("Orin", (8, 7)))
     trt = make_trt("10.3.0", cudart=cudart, engine_factory=_engine_factory)
     monkeypatch.setattr(trt_build, "import_tensorrt", lambda: trt)
@@ -168,3 +173,121 @@ def test_cli_build_save_engine_and_verify_on_fakes(bundle, tmp_path, monkeypatch
     assert out.read_bytes() == b"SERIALIZED-10.3.0" and sidecar_path(out).is_file()
     assert "PASSED" in res.stdout and not list(bundle.glob("*.plan*"))
     assert ("deserialize", b"SERIALIZED-10.3.0", -1) in trt.calls
+    stored = stored_plan_path(load_bundle(bundle).onnx_sha256("fp32"), "fp16")
+    assert stored.read_bytes() == out.read_bytes()  # the runtime's own copy, in the device store
+    return trt
+
+
+def test_cli_build_triton_publishes_the_verified_plan(bundle, tmp_path, monkeypatch):
+    """Triton's Jetson onnxruntime backend has no TensorRT provider: the plan is the fast path."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    _build_on_fakes(bundle, tmp_path, monkeypatch)
+    repo = tmp_path / "repo"
+    res = runner.invoke(app, ["build", str(bundle), "--fp16", "--max-batch", "4", "--triton", str(repo),
+                              "--triton-name", "digits"])
+    assert res.exit_code == 0, res.stderr
+    cfg = text_format.Parse((repo / "digits" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    assert cfg.platform == "tensorrt_plan" and cfg.max_batch_size == 4 and cfg.HasField("dynamic_batching")
+    assert [(t.name, t.data_type, list(t.dims)) for t in cfg.input] == [("input", model_config_pb2.TYPE_FP32,
+                                                                         [1, 28, 28])]
+    assert [(t.name, list(t.dims), t.label_filename) for t in cfg.output] == [("logits", [4], "labels.txt")]
+    assert (repo / "digits" / "1" / "model.plan").read_bytes() == b"SERIALIZED-10.3.0"
+    assert len((repo / "digits" / "labels.txt").read_text().splitlines()) == 4
+    res = runner.invoke(app, ["build", str(bundle), "--fp16", "--dla-core", "0", "--triton", str(repo)])
+    assert res.exit_code == 2 and "drop --dla-core" in res.stderr
+
+
+def _erf(bundle, opset=17):
+    """A GELU's Erf beside the classifier: not a DLA activation (ReLU/Sigmoid/TanH/Clip only)."""
+    return _edit_model(bundle, opset, [helper.make_node("Erf", ["flat"], ["erf"], name="/mlp/act/Erf")])
+
+
+@pytest.mark.parametrize("version", ["8.5.2", "10.3.0"])
+def test_dla_build_has_a_static_profile_and_records_what_runs_on_the_dla(bundle, version):
+    """DLA has no dynamic dimensions: a min-1 profile would send every layer to the GPU."""
+    _edit_model(bundle, 16)
+    trt, lines = make_trt(version, num_dla=2), []
+    path = build_engine(load_bundle(bundle), "fp16", BuildOptions(max_batch=4, dla=DlaSettings(0, True)),
+                        trt=trt, identity=ORIN, log=lines.append)
+    assert ("profile", "input", (4, 1, 28, 28), (4, 1, 28, 28), (4, 1, 28, 28)) in trt.calls
+    meta = read_record(path)
+    assert (meta["dla_layers"], meta["layers"]) == (2, 2) == (trt.dla_layers, 2)
+    assert meta["input_shapes"]["min"] == [4, 1, 28, 28] and meta["max_batch"] == 4
+    assert any("DLA core 0 runs 2 of 2 layers" in line for line in lines)
+
+
+def test_dla_layers_it_cannot_run_need_gpu_fallback_and_are_counted(bundle):
+    _erf(bundle)
+    with pytest.raises(EngineError, match=r"failed to build the fp16 engine.*GELU.*need --gpu-fallback"):
+        build_engine(load_bundle(bundle), "fp16", BuildOptions(dla=DlaSettings(0)), trt=make_trt("10.3.0", num_dla=1),
+                     identity=ORIN)
+    assert not list(bundle.glob("*.plan*"))
+    path = build_engine(load_bundle(bundle), "fp16", BuildOptions(dla=DlaSettings(0, True)),
+                        trt=make_trt("10.3.0", num_dla=1), identity=ORIN)
+    assert (read_record(path)["dla_layers"], read_record(path)["layers"]) == (2, 3)
+
+
+@pytest.mark.parametrize("version,precision,msg", [
+    ("8.5.2", "int8", "TensorRT 8.x's DLA does not run explicit \\(Q/DQ\\) quantization"),
+    ("8.6.1", "int8", "TensorRT 8.x's DLA does not run explicit \\(Q/DQ\\) quantization"),
+    ("11.0.0", "fp16", "TensorRT 11.0-11.2 do not support the DLA"),
+])
+def test_dla_requests_this_tensorrt_cannot_place_are_refused_before_the_builder(bundle, version, precision, msg):
+    _edit_model(bundle, 16)
+    trt = make_trt(version, num_dla=2)
+    with pytest.raises(EngineError, match=msg) as info:
+        build_engine(load_bundle(bundle), precision, BuildOptions(dla=DlaSettings(0, True)), trt=trt, identity=ORIN)
+    assert "\n" not in str(info.value) and not [c for c in trt.calls if c[0] == "create_network"]
+
+
+def test_int8_dla_builds_from_tensorrt_10(bundle):
+    path = build_engine(load_bundle(bundle), "int8", BuildOptions(max_batch=2, dla=DlaSettings(0, True)),
+                        trt=make_trt("10.3.0", num_dla=1), identity=ORIN)
+    assert read_record(path)["dla_layers"] > 0
+
+
+def _fake_build(version, model_path, flags, dla_profile=None, fallback=False):
+    """Drive the fake TensorRT directly: parse, set ``flags``, optionally target DLA core 0."""
+    trt = make_trt(version, num_dla=1)
+    builder = trt.Builder(None)
+    network = builder.create_network(1 if int(version.split(".")[0]) < 10 else 0)
+    assert trt.OnnxParser(network, None).parse_from_file(str(model_path))
+    config = builder.create_builder_config()
+    for name in flags:
+        config.set_flag(getattr(trt.BuilderFlag, name))
+    if dla_profile is not None:
+        config.default_device_type, config.DLA_core = trt.DeviceType.DLA, 0
+        if fallback:
+            config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+        profile = builder.create_optimization_profile()
+        profile.set_shape("input", *dla_profile)
+        config.add_optimization_profile(profile)
+    return trt, builder.build_serialized_network(network, config)
+
+
+def test_fake_dla_with_a_dynamic_profile_runs_nothing_on_the_dla(bundle):
+    """The rule the old builder broke: min 1 / max 8 on a DLA is a GPU engine with a DLA label."""
+    dynamic = ((1, 1, 28, 28), (1, 1, 28, 28), (8, 1, 28, 28))
+    trt, plan = _fake_build("8.6.1", bundle / "model.onnx", ["FP16"], dynamic)
+    assert plan is None and "dynamic dimensions" in trt.calls[-1][1]
+    trt, plan = _fake_build("8.6.1", bundle / "model.onnx", ["FP16"], dynamic, fallback=True)
+    assert plan is not None and trt.dla_layers == 0
+    trt, plan = _fake_build("8.6.1", bundle / "model.onnx", ["FP16"], ((8, 1, 28, 28),) * 3)
+    assert plan is not None and trt.dla_layers == 2
+
+
+@pytest.mark.parametrize("version", ["8.5.2", "8.6.1", "10.3.0"])
+def test_fake_refuses_a_qdq_network_without_the_int8_flag_below_11(bundle, version):
+    """What nvinfer does with an INT8 config and no int8-calib-file: FP16 flag only."""
+    trt, plan = _fake_build(version, bundle / "model.int8.onnx", ["FP16"])
+    assert plan is None and "int8 is not configured in the builder" in trt.calls[-1][1]
+    assert _fake_build(version, bundle / "model.int8.onnx", ["INT8"])[1] is not None
+
+
+def test_int8_build_sets_the_int8_flag_below_11(bundle):
+    for version in ("8.6.1", "10.3.0"):
+        trt = make_trt(version)
+        build_engine(load_bundle(bundle), "int8", trt=trt, identity=ORIN)
+        assert ("set_flag", "INT8") in trt.calls and not [c for c in trt.calls if c[0] == "build_error"]

@@ -1,6 +1,8 @@
 """Native TRT backend on the honest fakes: the real ``cuda_mem`` over a fake ``cuda.bindings.runtime``
 (``(err, value)`` tuples, queued stream work), a per-version fake ``tensorrt``; sidecar refusal
 before deserialising, chunking, dtype map, DLA core, CUDA error lines."""
+import json
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,8 @@ from edgecl_runtime.backends.trt import cuda_mem
 from edgecl_runtime.backends.trt import engine as trt_backend
 from edgecl_runtime.bundle import load_bundle
 from edgecl_runtime.errors import EngineError
-from edgecl_runtime.backends.trt.plan_record import write_plan
+from edgecl_runtime.backends.trt.plan_record import sidecar_path, write_plan
+from edgecl_runtime.backends.trt.plan_store import seal, stored_plan_path
 from edgecl_runtime.bundle.verify import verify_bundle
 from tests.runtime.backends.trt.fake_cudart import FakeCudaRuntime, cudaError_t, install
 from tests.runtime.backends.trt.fake_tensorrt import Engine, make_trt
@@ -34,10 +37,13 @@ def _fake_trt(monkeypatch, cudart, version="10.3.0"):
     return trt
 
 
-def _plan(bundle, **over):
+def _plan(bundle, sealed=True, **over):
+    """A plan as `edgecl-rt build` leaves it: in the device store, its record sealed."""
+    sha = load_bundle(bundle).onnx_sha256("fp32")
     meta = {"tensorrt": "10.3.0", "gpu": "Orin", "compute_capability": "8.7", "precision": "fp32",
-            "onnx_sha256": load_bundle(bundle).onnx_sha256("fp32"), "onnx_file": "model.onnx"}
-    return write_plan(bundle / "model.fp32.plan", {**meta, **over}, b"PLAN")
+            "onnx_sha256": sha, "onnx_file": "model.onnx", **over}
+    return write_plan(stored_plan_path(sha, "fp32", over.get("dla_core")), meta, b"PLAN",
+                      sealer=seal if sealed else None)
 
 
 @pytest.mark.parametrize("version", ["8.5.2", "8.6.1", "10.3.0"])
@@ -73,7 +79,9 @@ def test_foreign_plan_refused_before_deserialising(bundle, cudart, monkeypatch, 
 
 def test_plan_without_record_is_foreign(bundle, cudart, monkeypatch):
     trt = _fake_trt(monkeypatch, cudart)
-    (bundle / "model.fp32.plan").write_bytes(b"PLAN")  # e.g. written by trtexec --saveEngine
+    path = stored_plan_path(load_bundle(bundle).onnx_sha256("fp32"), "fp32")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PLAN")  # e.g. written by trtexec --saveEngine
     rec = verify_bundle(bundle, "trt", "fp32")
     assert "foreign plan" in rec["reason"] and "edgecl-rt build" in rec["reason"]
     assert "\n" not in rec["reason"] and not [c for c in trt.calls if c[0] == "deserialize"]
@@ -81,8 +89,8 @@ def test_plan_without_record_is_foreign(bundle, cudart, monkeypatch):
 
 def test_dla_plan_deserialises_on_its_core(bundle, cudart, monkeypatch):
     trt = _fake_trt(monkeypatch, cudart)
-    _plan(bundle, dla_core=1, gpu_fallback=True)
-    backend = trt_backend.TrtBackend.for_bundle(load_bundle(bundle))
+    path = _plan(bundle, dla_core=1, gpu_fallback=True)
+    backend = trt_backend.TrtBackend.for_bundle(load_bundle(bundle), engine=path)
     try:
         assert ("deserialize", b"PLAN", 1) in trt.calls and "DLA core 1" in backend.describe()["device"]
     finally:
@@ -121,9 +129,103 @@ def test_cuda_errors_are_one_line(cudart):
     cudart.failing["cudaMalloc"] = cudaError_t.cudaErrorMemoryAllocation
     with pytest.raises(EngineError, match="CUDA cudaMalloc failed: cudaErrorMemoryAllocation"):
         cuda_mem.DeviceBuffer(1 << 30)
-    assert cuda_mem.device_identity() == ("Orin", "8.7")  # char[256] name, NULs stripped
+    assert cuda_mem.device_identity()[:2] == ("Orin", "8.7")  # char[256] name, NULs stripped
     cudart.failing["cudaGetDeviceProperties"] = cudaError_t.cudaErrorInsufficientDriver
     with pytest.raises(EngineError) as info:
         cuda_mem.device_identity()
     msg = str(info.value)
     assert "needs a newer driver" in msg and "cuda-python>=12.6,<12.7" in msg and "\n" not in msg
+
+
+def test_static_batch_engine_pads_each_chunk(bundle, cudart, monkeypatch):
+    """A DLA plan has min = max batch: a smaller batch is padded to it, the padding's rows dropped."""
+    w, b = _weights(4, 1, 0)
+    factory = lambda trt: Engine(trt, lambda x: x.reshape(len(x), -1) @ w + b, (1, 28, 28), 4, 4,  # noqa: E731
+                                 min_batch=4)
+    trt = make_trt("10.3.0", cudart=cudart, engine_factory=factory)
+    monkeypatch.setattr(trt_backend, "import_tensorrt", lambda: trt)
+    path = _plan(bundle, dla_core=0, gpu_fallback=True)
+    backend = trt_backend.TrtBackend.for_bundle(load_bundle(bundle), engine=path)
+    x = np.random.default_rng(1).random((6, 1, 28, 28), dtype=np.float32)
+    try:
+        got = backend.run(x)
+    finally:
+        backend.close()
+    assert trt.engine.batches == [4, 4] and got.shape == (6, 4)
+    np.testing.assert_allclose(got, x.reshape(6, -1) @ w + b, atol=1e-4)
+
+
+def test_legacy_cuda_cudart_module_path(bundle, monkeypatch):
+    """cuda-python 11.8.x / 12.2.x (the JetPack 5 and 6.0 pins) only have ``from cuda import cudart``."""
+    legacy = install(monkeypatch, FakeCudaRuntime("Orin", (8, 7), 16 << 30), legacy=True)
+    assert cuda_mem.cudart() is legacy
+    _fake_trt(monkeypatch, legacy)
+    _plan(bundle)
+    rec = verify_bundle(bundle, "trt", "fp32")
+    assert rec["passed"], rec["reason"]
+    assert cuda_mem.device_identity() == ("Orin", "8.7", 16, "")
+
+
+def test_module_name_comes_from_the_device_tree(cudart, tmp_path, monkeypatch):
+    model = tmp_path / "model"
+    model.write_bytes(b"NVIDIA Jetson Orin NX Engineering Reference Developer Kit\0")
+    monkeypatch.setattr(cuda_mem, "MODULE_FILE", model)
+    assert cuda_mem.device_identity().module == "NVIDIA Jetson Orin NX Engineering Reference Developer Kit"
+
+
+def _signed(bundle, tmp_path):
+    from edgecl_runtime.bundle.signing import generate_keypair, load_trust, sign_bundle
+
+    private, public = generate_keypair(tmp_path / "keys")
+    sign_bundle(bundle, private)
+    return load_trust(public)
+
+
+def test_a_plan_planted_beside_a_signed_bundle_never_reaches_tensorrt(bundle, cudart, monkeypatch, tmp_path):
+    """The plan and its record are outside the signature: whoever writes the bundle folder could
+    put any plan there, with a record that describes it perfectly."""
+    trt = _fake_trt(monkeypatch, cudart)
+    keys = _signed(bundle, tmp_path)
+    meta = {"tensorrt": "10.3.0", "gpu": "Orin", "compute_capability": "8.7", "precision": "fp32",
+            "onnx_sha256": load_bundle(bundle).onnx_sha256("fp32"), "onnx_file": "model.onnx"}
+    write_plan(bundle / "model.fp32.plan", meta, b"EVIL")
+    rec = verify_bundle(bundle, "trt", "fp32", trusted=keys)
+    assert not rec["passed"] and "no TensorRT plan built on this device" in rec["reason"]
+    assert not [c for c in trt.calls if c[0] == "deserialize"]
+    with pytest.raises(EngineError, match="no valid device seal"):  # named explicitly: still refused
+        trt_backend.TrtBackend.for_bundle(load_bundle(bundle), engine=bundle / "model.fp32.plan")
+    assert not [c for c in trt.calls if c[0] == "deserialize"]
+
+
+def test_a_plan_in_the_store_needs_this_devices_seal(bundle, cudart, monkeypatch, tmp_path, plan_store):
+    trt = _fake_trt(monkeypatch, cudart)
+    keys = _signed(bundle, tmp_path)
+    path = _plan(bundle, sealed=False)  # a record the device never sealed
+    with pytest.raises(EngineError, match="no valid device seal"):
+        trt_backend.TrtBackend.for_bundle(load_bundle(bundle))
+    path = _plan(bundle)
+    rec = json.loads(sidecar_path(path).read_text())
+    (plan_store / "device.key").write_bytes(b"k" * 32)  # another device's key
+    with pytest.raises(EngineError, match="no valid device seal"):
+        trt_backend.TrtBackend.for_bundle(load_bundle(bundle))
+    (plan_store / "device.key").unlink()
+    path = _plan(bundle)  # fresh key, fresh seal
+    rec = json.loads(sidecar_path(path).read_text())
+    sidecar_path(path).write_text(json.dumps({**rec, "onnx_sha256": "0" * 64}))  # edited after sealing
+    with pytest.raises(EngineError, match="no valid device seal"):
+        trt_backend.TrtBackend.for_bundle(load_bundle(bundle))
+    assert not [c for c in trt.calls if c[0] == "deserialize"]
+    _plan(bundle)
+    assert verify_bundle(bundle, "trt", "fp32", trusted=keys)["passed"]
+
+
+def test_a_sealed_plan_for_another_onnx_is_refused(bundle, cudart, monkeypatch):
+    """Sealed by this device, but built from another model: filed under this bundle's ONNX hash."""
+    trt = _fake_trt(monkeypatch, cudart)
+    sha = load_bundle(bundle).onnx_sha256("fp32")
+    meta = {"tensorrt": "10.3.0", "gpu": "Orin", "compute_capability": "8.7", "precision": "fp32",
+            "onnx_sha256": "1" * 64, "onnx_file": "model.onnx"}
+    write_plan(stored_plan_path(sha, "fp32"), meta, b"PLAN", sealer=seal)
+    with pytest.raises(EngineError, match="different ONNX"):
+        trt_backend.TrtBackend.for_bundle(load_bundle(bundle))
+    assert not [c for c in trt.calls if c[0] == "deserialize"]
