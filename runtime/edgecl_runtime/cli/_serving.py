@@ -1,0 +1,178 @@
+"""``edgecl-rt predict``, ``bench`` and ``serve``: run a checked bundle on images, a video or a request stream.
+
+No ``from __future__ import annotations`` here: Typer reads the ``Annotated`` parameter
+metadata at runtime, and on Python 3.8 (JetPack 5) string annotations lose it.
+"""
+import json
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from .. import __version__
+from ._common import (AllowFailedOpt, Annotated, BackendName, BackendOpt, BundleArg, Precision, PrecisionOpt, SERVE_UNTRUSTED, TrustOpt, _allowed, _error, _failures, _trusted, app, out)
+
+
+def _stream(clf: Any, video: Optional[Path], camera: Optional[int], every: int, top_k: int) -> None:
+    """Video/camera predictions as JSON lines; exit 1 when no frame could be classified."""
+    from ..predict.video import stream_predictions
+
+    def emit(line: str) -> None:
+        typer.echo(line)
+        sys.stdout.flush()  # a consumer reads frame by frame
+
+    with _failures():
+        try:
+            count = stream_predictions(clf, None if video is None else str(video), camera, every,
+                                       top_k, emit)
+        except KeyboardInterrupt:  # stopping a camera with Ctrl-C is the normal end
+            return
+        finally:
+            clf.close()
+    if count == 0:
+        _error(f"no frame could be read from {video if video is not None else f'camera {camera}'}")
+        raise typer.Exit(1)
+
+
+def _one_source(images: Optional[List[Path]], video: Optional[Path], camera: Optional[int]) -> None:
+    """Exactly one of IMAGES, --video, --camera (exit 2 otherwise)."""
+    given = [name for name, v in (("IMAGES", images), ("--video", video), ("--camera", camera))
+             if v not in (None, [])]
+    if len(given) != 1:
+        _error(f"give exactly one of IMAGES, --video FILE or --camera N (got "
+               f"{', '.join(given) or 'none'})")
+        raise typer.Exit(2)
+
+
+@app.command()
+def predict(bundle: BundleArg,
+            images: Annotated[Optional[List[Path]], typer.Argument(help="Image files or folders.")] = None,
+            top_k: Annotated[int, typer.Option("--top-k", "-k", min=1)] = 5,
+            as_json: Annotated[bool, typer.Option("--json", help="JSON list on stdout.")] = False,
+            backend: BackendOpt = BackendName.ort, precision: PrecisionOpt = Precision.fp32,
+            trust: TrustOpt = None, allow_failed: AllowFailedOpt = None,
+            video: Annotated[Optional[Path], typer.Option(
+                "--video", help="Classify a video file's frames: one JSON line per frame (needs "
+                                "the [video] extra).")] = None,
+            camera: Annotated[Optional[int], typer.Option(
+                "--camera", min=0, help="Classify camera N's frames until it stops or Ctrl-C.")] = None,
+            every: Annotated[int, typer.Option(
+                "--every", min=1, help="With --video/--camera: classify every K-th frame.")] = 1,
+            ) -> None:
+    """Classify images (bad items get one error line each, good ones are still classified), or
+    the frames of a --video file or --camera."""
+    from ..bundle.read import load_bundle
+    from ..predict.classifier import Classifier
+
+    _one_source(images, video, camera)
+    allowed = _allowed(allow_failed)
+    if not images:
+        with _failures():
+            clf = Classifier(load_bundle(bundle, trusted=_trusted(trust), allow_failed=allowed),
+                             backend.value, precision.value)
+        _stream(clf, video, camera, every, top_k)
+        return
+    with _failures():
+        clf = Classifier(load_bundle(bundle, trusted=_trusted(trust), allow_failed=allowed),
+                         backend.value, precision.value)
+        records = clf.classify([str(p) for p in images], top_k)
+    for rec in records:
+        if "error" in rec:
+            _error(rec["error"])
+    if as_json:
+        typer.echo(json.dumps({"task": clf.task, "results": records}, indent=2))
+    else:
+        _print_predictions(records)
+    if not any("predictions" in r for r in records):
+        _error("no image could be classified")
+        raise typer.Exit(1)
+
+
+def _print_predictions(records: List[Dict[str, Any]]) -> None:
+    table = Table()
+    for col in ("input", "class", "probability", "others"):
+        table.add_column(col)
+    for rec in records:
+        if "predictions" in rec:
+            best, *rest = rec["predictions"]
+            others = ", ".join(f"{p['class']} {p['probability']:.3f}" for p in rest)
+            table.add_row(escape(rec["input"]), escape(best["class"]),
+                          f"{best['probability']:.4f}", escape(others))
+        else:
+            table.add_row(escape(rec["input"]), "[red]error[/red]", "-", "")
+    out.print(table)
+
+
+@app.command()
+def bench(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
+          precision: PrecisionOpt = Precision.fp32,
+          batch: Annotated[int, typer.Option("--batch", min=1)] = 1,
+          iters: Annotated[int, typer.Option("--iters", min=1)] = 100,
+          warmup: Annotated[int, typer.Option("--warmup", min=0)] = 10,
+          trust: TrustOpt = None, allow_failed: AllowFailedOpt = None) -> None:
+    """Latency percentiles and throughput on synthetic inputs."""
+    from ..backends import open_backend
+    from ..predict.bench import benchmark
+    from ..bundle.read import load_bundle
+    from ..inputs.preprocess import spec_chw
+
+    with _failures():
+        b = load_bundle(bundle, trusted=_trusted(trust), allow_failed=_allowed(allow_failed))
+        engine = open_backend(b, backend.value, precision.value)
+        try:
+            info = engine.describe()
+            stats = benchmark(engine, spec_chw(b.input_spec), batch, iters, warmup)
+        finally:
+            engine.close()
+    table = Table(title=escape(f"bench {bundle}"))
+    table.add_column("field")
+    table.add_column("value")
+    versions = ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items())
+    for key, value in (("backend", info["backend"]), ("precision", info["precision"]),
+                       ("device", info.get("device", "-")), ("versions", versions),
+                       ("edgecl-rt", __version__), ("batch", batch), ("iters", iters),
+                       ("p50 ms", f"{stats['p50_ms']:.3f}"), ("p95 ms", f"{stats['p95_ms']:.3f}"),
+                       ("p99 ms", f"{stats['p99_ms']:.3f}"), ("mean ms", f"{stats['mean_ms']:.3f}"),
+                       ("throughput img/s", f"{stats['throughput_ips']:.1f}")):
+        table.add_row(key, escape(str(value)))
+    out.print(table)
+
+
+@app.command()
+def serve(models_dir: Annotated[Path, typer.Argument(help="Run folder or folder of bundles.")],
+          backend: BackendOpt = BackendName.ort, precision: PrecisionOpt = Precision.fp32,
+          top_k: Annotated[int, typer.Option("--top-k", "-k", min=1)] = 5,
+          poll_s: Annotated[float, typer.Option("--poll-s", min=0.05)] = 2.0,
+          allow: Annotated[Optional[List[Path]], typer.Option(
+              "--allow", exists=True, file_okay=False,
+              help="Folder requests may read images from (repeatable); default: the current folder "
+                   "(refused when that is /).")] = None,
+          max_images: Annotated[int, typer.Option(
+              "--max-images", min=1, help="Most image paths one request may name.")] = 64,
+          max_line_bytes: Annotated[int, typer.Option(
+              "--max-line-bytes", min=256, help="Longest request line; longer ones get an error.")] = 1 << 20,
+          trust: TrustOpt = None, allow_failed: AllowFailedOpt = None) -> None:
+    """JSON-lines server on stdin/stdout; hot-swaps to newer verified task bundles of the run it
+    started with.
+
+    Image paths must be files inside an --allow folder (no folder expansion; started in / the
+    --allow is required); every request line gets one answer, bad ones an error object, and the
+    server keeps serving. Without --trust one warning line says what is then not protected.
+    """
+    from ..serve.server import ModelServer
+
+    if trust is None:
+        typer.echo(SERVE_UNTRUSTED, err=True)
+    with _failures():
+        keys = None if trust is None else _trusted(trust)
+        server = ModelServer(models_dir, backend.value, precision.value, top_k, poll_s,
+                             allow=allow, max_images=max_images, max_line_bytes=max_line_bytes,
+                             trusted=keys, allow_failed=_allowed(allow_failed))
+        server.start()
+    try:
+        server.serve(sys.stdin.buffer, sys.stdout)
+    finally:
+        server.stop()
