@@ -2,11 +2,7 @@
 import pytest
 import yaml
 
-TINY_RUN = {
-    "dataset": "default", "weights": "none", "model": "vit_tiny_patch16_224",
-    "model_kwargs": {"img_size": 28, "patch_size": 7, "in_chans": 1, "embed_dim": 32, "depth": 2, "num_heads": 2},
-    "tasks": 5, "rank": 2, "epochs": 1, "batch_size": 128, "lr": 1e-3, "augment": "shift",
-}
+from tests.factory import TINY_RUN
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from edgecl.run.models import task_model
 from edgecl.run.run import open_run
 from edgecl_runtime.predict.classifier import Classifier
 from edgecl_runtime.bundle.verify import verify_bundle
-from tests.cli.conftest import TINY_RUN
+from tests.factory import TINY_RUN
 
 
 def test_exported_bundle_verifies_and_agrees_with_pytorch(tmp_path):

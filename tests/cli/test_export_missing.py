@@ -8,7 +8,7 @@ import yaml
 from typer.testing import CliRunner
 
 from edgecl.cli.app import app
-from tests.cli.conftest import TINY_RUN
+from tests.factory import TINY_RUN
 
 runner = CliRunner()
 FAST = ["--quiet", "--threads", "1"]

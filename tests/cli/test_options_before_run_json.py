@@ -7,7 +7,7 @@ from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from edgecl.cli.app import app
-from tests.cli.conftest import TINY_RUN
+from tests.factory import TINY_RUN
 from tests.cli.test_colour import KWARGS, image_tree
 
 runner = CliRunner()

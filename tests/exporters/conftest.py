@@ -15,8 +15,8 @@ import torch
 
 from edgecl.exporters import ExportData, ExportRequest, Int8Options, export_bundle
 from edgecl.vit.model import Normalized, create_vit
+from tests.factory import TINY
 
-TINY = dict(img_size=28, patch_size=7, in_chans=1, embed_dim=32, depth=2, num_heads=2)
 NUM_CLASSES = 4
 CLASSES_PER_TASK = 2
 

@@ -7,7 +7,7 @@ import torch
 
 from edgecl.inflora import Adapter, MergeError, SubspaceMemory, design_branch, merge_adapter, merge_state_dict
 from edgecl.inflora.memory import RETAIN
-from tests.conftest import tiny_vit
+from tests.factory import tiny_vit
 
 
 def random_moment(d: int, seed: int) -> torch.Tensor:

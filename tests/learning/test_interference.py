@@ -20,7 +20,7 @@ from edgecl.vit.classifier import IncrementalClassifier
 from edgecl.inflora import SubspaceMemory
 from edgecl.config import RunConfig
 from edgecl.learning.learner import TaskData, Training, learn_task, second_moments
-from tests.conftest import tiny_vit
+from tests.factory import tiny_vit
 
 D = 32
 TEMPLATES = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(5))

@@ -9,7 +9,7 @@ from edgecl.inflora import SubspaceMemory
 from edgecl.config import RunConfig
 from edgecl.learning.learner import TaskData, Training, learn_task, lr_at_epoch
 from edgecl.run.tensors import load_memories, load_tensors, save_memories, save_model
-from tests.conftest import TINY, synthetic_classes, tiny_vit
+from tests.factory import TINY, synthetic_classes, tiny_vit
 
 CONFIG = RunConfig(rank=3, epochs=3, lr=5e-3, lam=0.95, tasks=3, seed=0)
 IMAGES, LABELS = synthetic_classes(6, 24, seed=1)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from edgecl.run.store import task_dirname
-from tests.cli.conftest import TINY_RUN
+from tests.factory import TINY_RUN
 
 ROOT = Path(__file__).parents[2]
 SCRIPT = ROOT / "benchmarks" / "paper_check.py"

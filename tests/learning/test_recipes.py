@@ -16,8 +16,8 @@ import edgecl
 from edgecl.config import read_yaml, resolve
 from edgecl.learning.optimiser import make_optimiser, set_epoch_rates
 from edgecl.learning.schedule import parse_schedule
-from tests.cli.conftest import TINY_RUN
-from tests.conftest import tiny_vit
+from tests.factory import TINY_RUN
+from tests.factory import tiny_vit
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 ADAM = dict(optimizer="adam", head_lr=None, schedule="cosine", weight_decay=0.0, align="none",

@@ -19,7 +19,7 @@ from edgecl.errors import OptionError, UsageError
 from edgecl.learning.request import EXECUTION_OPTIONS, PLAN_OPTIONS, LearnRequest, learn_request
 from edgecl.run.run import Run
 from edgecl.run.store import RunStore
-from tests.cli.conftest import TINY_RUN
+from tests.factory import TINY_RUN
 
 runner = CliRunner()
 

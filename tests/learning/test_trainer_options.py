@@ -13,8 +13,8 @@ from edgecl.learning.learner import lr_at_epoch
 from edgecl.learning.optimiser import make_optimiser, set_epoch_rates
 from edgecl.learning.schedule import Schedule, parse_schedule
 from edgecl.vit.model import final_norm, fresh_final_norm
-from tests.cli.conftest import TINY_RUN
-from tests.conftest import tiny_vit
+from tests.factory import TINY_RUN
+from tests.factory import tiny_vit
 
 runner = CliRunner()
 

@@ -7,7 +7,7 @@ import torch
 from edgecl.inflora import Adapter, MergeError, merge_adapter
 from edgecl.inflora.factors import branch_factors, factors_numpy
 from edgecl_runtime.update.math import apply_factors, factor_key, reconstruct_qkv
-from tests.conftest import tiny_vit
+from tests.factory import tiny_vit
 
 
 def random_adapter(model, seed=0, rank=3):

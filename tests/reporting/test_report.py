@@ -43,7 +43,7 @@ def runs(tmp_path_factory):
     """An InfLoRA run and a SeqLoRA baseline, 2 of 5 tasks each (tiny ViT, one epoch)."""
     import yaml
 
-    from tests.cli.conftest import TINY_RUN
+    from tests.factory import TINY_RUN
 
     root = tmp_path_factory.mktemp("runs")
     config = root / "tiny.yaml"

@@ -39,9 +39,10 @@ def test_runtime_suite_passes_without_torch(tmp_path):
 
 
 def test_shared_conftest_imports_without_torch(tmp_path):
-    """tests/conftest.py (loaded for every test, runtime ones included) needs torch only when called."""
+    """tests/conftest.py (loaded for every test, runtime ones included) and the shared tiny-model
+    factory need torch only when a helper is called."""
     env = _blocked_env(tmp_path)
-    code = ("import sys, tests.conftest as c; "
-            "assert 'torch' not in sys.modules and 'edgecl' not in sys.modules; print(c.TINY['depth'])")
+    code = ("import sys, tests.conftest, tests.factory as f; "
+            "assert 'torch' not in sys.modules and 'edgecl' not in sys.modules; print(f.TINY['depth'])")
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO)
     assert res.returncode == 0 and res.stdout.strip() == "2", res.stderr[-2000:]
