@@ -163,13 +163,22 @@ def _writer_alive(pid: int) -> bool:
     return True
 
 
-def _stale(folder: Path, prefix: str) -> bool:
+def _stale(folder: Path) -> bool:
     """A staging folder whose writer is gone: its pid is dead, or it predates pids in names."""
-    rest = folder.name[len(prefix):]
+    rest = folder.name.rpartition(f".{PARTIAL}-")[2]
     pid, sep, _ = rest.partition("-")
     if not sep or not pid.isdigit():
         return True  # written before staging folders carried a pid: no live writer can be proven
     return not _writer_alive(int(pid))
+
+
+def _remove_stale(candidates: "list[Path]") -> list:
+    removed = []
+    for folder in candidates:
+        if folder.is_dir() and not folder.is_symlink() and _stale(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def clean_stale_partials(final: PathLike) -> list:
@@ -180,17 +189,18 @@ def clean_stale_partials(final: PathLike) -> list:
     holds on one machine; a folder shared by machines (NFS) may hold another machine's live writer.
     """
     target = Path(final)
-    prefix = f".{target.name}.{PARTIAL}-"
-    removed = []
     try:
-        candidates = sorted(target.parent.glob(f"{glob_escape(prefix)}*"))
+        return _remove_stale(sorted(target.parent.glob(f"{glob_escape(f'.{target.name}.{PARTIAL}-')}*")))
     except OSError:
-        return removed
-    for folder in candidates:
-        if folder.is_dir() and not folder.is_symlink() and _stale(folder, prefix):
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
-    return removed
+        return []
+
+
+def clean_stale_partials_in(folder: PathLike) -> list:
+    """:func:`clean_stale_partials` for every ``.*.partial-*`` folder directly in ``folder``."""
+    try:
+        return _remove_stale(sorted(Path(folder).glob(f".*.{PARTIAL}-*")))
+    except OSError:
+        return []
 
 
 def glob_escape(text: str) -> str:

@@ -52,11 +52,13 @@ def find_bundles(models_dir: str | Path) -> list[tuple[int, Path]]:
     """(task, bundle dir) candidates, newest task first.
 
     MODELS_DIR is a run folder (``task-NN/export/``), a folder of bundles, or a bundle itself.
-    The task number comes from the manifest, else from the folder name's digits.
+    Hidden folders (``.task-03.partial-*``: a staging folder, complete-looking but unpublished)
+    are skipped. The task number comes from the manifest, else from the folder name's digits.
     """
     root = Path(models_dir)
     dirs = [p.parent for p in root.glob(f"task-*/export/{MANIFEST_NAME}")]
     dirs += [p.parent for p in root.glob(f"*/{MANIFEST_NAME}")]
+    dirs = [d for d in dirs if not d.relative_to(root).parts[0].startswith(".")]  # staging folders
     if (root / MANIFEST_NAME).is_file():
         dirs.append(root)
     found = {d.resolve(): _task_of(d) for d in dirs}
