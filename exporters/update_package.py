@@ -35,7 +35,7 @@ from edgecl_runtime.update.format import (
     BUNDLE_FOLDER, GOLDEN_UPDATE, ONNX_FOLDER, UPDATE_KIND, UPDATE_NAME, UPDATE_SIGNATURE, UPDATE_VERSION,
     base_identity, branch_name, content_entries)
 from edgecl_runtime.update.math import apply_factors
-from safetensors.numpy import save_file
+from safetensors.numpy import save as safetensors_bytes
 
 from .onnx.skeleton import reproducible_skeleton
 
@@ -102,7 +102,7 @@ def write_update(base: Path, target: Path, out: Path, request: UpdateRequest) ->
     with staged_dir(out) as stage:
         for t, path in steps:
             shutil.copyfile(path, stage / branch_name(t))
-        save_file(golden_arrays, str(stage / GOLDEN_UPDATE))
+        write_bytes_atomic(stage / GOLDEN_UPDATE, safetensors_bytes(golden_arrays))  # umask's mode, as every file
         onnx_plan = _onnx_files(base, target, stage, manifest, qkv)
         _bundle_files(target, stage / BUNDLE_FOLDER, manifest, set(onnx_plan) | {GOLDEN_NAME})
         write_json_atomic(stage / BUNDLE_FOLDER / MANIFEST_NAME, manifest)

@@ -35,6 +35,11 @@ def status(
         print_metrics(metrics, len(done))
         print_bundles(opened, done)
     nxt = len(done) + 1
+    stranded = opened.store.stranded_tasks()
+    if stranded:
+        console.print(f"tasks {', '.join(map(str, stranded))} are finished but task {nxt} has no record.json: "
+                      f"restore {opened.store.task_dir(nxt) / 'record.json'} to keep them (learning task {nxt} "
+                      "again refuses without --force, which discards them)", markup=False)
     console.print(f"tasks done: {len(done)}/{config.tasks}; " +
                   (f"next: `edgecl learn --run {run} --task {nxt}`" if nxt <= config.tasks else "all tasks learned"))
     if done:

@@ -31,7 +31,7 @@ from edgecl.learning.request import LearnRequest, RunOptions
 from edgecl.learning.step import learn_one
 from edgecl.run.creation import create_run
 from edgecl.run.bundles import clean_leftovers, missing_exports
-from edgecl.run.plan import tasks_to_learn
+from edgecl.run.plan import check_stranded, tasks_to_learn
 from edgecl.run.preflight import check_relearn, check_run_file
 from edgecl.run.run import Run
 from edgecl.run.signing import check_sign_key, new_sign_key
@@ -153,13 +153,15 @@ def _plan(session: _Session) -> tuple[list[int], Run | None]:
         run = open_or_create(store, session.request.options, events)
         check_run_file(run)
         todo = tasks_to_learn(store.finished_tasks(), run.num_tasks, plan.task, plan.all_tasks, plan.force)
+        stranded = check_stranded(store, todo, plan.force)
         if session.export and run.config.sign_key is not None:
             check_sign_key(run.config.sign_key)
-        if todo and store.task_dir(todo[0]).exists():  # relearning (--force), or folders without a record
+        if todo and (store.task_dir(todo[0]).exists() or stranded):  # --force, or folders without a record
             check_relearn(run, todo[0])
             open_data(run, workers=0).close()  # the data still matches run.json's classes
-            forced = todo[0] in store.finished_tasks()
-            events.discarded(store.discard_from(todo[0]), "relearning" if forced else "no valid record.json")
+            forced = todo[0] in store.finished_tasks() or bool(stranded)
+            events.discarded(store.discard_from(todo[0], keep_recorded=not forced),
+                             "relearning" if forced else "no valid record.json")
     finally:
         todo = broadcast_plan(todo, ctx)  # a failed rank 0 sends "stop" before raising
     return todo or [], run

@@ -3,7 +3,12 @@
 A task folder is built under a hidden temp name and renamed into place only when complete, and
 its ``record.json`` lists every file with its sha256; so a process killed at any moment (kill -9)
 leaves either the finished task or nothing (its hidden temp folder is removed by the next call:
-:func:`edgecl.run.bundles.clean_leftovers`), and a damaged file is caught on load.
+:func:`edgecl.run.bundles.clean_leftovers`), and a damaged file is caught on load. The rename never
+replaces anything: a ``task-NN`` that appears meanwhile is refused and kept, not deleted.
+
+A task without a record ends :meth:`RunStore.finished_tasks`; later tasks with valid records
+(:meth:`RunStore.stranded_tasks`) are finished work built on it, which nothing deletes without
+``--force``.
 """
 from __future__ import annotations
 
@@ -93,13 +98,46 @@ class RunStore:
     def next_task(self) -> int:
         return len(self.finished_tasks()) + 1
 
-    def discard_from(self, task: int) -> list[int]:
-        """Delete task ``task`` and every later task (``--force``); returns what was removed."""
+    def _task_folders(self) -> list[tuple[int, Path]]:
+        """(task, folder) of every ``task-NN`` entry of the run, in task order."""
+        found = []
+        for path in self.root.glob("task-[0-9][0-9]*"):
+            number = path.name.split("-", 1)[1]
+            if number.isdigit():
+                found.append((int(number), path))
+        return sorted(found)
+
+    def has_valid_record(self, task: int) -> bool:
+        """Whether ``task-NN/record.json`` is a readable record (an object listing its files)."""
+        try:
+            record = read_json(self.task_dir(task) / RECORD, f"record of task {task}")
+        except (OSError, ValueError):
+            return False
+        return isinstance(record, dict) and isinstance(record.get("files"), dict)
+
+    def stranded_tasks(self) -> list[int]:
+        """Tasks after the first gap (a task without a record) that hold a valid record of their own.
+
+        :meth:`finished_tasks` stops at the gap, so these are finished work the run cannot reach:
+        they were learned on top of the task whose record is missing, and relearning that task
+        would discard them. ``learn`` refuses to (unless ``--force``) and ``status`` shows them.
+        """
+        gap = self.next_task()
+        return [t for t, _ in self._task_folders() if t > gap and self.has_valid_record(t)]
+
+    def discard_from(self, task: int, keep_recorded: bool = False) -> list[int]:
+        """Delete task ``task`` and every later task (``--force``); returns what was removed.
+
+        ``keep_recorded``: delete only the folders without a valid record (a task folder a killed
+        write left incomplete), never a finished task's.
+        """
         removed = []
-        for path in sorted(self.root.glob("task-[0-9][0-9]*")):
-            number = int(path.name.split("-")[1])
-            if number >= task:
-                shutil.rmtree(path)
+        for number, path in self._task_folders():
+            if number >= task and not (keep_recorded and self.has_valid_record(number)):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
                 removed.append(number)
         return removed
 
@@ -107,13 +145,19 @@ class RunStore:
     def writing_task(self, task: int, extra: dict[str, Any] | None = None) -> Iterator[Path]:
         """A temp folder to fill; on success it gets its record (plus ``extra``) and is renamed to task-NN."""
         final = self.task_dir(task)
-        if final.exists():
+        if os.path.lexists(final):
             raise StoreError(f"{final} already exists; use --force to relearn task {task}")
-        with staged_dir(final, replace=False) as tmp:
-            yield tmp
-            files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-                     for p in sorted(tmp.rglob("*")) if p.is_file() and p.name != RECORD}
-            write_json_atomic(tmp / RECORD, {"task": task, "files": files, **(extra or {})})
+        try:
+            with staged_dir(final, replace=False) as tmp:  # published without replacing anything
+                yield tmp
+                files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+                         for p in sorted(tmp.rglob("*")) if p.is_file() and p.name != RECORD}
+                write_json_atomic(tmp / RECORD, {"task": task, "files": files, **(extra or {})})
+        except FileExistsError:
+            if not os.path.lexists(final):
+                raise
+            raise StoreError(f"{final} appeared while task {task} was being learned; it was left as it is and "
+                             f"this task was not saved: remove or rename it, then learn task {task} again") from None
 
     def record(self, task: int) -> dict[str, Any]:
         return read_json(self.task_dir(task) / RECORD, f"record of task {task}")

@@ -6,11 +6,19 @@ over the final name. A reader, the serve watcher or a rerun after ``kill -9`` th
 old file or the complete new one, never half of one. Folders (a task of the run store, an export
 bundle) are staged the same way and renamed into place in one step.
 
+A folder that must not replace anything (``staged_dir(replace=False)``: a new task of the run
+store, the bundle ``edgecl-rt update`` writes) is published with :func:`rename_noreplace`, so a
+folder that appears at the destination while it is being built is refused, never deleted.
+A staging folder carries the pid of its writer (``.NAME.partial-PID-XXXX``): one whose writer
+died (``kill -9``) is found and removed by :func:`clean_stale_partials`.
+
 Standard library and numpy only: the device runtime, the exporters and the trainer all use it.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import hashlib
 import io
 import json
@@ -21,6 +29,8 @@ from pathlib import Path
 from typing import Any, Iterator, Union
 
 import numpy as np
+
+from .strict_json import NonFiniteNumber, loads_finite
 
 PARTIAL = "partial"  # a folder being built is named .NAME.partial-XXXX until it is complete
 PathLike = Union[str, "os.PathLike[str]"]  # runtime supports Python 3.8 (JetPack 5)
@@ -103,14 +113,15 @@ def move_into_place(src: PathLike, dst: PathLike) -> Path:
 
 
 def read_json(path: PathLike, what: str = "file") -> Any:
-    """Parse a JSON file; a missing or corrupt file is a one-line error naming ``what`` and the path."""
+    """Parse a JSON file strictly (:mod:`.strict_json`: finite numbers, no repeated key, Unicode text);
+    a missing or corrupt file is a one-line error naming ``what`` and the path."""
     target = Path(path)
     try:
-        return json.loads(target.read_text(encoding="utf-8"))
+        return loads_finite(target.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{what} not found: {target}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{what} is corrupt (not valid JSON): {target}: {exc}") from None
+    except (json.JSONDecodeError, NonFiniteNumber, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"{what} is corrupt (not valid strict JSON): {target}: {exc}") from None
 
 
 def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
@@ -122,16 +133,133 @@ def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _partial_prefix(target: Path) -> str:
+    """``.NAME.partial-PID-``: the staging folder names its writer, so a dead writer's is recognisable."""
+    return f".{target.name}.{PARTIAL}-{os.getpid()}-"
+
+
 @contextlib.contextmanager
 def temp_dir_beside(path: PathLike) -> Iterator[Path]:
     """A fresh temporary folder next to ``path`` (same file system), removed on exit."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{PARTIAL}-", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_partial_prefix(target), dir=target.parent))
     try:
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _writer_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (another user's counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, under another user
+        return True
+    return True
+
+
+def _stale(folder: Path) -> bool:
+    """A staging folder whose writer is gone: its pid is dead, or it predates pids in names."""
+    rest = folder.name.rpartition(f".{PARTIAL}-")[2]
+    pid, sep, _ = rest.partition("-")
+    if not sep or not pid.isdigit():
+        return True  # written before staging folders carried a pid: no live writer can be proven
+    return not _writer_alive(int(pid))
+
+
+def _remove_stale(candidates: "list[Path]") -> list:
+    removed = []
+    for folder in candidates:
+        if folder.is_dir() and not folder.is_symlink() and _stale(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def clean_stale_partials(final: PathLike) -> list:
+    """Remove the staging folders of ``final`` left by writers that died (``kill -9``); returns them.
+
+    Only real folders named ``.NAME.partial-*`` whose writer process no longer exists are removed:
+    a live writer's staging folder, a symbolic link and anything else are left alone. The pid test
+    holds on one machine; a folder shared by machines (NFS) may hold another machine's live writer.
+    """
+    target = Path(final)
+    try:
+        return _remove_stale(sorted(target.parent.glob(f"{glob_escape(f'.{target.name}.{PARTIAL}-')}*")))
+    except OSError:
+        return []
+
+
+def clean_stale_partials_in(folder: PathLike) -> list:
+    """:func:`clean_stale_partials` for every ``.*.partial-*`` folder directly in ``folder``."""
+    try:
+        return _remove_stale(sorted(Path(folder).glob(f".*.{PARTIAL}-*")))
+    except OSError:
+        return []
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with glob's special characters made literal (a folder may be called ``a[1]``)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+RENAME_NOREPLACE = 1  # linux/fs.h
+_AT_FDCWD = -100
+
+
+def _load_renameat2() -> Any:
+    """libc's ``renameat2`` (glibc 2.28+, Linux 3.15+), or None where there is none."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError, TypeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_RENAMEAT2 = _load_renameat2()
+
+
+def rename_noreplace(src: PathLike, dst: PathLike) -> str:
+    """Rename ``src`` to ``dst`` unless ``dst`` exists (in any form, a dangling link included).
+
+    Raises FileExistsError when it does, leaving both as they are. Linux: one
+    ``renameat2(RENAME_NOREPLACE)`` call, atomic against any other process. Elsewhere, or on a file
+    system that refuses the flag: a re-check and ``os.rename`` under an exclusive lock on the parent
+    folder, which excludes every edgecl writer but not a foreign one. Returns the method used
+    (``"renameat2"`` or ``"lock"``).
+    """
+    if _RENAMEAT2 is not None:
+        if _RENAMEAT2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), RENAME_NOREPLACE) == 0:
+            return "renameat2"
+        err = ctypes.get_errno()
+        if err not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+            raise OSError(err, os.strerror(err), os.fspath(dst))  # EEXIST: FileExistsError
+    _rename_under_lock(Path(src), Path(dst))
+    return "lock"
+
+
+def _rename_under_lock(src: Path, dst: Path) -> None:
+    """The fallback of :func:`rename_noreplace`: check and rename while holding the parent's lock."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, the re-check alone
+        fcntl = None
+    fd = os.open(dst.parent, os.O_RDONLY)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fspath(dst))
+        os.rename(src, dst)
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 @contextlib.contextmanager
@@ -140,19 +268,23 @@ def staged_dir(final: PathLike, replace: bool = True) -> Iterator[Path]:
 
     ``replace=True``: an existing ``final`` is moved aside first and deleted only once the new
     folder is in place (``os.replace`` cannot overwrite a non-empty folder). ``replace=False``: an
-    existing ``final`` is an error (FileExistsError). On any exception the staging folder is deleted
-    and ``final`` is left exactly as it was.
+    existing ``final`` is an error (FileExistsError), before the body runs and again at the rename
+    (:func:`rename_noreplace`): a ``final`` that appeared meanwhile is left exactly as it is. On any
+    exception the staging folder is deleted and ``final`` is left exactly as it was.
     """
     target = Path(final)
-    if not replace and target.exists():
-        raise FileExistsError(f"{target} already exists")
+    if not replace and os.path.lexists(target):
+        raise FileExistsError(errno.EEXIST, f"{target} already exists", os.fspath(target))
     with temp_dir_beside(target) as stage:
         yield stage
-        _swap_into_place(stage, target)
+        os.chmod(stage, _public_mode(folder=True))  # staged private (mkdtemp), published readable
+        if replace:
+            _swap_into_place(stage, target)
+        else:
+            rename_noreplace(stage, target)
 
 
 def _swap_into_place(stage: Path, final: Path) -> None:
-    os.chmod(stage, _public_mode(folder=True))  # staged private (mkdtemp), published readable
     if not final.exists():
         os.replace(stage, final)
         return

@@ -3,7 +3,9 @@
 Format: 8 bytes little-endian header length n, n bytes of JSON ``{name: {"dtype", "shape",
 "data_offsets": [begin, end]}, "__metadata__": {...}}``, then the tensors' bytes, little-endian,
 row-major. Every offset is checked against the file size and the dtype x shape, so a truncated or
-edited file is one ValueError naming the problem, never a silent short read.
+edited file is one ValueError naming the problem, never a silent short read. The header is strict
+JSON (:mod:`.strict_json`: a tensor named twice is refused), and no error repeats the file's bytes
+(a header length read from a file that is not safetensors would show its first 8 bytes).
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import os
 from typing import Dict
 
 import numpy as np
+
+from .strict_json import NonFiniteNumber, loads_finite
 
 DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
           "I8": "i1", "U8": "u1", "BOOL": "?"}
@@ -22,15 +26,22 @@ def read_safetensors(path: "str | os.PathLike[str]") -> Dict[str, np.ndarray]:
     """{name: array} of every tensor in ``path``; ValueError (one line) when the file is not valid."""
     with open(path, "rb") as fh:
         data = fh.read()
+    return parse_safetensors(data, path)
+
+
+def parse_safetensors(data: bytes, path: object) -> Dict[str, np.ndarray]:
+    """{name: array} of the safetensors file whose bytes are ``data`` (``path`` names it in errors)."""
     if len(data) < 8:
         raise ValueError(f"{path} is truncated (no safetensors header)")
     n = int.from_bytes(data[:8], "little")
     if n > min(MAX_HEADER, len(data) - 8):
-        raise ValueError(f"{path} is truncated or not a safetensors file (header of {n} bytes)")
+        raise ValueError(f"{path} is truncated or not a safetensors file (header length out of range)")
     try:
-        header = json.loads(data[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        header = loads_finite(data[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, NonFiniteNumber, RecursionError, json.JSONDecodeError):
         raise ValueError(f"{path} is not a safetensors file (unreadable header)") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path} is not a safetensors file (unreadable header)")
     body = memoryview(data)[8 + n:]
     return {name: _tensor(path, name, entry, body) for name, entry in header.items() if name != "__metadata__"}
 

@@ -38,12 +38,20 @@ def _crypto():
 
 
 def canonical_bytes(manifest: dict[str, Any]) -> bytes:
-    """The bytes a signature covers: sorted keys, no spaces, UTF-8, finite numbers only."""
+    """The bytes a signature covers: sorted keys, no spaces, UTF-8, finite numbers only.
+
+    A string that is not Unicode text (a lone surrogate: a ``\\udXXX`` escape, or a file name that
+    was not UTF-8) has no UTF-8 bytes, so it can be neither signed nor trusted: one line, no traceback.
+    """
     try:
         text = json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except ValueError:
         raise BundleError("manifest holds a NaN or infinite number; it cannot be signed or trusted") from None
-    return text.encode("utf-8")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BundleError("manifest holds a string that is not valid Unicode (a lone surrogate, e.g. a class "
+                          "or file name that is not UTF-8); it cannot be signed or trusted: rename it") from None
 
 
 def generate_keypair(out_dir: str | os.PathLike[str], *, overwrite: bool = False) -> tuple[Path, Path]:

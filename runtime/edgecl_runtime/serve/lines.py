@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Callable, Dict, Iterator, Optional, TextIO
 
 from ..errors import RuntimeFailure
+from ..strict_json import StrictJSONError, loads_finite
 
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 _DISCARD_CHUNK = 1 << 16
@@ -56,10 +57,6 @@ def _discard_rest(stream: IO[bytes]) -> int:
             return dropped
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _decode_request(data: bytes) -> Any:
     """The JSON value of one line; RuntimeFailure with a one-line reason when it is not one."""
     try:
@@ -68,7 +65,9 @@ def _decode_request(data: bytes) -> Any:
         raise RuntimeFailure(f"request is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset "
                              f"{exc.start}); send UTF-8 encoded JSON") from None
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return loads_finite(text)  # strict: NaN, a repeated key or a lone surrogate is refused
+    except StrictJSONError as exc:
+        raise RuntimeFailure(f"request is not valid JSON ({exc.msg}); send one JSON object per line") from None
     except json.JSONDecodeError as exc:
         raise RuntimeFailure(f"request is not valid JSON ({exc.msg} at column {exc.colno}); "
                              "send one JSON object per line") from None

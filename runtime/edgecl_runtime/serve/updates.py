@@ -7,15 +7,16 @@ sha256, base identity, byte-for-byte proof and golden gate included, written ato
 folder is then an ordinary bundle: the watcher verifies it again and swaps to it only if it passes,
 exactly as for a copied bundle. An update that cannot be applied is logged in one line and
 remembered with its file fingerprint (retried when its files change, e.g. a copy still running);
-one whose ``task-NN/`` already exists is left alone.
+one whose ``task-NN/`` already exists is left alone. Hidden folders (``.NAME``: a staging folder,
+a copy in progress) are never applied, and the staging folders a killed writer left in MODELS_DIR
+are removed when serve starts (``clean_stale_partials_in``).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..atomic_io import sha256_file
+from ..atomic_io import clean_stale_partials_in, read_json, sha256_file
 from ..contract import MANIFEST_NAME
 from ..errors import RuntimeFailure
 from ..update.apply import apply_update
@@ -51,6 +52,8 @@ class UpdateApplier:
                  backend: str = "ort") -> None:
         self.models_dir, self.log, self.trusted, self.backend = models_dir, log, trusted, backend
         self._rejected: Dict[Path, tuple] = {}
+        for path in clean_stale_partials_in(models_dir):
+            log(f"removed {path}: the staging folder of a writer that was killed")
 
     def apply_pending(self, bundles: List[Tuple[int, Path]]) -> List[Path]:
         """Apply every update whose base is in ``bundles`` and whose target folder is missing."""
@@ -58,6 +61,8 @@ class UpdateApplier:
         bases = _bases(bundles)
         for marker in sorted(self.models_dir.glob(f"*/{UPDATE_NAME}")):
             folder = marker.parent
+            if folder.name.startswith("."):
+                continue
             stamp = _fingerprint(folder)
             if self._rejected.get(folder) == stamp:
                 continue
@@ -71,8 +76,10 @@ class UpdateApplier:
     def _apply(self, folder: Path, bases: Dict[str, Path]) -> Optional[Path]:
         """The new bundle folder; ``folder`` itself when there is nothing to do; None when refused."""
         try:
-            update = json.loads((folder / UPDATE_NAME).read_text(encoding="utf-8"))
-            task, base_sha = int(update["task"]), str(update["base"]["manifest_sha256"])
+            update = read_json(folder / UPDATE_NAME, UPDATE_NAME)
+            task, base_sha = update["task"], str(update["base"]["manifest_sha256"])
+            if not isinstance(task, int) or isinstance(task, bool) or not 0 < task < 10000:
+                raise ValueError("task is not a task number")
         except (OSError, ValueError, KeyError, TypeError):
             self.log(f"skipping update {folder}: {UPDATE_NAME} is not readable; re-copy the update")
             return None

@@ -13,12 +13,21 @@
 ``target`` (the target manifest's sha256), ``steps``, ``onnx`` (fills per file), ``qkv_source``
 (which base FP32 initializer holds block b's qkv weight) and ``contents`` (sha256 and size of
 every file of the update folder, so a truncated or edited update is refused before any work).
+
+Every name ``update.json`` gives (a step's factors, golden, an ONNX file, a listed content) is a
+relative path below the folder it names a file of (:func:`checked_name`), and every file of the
+update is read through :func:`read_listed`: no symbolic link followed (on any component), only
+regular files, only listed ones, and the bytes used are the bytes whose sha256 was checked. An
+update folder holding a link or a special file is refused whole (:func:`content_entries`).
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
-from pathlib import Path
-from typing import Any, Dict, Mapping
+import stat
+from pathlib import Path, PurePosixPath
+from typing import Any, Dict, Iterator, Mapping, Tuple
 
 from ..atomic_io import sha256_file
 from ..errors import BundleError
@@ -40,15 +49,99 @@ def branch_name(task: int) -> str:
     return f"branch-{task:02d}.safetensors"
 
 
+MAX_NAME = 1024  # longest name an update may give (PATH_MAX is 4096; edgecl's names are short)
+MAX_PARTS = 16
+
+
+def _shown(name: Any) -> str:
+    """A name as an error line shows it: escaped, at most 80 characters."""
+    return ascii(str(name)[:80])
+
+
+def checked_name(name: Any, what: str = "update") -> str:
+    """``name`` when it is a plain relative path (``a/b.onnx``); one-line BundleError otherwise.
+
+    Refused: not a string, empty, absolute, ``..`` or ``.`` components, empty components, a
+    backslash or NUL, longer than MAX_NAME or deeper than MAX_PARTS: such a name could only point
+    outside the folder it is resolved in.
+    """
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME or "\\" in name or "\0" in name:
+        raise BundleError(f"{what} names {_shown(name)}, which is not a plain relative file name; "
+                          "refusing it (re-export the update)")
+    parts = name.split("/")
+    if name.startswith("/") or len(parts) > MAX_PARTS or any(p in ("", ".", "..") for p in parts):
+        raise BundleError(f"{what} names {_shown(name)}, outside its folder; refusing it (re-export the update)")
+    return str(PurePosixPath(*parts))
+
+
+def _walk(root: Path, rel: Tuple[str, ...] = ()) -> Iterator[Tuple[str, os.stat_result]]:
+    """(relative name, lstat) of every regular file below ``root``; BundleError on a link or special file."""
+    with os.scandir(root.joinpath(*rel)) as entries:
+        listed = sorted(entries, key=lambda e: e.name)
+    for entry in listed:
+        name = "/".join(rel + (entry.name,))
+        st = entry.stat(follow_symlinks=False)
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk(root, rel + (entry.name,))
+        elif stat.S_ISREG(st.st_mode):
+            yield name, st
+        else:
+            kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+            raise BundleError(f"update {root}: {_shown(name)} is {kind}; an update holds only regular "
+                              "files, re-copy the update")
+
+
 def content_entries(folder: "str | os.PathLike[str]") -> Dict[str, Dict[str, Any]]:
-    """{relative path: {"sha256", "bytes"}} of every file in an update folder but update.json/.sig."""
+    """{relative path: {"sha256", "bytes"}} of every file in an update folder but update.json/.sig
+    (links and special files refused, never followed)."""
     root = Path(folder)
     out = {}
-    for path in sorted(root.rglob("*")):
-        name = path.relative_to(root).as_posix()
-        if path.is_file() and name not in (UPDATE_NAME, UPDATE_SIGNATURE):
-            out[name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    for name, st in _walk(root):
+        if name not in (UPDATE_NAME, UPDATE_SIGNATURE):
+            out[name] = {"sha256": sha256_file(root / name), "bytes": st.st_size}
     return out
+
+
+def _open_beneath(root: Path, name: str) -> int:
+    """A read descriptor of the regular file ``root/name``, no link followed on any component."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    parts = name.split("/")
+    fd = os.open(root, flags | getattr(os, "O_DIRECTORY", 0))
+    try:
+        for part in parts[:-1]:
+            nxt = os.open(part, flags | getattr(os, "O_DIRECTORY", 0), dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        out = os.open(parts[-1], flags | getattr(os, "O_NONBLOCK", 0), dir_fd=fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(os.fstat(out).st_mode):
+        os.close(out)
+        raise OSError(errno.EINVAL, "not a regular file", name)
+    return out
+
+
+def read_listed(folder: Path, update: Mapping[str, Any], name: Any) -> bytes:
+    """The bytes of the update's file ``name``: contained, listed in ``contents``, a regular file
+    reached without following a link, with the listed sha256 (read once: the bytes checked are the
+    bytes used). One-line BundleError otherwise; the message never shows the file's bytes."""
+    name = checked_name(name)
+    entry = update["contents"].get(name)
+    if not isinstance(entry, dict):
+        raise BundleError(f"update {folder} names {_shown(name)}, which its contents do not list; "
+                          "re-export the update")
+    try:
+        fd = _open_beneath(folder, name)
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise BundleError(f"update {folder}: {_shown(name)} is missing; re-copy the update") from None
+    except OSError as exc:  # ELOOP: a link; ENOTDIR; not a regular file; permission
+        raise BundleError(f"update {folder}: {_shown(name)} cannot be read as a regular file without "
+                          f"following links ({exc.strerror or type(exc).__name__}); re-copy the update") from None
+    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise BundleError(f"update {folder}: {_shown(name)} was altered (sha256 mismatch); re-copy the update")
+    return data
 
 
 def check_contents(folder: Path, update: Mapping[str, Any]) -> None:

@@ -34,14 +34,18 @@ def _require_onnx() -> Any:
     return onnx
 
 
-def _load_model(path: PathLike, what: str) -> Any:
-    """The ModelProto at ``path`` (weights inline); one-line BundleError when it is not ONNX."""
+def _load_model(source: "PathLike | bytes", what: str) -> Any:
+    """The ModelProto at ``source``, a path or the file's bytes already read (weights inline);
+    one-line BundleError when it is not ONNX."""
     onnx = _require_onnx()
     try:
-        with open(path, "rb") as fh:
+        if isinstance(source, bytes):
+            return onnx.load_model_from_string(source)
+        with open(source, "rb") as fh:
             return onnx.load_model_from_string(fh.read())
     except Exception as exc:  # OSError, or protobuf's DecodeError (no stable import path)
-        raise BundleError(f"{what} {path} is not a readable ONNX model ({type(exc).__name__}); "
+        shown = "" if isinstance(source, bytes) else f" {source}"
+        raise BundleError(f"{what}{shown} is not a readable ONNX model ({type(exc).__name__}); "
                           "re-copy the update") from None
 
 
@@ -94,9 +98,9 @@ def base_qkv(base_fp32: PathLike, sources: Mapping[str, Mapping[str, Any]]) -> D
     return out
 
 
-def fill_onnx(skeleton: PathLike, base: PathLike, fills: List[Mapping[str, Any]],
+def fill_onnx(skeleton: "PathLike | bytes", base: PathLike, fills: List[Mapping[str, Any]],
               qkv: Mapping[int, np.ndarray]) -> bytes:
-    """The target file's bytes: ``skeleton`` with every fill's ``raw_data`` put back."""
+    """The target file's bytes: ``skeleton`` (a path or its bytes) with every fill's ``raw_data`` put back."""
     model = _load_model(skeleton, "update skeleton")
     target, source = initializers(model), initializers(_load_model(base, "base model"))
     for fill in fills:
