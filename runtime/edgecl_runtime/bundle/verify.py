@@ -27,7 +27,6 @@ from typing import Any, Mapping
 from .. import __version__
 from ..atomic_io import write_json_atomic
 from ..backends import Backend, open_backend
-from ..inputs.preprocess import spec_chw
 from .read import Bundle, load_bundle, read_manifest, readable
 from ..errors import BundleError, RuntimeFailure, UnreadableBundle
 from .gate import base_precision, evaluate_gate, merge_thresholds
@@ -77,30 +76,9 @@ def gate_on_golden(bundle: Bundle, backend: Backend, precision: str,
     golden = bundle.golden
     if "inputs" not in golden:
         raise BundleError(f"bundle {bundle.path} has no golden.npz; cannot verify, re-export it")
-    _check_golden_shapes(bundle)
     thr = _runtime_thresholds(precision, thresholds)
     out = backend.run(golden["inputs"])
     return evaluate_gate(precision, golden["logits"], out, thresholds=thr)
-
-
-def _check_golden_shapes(bundle: Bundle) -> None:
-    """golden.npz fits the model the manifest describes, checked before any backend runs it: at
-    least one row, inputs of the manifest's (C, H, W), logits with one column per class. A
-    mismatch would otherwise surface as a backend or numpy exception (a traceback), not a verdict."""
-    inputs, logits = bundle.golden["inputs"], bundle.golden["logits"]
-    where = f"bundle {bundle.path}: golden.npz"
-    if inputs.shape[0] == 0:
-        raise BundleError(f"{where} has no rows; re-export the bundle")
-    try:
-        chw = tuple(int(v) for v in spec_chw(bundle.input_spec))
-    except (KeyError, TypeError, ValueError):
-        raise BundleError(f"bundle {bundle.path}: the manifest's input spec is malformed; re-export the bundle") from None
-    if tuple(inputs.shape[1:]) != chw:
-        raise BundleError(f"{where} inputs are {tuple(inputs.shape[1:])} per row, the model takes {chw} "
-                          "(C, H, W); re-export the bundle")
-    if logits.shape[1] != len(bundle.classes):
-        raise BundleError(f"{where} logits have {logits.shape[1]} columns, the bundle has "
-                          f"{len(bundle.classes)} classes; re-export the bundle")
 
 
 def _record(bundle_dir: Path, backend: str, precision: str) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from ..bundle.read import fingerprint, load_bundle
 from ..predict.classifier import Classifier
 from ..contract import MANIFEST_NAME, SIGNATURE_NAME
 from ..errors import RuntimeFailure
+from ..strict_json import loads_finite
 from .lines import DEFAULT_MAX_LINE_BYTES, serve_stream
 from .paths import AllowedRoots
 from .pin import check_pin, pin_words
@@ -75,7 +76,7 @@ def find_bundles(models_dir: str | Path) -> list[tuple[int, Path]]:
 def _task_of(bundle_dir: Path) -> int:
     """The manifest's task number; the folder name's digits when the manifest cannot say."""
     try:
-        return int(json.loads((bundle_dir / MANIFEST_NAME).read_text(encoding="utf-8"))["task"])
+        return int(loads_finite((bundle_dir / MANIFEST_NAME).read_text(encoding="utf-8"))["task"])
     except Exception:  # any malformed manifest: its bundle is refused later, with one log line
         digits = re.findall(r"\d+", str(bundle_dir.relative_to(bundle_dir.parent.parent)))
         return int(digits[-1]) if digits else 0
