@@ -34,7 +34,6 @@ swapped to like any bundle.
 from __future__ import annotations
 
 import functools
-import json
 import re
 import sys
 import threading
