@@ -197,12 +197,19 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/bench-streams"))
     ap.add_argument("--threads", type=int, default=1, help="torch threads per learn run")
     ap.add_argument("--jobs", type=int, default=1, help="learn runs at once")
+    ap.add_argument("--report", action="store_true",
+                    help="only print the table of every setting recorded in OUT/results.json (older defaults too)")
     args = ap.parse_args()
+    store = args.out / "results.json"
+    if args.report:
+        results = json.loads(store.read_text()) if store.is_file() else {}
+        recorded = list(dict.fromkeys(k for row in results.values() for k in row))
+        print(table(results, [s for s in STREAMS if s in results], recorded))
+        return
     streams, settings = args.streams.split(","), args.settings.split(",")
     for name in streams + settings:
         if name not in STREAMS and name not in SETTINGS:
             sys.exit(f"unknown stream or setting {name!r}; streams: {', '.join(STREAMS)}; settings: {', '.join(SETTINGS)}")
-    store = args.out / "results.json"
     results: dict = json.loads(store.read_text()) if store.is_file() else {}
     data = {s: make_stream(STREAMS[s], args.out / "data", args.per_class, args.test_per_class) for s in streams}
     todo = [(s, k) for s in streams for k in settings if "A_T" not in results.get(s, {}).get(k, {})]
