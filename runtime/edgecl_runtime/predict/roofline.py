@@ -5,7 +5,8 @@ against the same machine's GEMM peak (:mod:`.gemm_probe`), does. Both numbers co
 Runtime's own profiler on the graph as it runs (after its fusions): every executed kernel with its
 op type, wall time and input/output shapes. So FLOPs are exact for whatever the file became
 (``DynamicQuantizeMatMul``, ``FusedMatMul``, attention contrib ops, the patch ``Conv``), with no
-``onnx`` package on the device and no shape inference.
+``onnx`` package on the device and no shape inference. A matrix kernel on 4-D operands (batch,
+heads, tokens, head size) is attention's ``q k^T`` or ``p v``: listed as ``<op> (attention)``.
 
 FLOPs of a matrix kernel = ``2 * output elements * K``; ``K`` is the first operand's reduced
 dimension (its last one, or the one before when the kernel transposes it: told apart by which of
@@ -67,8 +68,10 @@ def read_profile(path: str) -> Dict[str, Any]:
             continue
         args = ev.get("args", {})
         op = args.get("op_name", "?")
-        flops = kernel_flops(op, _shapes(args.get("input_type_shape", [])),
-                             _shapes(args.get("output_type_shape", [])))
+        inputs = _shapes(args.get("input_type_shape", []))
+        flops = kernel_flops(op, inputs, _shapes(args.get("output_type_shape", [])))
+        if op in MATRIX_OPS and inputs and len(inputs[0]) == 4:  # (B, heads, S, d): q k^T or p v
+            op += " (attention)"
         kernels.append({"name": ev["name"][:-len("_kernel_time")], "op": op, "us": float(ev.get("dur", 0)),
                         "flops": flops, "run": len(runs)})
     return {"kernels": kernels, "run_us": runs}
