@@ -50,6 +50,7 @@ MODELS = {
     "shipped": None,  # the bundled backbone: architecture and normalisation from its sidecar
     "vit_tiny": ("vit_tiny_patch16_224", dict()),
     "vit_small": ("vit_small_patch16_224", dict()),
+    "vit_base": ("vit_base_patch16_224", dict()),
 }
 BATCHES = (1, 32)
 

@@ -130,7 +130,7 @@ def export_section(task_dir: Path, latency_iters: int = 40) -> dict[str, Any]:
         return {"state": "unreadable", "detail": f"manifest.json unreadable: {_first_line(exc)}",
                 "formats": [], "notes": []}
     rows = [format_row(name, formats[name] or {}, files, bundle_dir) for name in ordered_formats(formats)]
-    notes = _fill_latency(rows, bundle_dir, latency_iters)
+    notes = _fill_latency(rows, bundle_dir, latency_iters) + roofline_notes(bundle_dir)
     sources = sorted({r["latency_source"] for r in rows if r["latency_source"]})
     return {
         "state": "present",
@@ -144,6 +144,28 @@ def export_section(task_dir: Path, latency_iters: int = 40) -> dict[str, Any]:
         "notes": notes,
         "all_passed": all(r["status"] == "passed" for r in rows),
     }
+
+
+def roofline_notes(bundle_dir: Path) -> list[str]:
+    """One line per ``edgecl-rt bench`` record beside the manifest (``bench-*.json``): the
+    roofline of that backend, precision and batch, so the report says how close each file ran to
+    the machine's GEMM peak where it was benchmarked."""
+    notes = []
+    for path in sorted(bundle_dir.glob("bench-*.json")):
+        try:
+            rec = json.loads(path.read_text())
+            rate, peak, frac = rec.get("gflops"), rec.get("peak_gflops"), rec.get("peak_fraction")
+            head = (f"roofline `{rec['precision']}` on {rec['backend']} ({rec.get('device', '?')}), "
+                    f"batch {rec['batch']}, {rec.get('threads') or 'default'} thread(s): p50 {rec['p50_ms']:.2f} ms")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            notes.append(f"{path.name} unreadable: {_first_line(exc)}")
+            continue
+        if rate is None:
+            notes.append(head + ", FLOPs unknown")
+            continue
+        tail = "" if frac is None else f" = {100 * frac:.1f} % of the measured GEMM peak {peak:.0f} GFLOP/s"
+        notes.append(head + f", {rec['gflop']:.3f} GFLOP/call, {rate:.1f} GFLOP/s{tail}")
+    return notes
 
 
 def summarise_statuses(rows: list[dict[str, Any]]) -> str:

@@ -182,3 +182,22 @@ def test_run_without_tasks_and_missing_run(runs, tmp_path):
     check_pngs(tmp_path)
     result = runner.invoke(report_app, ["--run", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "no run at" in result.output and "Traceback" not in result.output
+
+
+def test_roofline_notes_from_bench_records(tmp_path):
+    """Each ``edgecl-rt bench`` record beside the manifest becomes one roofline line of the report."""
+    import json as _json
+
+    from edgecl.reporting.exports import roofline_notes
+
+    rec = {"backend": "ort", "precision": "int8cpu", "device": "CPU (x86_64, 2 cores)", "batch": 32,
+           "threads": 1, "p50_ms": 20.0, "gflop": 1.318, "gflops": 65.9, "peak_gflops": 700.0,
+           "peak_fraction": 65.9 / 700.0}
+    (tmp_path / "bench-ort-int8cpu-b32.json").write_text(_json.dumps(rec))
+    (tmp_path / "bench-ort-fp32-b1.json").write_text(_json.dumps({**rec, "precision": "fp32", "batch": 1,
+                                                                  "gflops": None, "gflop": None}))
+    (tmp_path / "bench-bad.json").write_text("{")
+    notes = roofline_notes(tmp_path)
+    assert len(notes) == 3 and "unreadable" in notes[0]
+    assert "`fp32`" in notes[1] and "FLOPs unknown" in notes[1]
+    assert "`int8cpu`" in notes[2] and "9.4 % of the measured GEMM peak 700 GFLOP/s" in notes[2]

@@ -93,8 +93,8 @@ def test_predict_invalid_bundle(tmp_path, bundle):
     assert res.exit_code == 1 and "golden.npz is missing" in res.stderr
 
 
-def test_bench_output(bundle_template):
-    res = runner.invoke(app, ["bench", str(bundle_template), "--batch", "2", "--iters", "5",
+def test_bench_output(bundle):  # a fresh bundle: bench writes its record beside the manifest
+    res = runner.invoke(app, ["bench", str(bundle), "--batch", "2", "--iters", "5",
                               "--warmup", "1", "--precision", "int8"])
     assert res.exit_code == 0, res.output
     for word in ("p50 ms", "p95 ms", "p99 ms", "throughput img/s", "onnxruntime", "int8",

@@ -112,31 +112,80 @@ def bench(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
           batch: Annotated[int, typer.Option("--batch", min=1)] = 1,
           iters: Annotated[int, typer.Option("--iters", min=1)] = 100,
           warmup: Annotated[int, typer.Option("--warmup", min=0)] = 10,
-          trust: TrustOpt = None, allow_failed: AllowFailedOpt = None) -> None:
-    """Latency percentiles and throughput on synthetic inputs."""
+          trust: TrustOpt = None, allow_failed: AllowFailedOpt = None,
+          threads: Annotated[int, typer.Option(
+              "--threads", min=0, help="ONNX Runtime intra-op threads (0: its default); the GEMM "
+                                       "probe uses the same.")] = 0,
+          roofline: Annotated[bool, typer.Option(
+              "--roofline/--no-roofline", help="Model FLOPs, achieved GFLOP/s and the fraction of "
+                                               "this machine's GEMM peak (ONNX Runtime CPU).")] = True,
+          record: Annotated[Optional[Path], typer.Option(
+              "--record", help="Write the record here (default: bench-<backend>-<precision>-b<batch>"
+                               ".json beside the manifest).")] = None) -> None:
+    """Latency percentiles, throughput and the roofline on synthetic inputs; writes a bench record."""
     from ..backends import open_backend
-    from ..predict.bench import benchmark
+    from ..predict.bench import benchmark, with_roofline
     from ..bundle.read import load_bundle
     from ..inputs.preprocess import spec_chw
 
     with _failures():
         b = load_bundle(bundle, trusted=_trusted(trust), allow_failed=_allowed(allow_failed))
-        engine = open_backend(b, backend.value, precision.value)
+        options = {"threads": threads} if backend.value == "ort" and threads else {}
+        engine = open_backend(b, backend.value, precision.value, **options)
         try:
             info = engine.describe()
             stats = benchmark(engine, spec_chw(b.input_spec), batch, iters, warmup)
         finally:
             engine.close()
+        stats = _roofline(b, info, precision.value, batch, threads, stats) if roofline else with_roofline(stats, None, None)
+    rec = {"edgecl_rt": __version__, "bundle": str(bundle), **info, "threads": threads, **stats}
+    _write_bench_record(record or Path(bundle) / f"bench-{backend.value}-{precision.value}-b{batch}.json", rec)
+    _print_bench(bundle, rec)
+
+
+def _roofline(b: Any, info: Dict[str, Any], precision: str, batch: int, threads: int,
+              stats: Dict[str, Any]) -> Dict[str, Any]:
+    """``stats`` with the roofline; the GEMM probe only where the model ran on ONNX Runtime's CPU."""
+    from ..inputs.preprocess import spec_chw
+    from ..predict.bench import model_flops, with_roofline
+    from ..predict.gemm_probe import gemm_peak
+
+    flops = model_flops(b.onnx_bytes(precision), spec_chw(b.input_spec), batch)
+    peak = None
+    if flops is not None and info.get("backend") == "ort" and (info.get("providers") or ["CPU"])[0].startswith("CPU"):
+        peak = gemm_peak(precision, threads, chunk_s=stats["p50_ms"] / 1e3)
+    return with_roofline(stats, flops, peak)
+
+
+def _write_bench_record(path: Path, rec: Dict[str, Any]) -> None:
+    """The bench record as JSON; a folder this user cannot write gets a warning, not a failure."""
+    from ..atomic_io import write_json_atomic
+
+    try:
+        write_json_atomic(path, rec)
+    except OSError as exc:
+        _error(f"bench record not written to {path} ({exc.strerror or exc})")
+
+
+def _print_bench(bundle: Path, rec: Dict[str, Any]) -> None:
     table = Table(title=escape(f"bench {bundle}"))
     table.add_column("field")
     table.add_column("value")
-    versions = ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items())
-    for key, value in (("backend", info["backend"]), ("precision", info["precision"]),
-                       ("device", info.get("device", "-")), ("versions", versions),
-                       ("edgecl-rt", __version__), ("batch", batch), ("iters", iters),
-                       ("p50 ms", f"{stats['p50_ms']:.3f}"), ("p95 ms", f"{stats['p95_ms']:.3f}"),
-                       ("p99 ms", f"{stats['p99_ms']:.3f}"), ("mean ms", f"{stats['mean_ms']:.3f}"),
-                       ("throughput img/s", f"{stats['throughput_ips']:.1f}")):
+    versions = ", ".join(f"{k} {v}" for k, v in rec.get("versions", {}).items())
+
+    def num(key: str, fmt: str) -> str:
+        return "-" if rec.get(key) is None else format(rec[key], fmt)
+
+    frac = "-" if rec.get("peak_fraction") is None else f"{100 * rec['peak_fraction']:.1f} %"
+    for key, value in (("backend", rec["backend"]), ("precision", rec["precision"]),
+                       ("device", rec.get("device", "-")), ("versions", versions),
+                       ("edgecl-rt", __version__), ("batch", rec["batch"]), ("iters", rec["iters"]),
+                       ("threads", rec["threads"] or "default"),
+                       ("p50 ms", f"{rec['p50_ms']:.3f}"), ("p95 ms", f"{rec['p95_ms']:.3f}"),
+                       ("p99 ms", f"{rec['p99_ms']:.3f}"), ("mean ms", f"{rec['mean_ms']:.3f}"),
+                       ("throughput img/s", f"{rec['throughput_ips']:.1f}"),
+                       ("model GFLOP/call", num("gflop", ".4f")), ("achieved GFLOP/s", num("gflops", ".1f")),
+                       ("GEMM peak GFLOP/s", num("peak_gflops", ".1f")), ("fraction of peak", frac)):
         table.add_row(key, escape(str(value)))
     out.print(table)
 

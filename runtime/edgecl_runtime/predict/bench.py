@@ -4,6 +4,11 @@ After ``warmup`` untimed runs (lazy allocations, kernel autotuning, caches), eac
 runs of a fixed (batch, C, H, W) uniform[0,1) input is timed with ``perf_counter``.
 Reported: p50/p95/p99/mean latency per batch in ms (linear-interpolated percentiles) and
 throughput = batch * iters / total timed seconds (images per second).
+
+The roofline (:func:`with_roofline`): the model's FLOPs per call (:func:`model_flops`, from ONNX
+Runtime's profile of the file), the FLOP rate reached at the median latency, and its fraction of
+this machine's GEMM peak measured by :mod:`.gemm_probe` in the same process at the same threads
+and precision: how close the file runs to what the CPU can do.
 """
 from __future__ import annotations
 
@@ -44,3 +49,26 @@ def benchmark(backend: Backend, sample_shape: Sequence[int], batch: int = 1, ite
         backend.run(x)
         times.append(time.perf_counter() - start)
     return {"batch": batch, "iters": iters, "warmup": warmup, **latency_stats(times, batch)}
+
+
+def model_flops(model: "bytes | str", sample_shape: Sequence[int], batch: int = 1) -> int | None:
+    """FLOPs of one call on ``batch`` images: ONNX Runtime's profile of a batch-1 call (on CPU),
+    times ``batch`` (every op of these ViTs is linear in the batch). None without ONNX Runtime
+    or when the file does not run on its CPU provider."""
+    try:
+        from .roofline import profile_model
+
+        x = np.full((1, *sample_shape), 0.5, dtype=np.float32)
+        return int(profile_model(model, x, threads=1, runs=1)["flops"]) * batch
+    except Exception:  # noqa: BLE001 - no roofline is a missing column, never a failed benchmark
+        return None
+
+
+def with_roofline(stats: dict[str, Any], flops: int | None, peak: dict[str, float] | None) -> dict[str, Any]:
+    """``stats`` plus the roofline at the median latency: ``gflop`` per call, achieved ``gflops``,
+    ``peak_gflops`` (the GEMM probe's) and ``peak_fraction`` (None where unknown)."""
+    from .roofline import roofline
+
+    if flops is None:
+        return {**stats, "gflop": None, "gflops": None, "peak_gflops": None, "peak_fraction": None}
+    return {**stats, **roofline(flops, stats["p50_ms"] / 1e3, peak["gflops"] if peak else None)}
