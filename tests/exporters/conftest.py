@@ -14,11 +14,19 @@ import pytest
 import torch
 
 from edgecl.exporters import ExportData, ExportRequest, Int8Options, export_bundle
+from edgecl.exporters.parity import GateResult
 from edgecl.vit.model import Normalized, create_vit
 from tests.factory import TINY
 
 NUM_CLASSES = 4
 CLASSES_PER_TASK = 2
+
+
+def export_setup(setup, out, **kwargs):
+    """``export_with`` on the shared trained ``setup`` (task 2 of run "r"); ``kwargs`` override."""
+    args = dict(classes=setup.classes, input_spec=setup.spec, golden=setup.golden,
+                test_sets=setup.test_sets, calib=setup.calib, run_name="r", task=2)
+    return export_with(setup.model, out, **{**args, **kwargs})
 
 
 def export_with(model, out, *, classes, input_spec, test_sets, golden=None, calib=None, deepstream_sets=None,
@@ -30,10 +38,8 @@ def export_with(model, out, *, classes, input_spec, test_sets, golden=None, cali
 
 
 def verdict(passed: bool, top1_agreement: float = 1.0, max_abs_diff: float = 0.1, reason: str = "",
-            accuracy_delta_pp: float = 0.0) -> "GateResult":
+            accuracy_delta_pp: float = 0.0) -> GateResult:
     """A stand-in gate verdict for tests that fake the gate."""
-    from edgecl.exporters.parity import GateResult
-
     return GateResult(max_abs_diff, top1_agreement, None, accuracy_delta_pp, passed, (), (1, 2, 3), reason)
 
 

@@ -13,21 +13,15 @@ from edgecl.exporters import formats as fmod
 from edgecl.exporters.nvidia import tensorrt as trt_row
 from edgecl_runtime.atomic_io import sha256_file
 from edgecl.exporters.bundle import failed_formats
-from tests.exporters.conftest import export_with
+from tests.exporters.conftest import export_setup
 from edgecl.exporters.parity.golden import read_golden
 from edgecl_runtime.bundle import load_bundle
-
-
-def _export(setup, out, **kwargs):
-    args = dict(classes=setup.classes, input_spec=setup.spec, golden=setup.golden,
-                test_sets=setup.test_sets, calib=setup.calib, run_name="r", task=2)
-    return export_with(setup.model, out, **{**args, **kwargs})
 
 
 @pytest.fixture(scope="module")
 def full(setup, tmp_path_factory):
     out = tmp_path_factory.mktemp("b") / "export"
-    return out, _export(setup, out, formats={"fp16", "int8", "trt"})
+    return out, export_setup(setup, out, formats={"fp16", "int8", "trt"})
 
 
 def test_correct_export_passes_every_onnx_gate(full):
@@ -91,7 +85,7 @@ def test_broken_export_fails_the_gate_and_names_the_levels(setup, tmp_path, monk
         return path
 
     monkeypatch.setattr(bmod, "export_onnx", broken)
-    man = _export(setup, tmp_path / "export", formats=set())
+    man = export_setup(setup, tmp_path / "export", formats=set())
     gate = man["formats"]["fp32"]["gate"]
     assert man["formats"]["fp32"]["status"] == "gate_failed" and not gate["passed"]
     assert 1 in gate["failed_levels"] and 2 in gate["failed_levels"]
@@ -104,7 +98,7 @@ def test_failing_optional_format_is_recorded_not_shipped(setup, tmp_path, monkey
         raise RuntimeError("calibrator exploded\nsecond line")
 
     monkeypatch.setattr(fmod, "quantize_int8", boom)
-    man = _export(setup, tmp_path / "export", formats={"int8"})
+    man = export_setup(setup, tmp_path / "export", formats={"int8"})
     entry = man["formats"]["int8"]
     assert entry["status"] == "export_failed" and "calibrator exploded" in entry["error"]
     assert "\n" not in entry["error"] and not (tmp_path / "export" / "model.int8.onnx").exists()
@@ -122,7 +116,7 @@ def test_failure_mid_export_leaves_old_bundle_untouched(setup, tmp_path, monkeyp
 
     monkeypatch.setattr(bmod, step, boom)
     with pytest.raises(OSError, match="disk full"):
-        _export(setup, out, formats={"fp16"})
+        export_setup(setup, out, formats={"fp16"})
     assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no staging or backup dirs left
     assert [p.name for p in out.iterdir()] == ["manifest.json"] and (out / "manifest.json").read_text() == "old"
 
@@ -131,7 +125,7 @@ def test_new_bundle_replaces_old_one(setup, tmp_path):
     out = tmp_path / "export"
     out.mkdir()
     (out / "stale.onnx").write_text("x")
-    _export(setup, out, formats=set(), golden=None)  # None: golden set drawn from the test sets
+    export_setup(setup, out, formats=set(), golden=None)  # None: golden set drawn from the test sets
     assert not (out / "stale.onnx").exists() and (out / "model.onnx").exists()
     golden = read_golden(out / "golden.npz")
     assert sorted(set(golden["task_ids"].tolist())) == [1, 2] and len(golden["labels"]) > 0
@@ -151,7 +145,7 @@ def test_bad_arguments(setup, tmp_path):
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
-            _export(setup, tmp_path / "export", **kwargs)
+            export_setup(setup, tmp_path / "export", **kwargs)
     assert not list(tmp_path.iterdir())
 
 
@@ -190,7 +184,7 @@ def test_trt_path_with_a_stand_in_builder(setup, tmp_path, monkeypatch):
     monkeypatch.setattr(trt_build, "build_engine", fake_build)
     monkeypatch.setattr(trt_backend, "TrtBackend", FakeBackend)
     out = tmp_path / "export"
-    man = _export(setup, out, formats={"trt"}, max_batch=16)
+    man = export_setup(setup, out, formats={"trt"}, max_batch=16)
     trt = man["formats"]["trt_fp16"]
     assert trt["status"] == "passed" and trt["file"] == "model.fp16.plan", trt
     assert man["files"]["model.fp16.plan"]["sha256"] == sha256_file(out / "model.fp16.plan")

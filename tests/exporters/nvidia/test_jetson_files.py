@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.exporters.conftest import export_with
+from tests.exporters.conftest import export_setup
 from edgecl.exporters.nvidia.deepstream import config_text, labels_text, nvinfer_predictions
 from edgecl.exporters.onnx.export import OUTPUT_NAME
 from edgecl.exporters.onnx.metadata import read_metadata
@@ -29,16 +29,10 @@ from edgecl_runtime.bundle import load_bundle
 PRECISIONS = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
 
 
-def _export(setup, out, **kwargs):
-    args = dict(classes=setup.classes, input_spec=setup.spec, golden=setup.golden,
-                test_sets=setup.test_sets, calib=setup.calib, run_name="r", task=2)
-    return export_with(setup.model, out, **{**args, **kwargs})
-
-
 @pytest.fixture(scope="module")
 def bundle(setup, tmp_path_factory):
     out = tmp_path_factory.mktemp("jetson") / "export"
-    return out, _export(setup, out, formats={"fp16", "int8"})
+    return out, export_setup(setup, out, formats={"fp16", "int8"})
 
 
 def _ini(path):
@@ -120,10 +114,10 @@ def test_nvinfer_leaves_objects_unlabelled_at_or_below_the_threshold():
 def test_resize_spec_uses_the_given_nvinfer_sets_or_records_not_measured(setup, tmp_path):
     spec = {**setup.spec, "resize": 32}
     kept = [(x[:, :, ::-1].copy(), y) for x, y in setup.test_sets]  # any other view of the same images
-    man = _export(setup, tmp_path / "a", input_spec=spec, calib=None, deepstream_sets=kept)
+    man = export_setup(setup, tmp_path / "a", input_spec=spec, calib=None, deepstream_sets=kept)
     assert "plain resize" in man["deepstream"]["preprocessing"]
     assert man["deepstream"]["accuracy_pct"] is not None
-    man = _export(setup, tmp_path / "b", input_spec=spec, calib=None)
+    man = export_setup(setup, tmp_path / "b", input_spec=spec, calib=None)
     assert man["deepstream"]["accuracy_pct"] is None and man["deepstream"]["accuracy_delta_pp"] is None
 
 
