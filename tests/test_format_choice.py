@@ -70,6 +70,8 @@ def test_learn_reads_the_same_spelling(tmp_path):
     frozen = RunConfig(export_formats=["int8", "fp16"])
     same = learn_request(tmp_path, {"export_formats": "+int8,-int8cpu"}).options
     assert conflicts(frozen, same.given_values(frozen)) == []
+    fp16_only = RunConfig(export_formats=["fp16"])  # -int8 of the run's own set, not of the defaults
+    assert conflicts(fp16_only, learn_request(tmp_path, {"export_formats": "-int8"}).options.given_values(fp16_only)) == []
     more = learn_request(tmp_path, {"export_formats": "+trt"}).options
     assert "conflicts with this run's export_formats" in conflicts(frozen, more.given_values(frozen))[0]
     with pytest.raises(OptionError, match="unknown format"):
