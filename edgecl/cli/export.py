@@ -62,12 +62,15 @@ class PrintedExport(ExportEvents):
     """Prints the gate table and the bundle, Triton and update lines as :func:`edgecl.export` goes."""
 
     run = None
+    plan = None
 
     def planned(self, run, plan) -> None:
-        console.print(plan.line(), highlight=False, soft_wrap=True)
+        self.plan = plan  # printed with the bundle: a refusal before the export stays one line
 
     def exported(self, run, manifest: dict) -> None:
         self.run = run
+        if self.plan is not None:
+            console.print(self.plan.line(), highlight=False, soft_wrap=True)
         print_manifest(manifest)
         bundle = run.store.task_dir(manifest['task']) / 'export'
         signed = (bundle / SIGNATURE_NAME).is_file()
