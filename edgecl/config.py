@@ -101,9 +101,8 @@ def _formats(value: list[str]) -> str | None:
     return f"unknown export formats {bad}: use {', '.join(REQUESTS)}" if bad else None
 
 
-def parse_formats(text: str) -> list[str]:
-    """``"fp16,int8"`` -> ["fp16", "int8"]; ``"none"`` -> [] (FP32 only, which is always exported)."""
-    return [f.strip() for f in text.split(",") if f.strip() and f.strip() != "none"]
+def _resize(value: int) -> str | None:
+    return None if value > 0 else f"--resize must be a positive number of pixels (at least the model's input), got {value}"
 
 
 @dataclass(frozen=True)
@@ -131,10 +130,12 @@ class RunConfig:
     augment: str = option("crop-flip", "str", "none | shift | crop-flip", check=_augment)
     mean: list[float] | None = option(None, "floats?", "Input normalisation mean per channel.", flags=False)
     std: list[float] | None = option(None, "floats?", "Input normalisation std per channel.", flags=False)
-    resize: int | None = option(None, "int?", "Resize before the centre crop.", flags=False)
+    resize: int | None = option(None, "int?", "Resize the shorter side to this many pixels before the centre crop "
+                                "to the model's input (default: squash to the input).", check=_resize)
     export_formats: list[str] = option(
-        list(DEFAULT_REQUESTS), "list", "Formats exported after each task, e.g. fp16,int8,int8cpu,trt (default "
-        "fp16,int8,int8cpu; FP32 always; 'none' for FP32 only).", flags=("--formats",), check=_formats, cli_type=str)
+        list(DEFAULT_REQUESTS), "list", "Formats exported after each task: a set (fp16,int8,int8cpu,trt; 'none': "
+        "FP32 only, always exported) or changes to the default set (+trt,-int8cpu). Default fp16,int8,int8cpu.",
+        flags=("--formats",), check=_formats, cli_type=str)
     opset: int = option(17, "int", "ONNX opset.", flags=False)
     max_batch: int = option(32, "int", "Largest batch of the exported models.", flags=False)
     align: str = option("none", "str", "Classifier alignment after each task: none | ca.",
@@ -294,7 +295,11 @@ def conflicts(frozen: RunConfig, given: Mapping[str, Any]) -> list[str]:
     for key, value in given.items():
         if key in EXECUTION_ONLY or key in STORED_EXECUTION or key not in frozen_dict:
             continue
-        if _normal(value) != _normal(frozen_dict[key]):
+        if key == "export_formats":  # a set: the order it was written in says nothing
+            same = sorted(value) == sorted(frozen_dict[key])
+        else:
+            same = _normal(value) == _normal(frozen_dict[key])
+        if not same:
             flag = "--" + key.replace("_", "-").replace("lam", "lambda")
             out.append(f"option {flag}={value!r} conflicts with this run's {key}={frozen_dict[key]!r} (run.json); "
                        "drop the option or start a new run with --run NEW_DIR")

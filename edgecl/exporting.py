@@ -29,7 +29,9 @@ from edgecl.exporters.parity.sources import BatchSource
 from edgecl.exporters.quantize.calibration import Int8Options
 from edgecl.exporters.request import ExportData, ExportRequest
 from edgecl.data.nvinfer_view import nvinfer_sources
-from edgecl.run.bundles import clean_leftovers
+from edgecl.format_choice import FormatChoice, FormatPlan, plan_formats, shipped_formats
+from edgecl.run.bundles import EXPORT_DIR, bundle_dir, clean_leftovers
+from edgecl.run.store import task_dirname
 from edgecl.run.models import task_model
 from edgecl.run.run import Run
 from edgecl.run.signing import check_sign_key
@@ -94,6 +96,9 @@ def export_task(run: Run, data: RunData, task: int, formats: set[str], opset: in
 class ExportEvents:
     """Hooks a caller of :func:`edgecl.export` may override to watch an export (no-ops here)."""
 
+    def planned(self, run: Run, plan: FormatPlan) -> None:
+        """The formats are chosen (nothing is written yet): what is exported, kept and removed."""
+
     def exported(self, run: Run, manifest: dict[str, Any]) -> None:
         """The bundle is written (failed formats are recorded in ``manifest``)."""
 
@@ -102,6 +107,27 @@ class ExportEvents:
 
     def updated(self, run: Run, update: dict[str, Any]) -> None:
         """The over-the-air update folder is written (its ``update.json``)."""
+
+
+def finished_task(run: Run, task: int | None) -> int:
+    """``task`` (default: the latest finished) if it is finished, else one line saying what to do."""
+    done = run.finished_tasks()
+    if not done:
+        raise StoreError(f"run {run.root} has no finished task to export: run `edgecl learn --run {run.root}` first")
+    task = task or done[-1]
+    if task not in done:
+        raise UsageError(f"task {task} is not learned yet (finished: 1..{done[-1]}): learn it first")
+    return task
+
+
+def export_plan(run: Run, task: int, choice: FormatChoice | None, update_from: int | None = None) -> FormatPlan:
+    """The formats exporting ``task`` writes: the choice applied to the run's formats and to every
+    format task ``task``'s bundle (and the update's base bundle ``update_from``) already ships;
+    a choice that would drop a shipped format without naming it is refused (:func:`plan_formats`)."""
+    tasks = [task] + ([update_from] if update_from is not None else [])
+    shipped = frozenset().union(*(shipped_formats(bundle_dir(run.store, t)) for t in tasks))
+    where = " and ".join(f"{task_dirname(t)}/{EXPORT_DIR}" for t in tasks)
+    return plan_formats(run.config.export_formats, shipped, choice, where)
 
 
 def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | None = None,
@@ -116,12 +142,7 @@ def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | 
         check_sign_key(key)  # a bad key is refused before the lock, the data and the export
     if int8_calibration is not None:
         check_int8_calibration(int8_calibration)
-    done = run.finished_tasks()
-    if not done:
-        raise StoreError(f"run {run.root} has no finished task to export: run `edgecl learn --run {run.root}` first")
-    task = task or done[-1]
-    if task not in done:
-        raise UsageError(f"task {task} is not learned yet (finished: 1..{done[-1]}): learn it first")
+    task = finished_task(run, task)
     with run.store.lock():
         clean_leftovers(run.store)
         data = open_data(run)
@@ -131,5 +152,5 @@ def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | 
             data.close()
 
 
-__all__ = ["ExportEvents", "export_task", "export_run_task", "calibration_indices", "calibration_source",
+__all__ = ["ExportEvents", "export_task", "export_run_task", "export_plan", "finished_task", "calibration_indices", "calibration_source",
            "test_sources", "split_source", "failed_formats", "EXPORT_BATCH"]

@@ -29,6 +29,10 @@ class PrintedEvents(LearnEvents):
         c = run.config
         console.print(f"created run [bold]{run.root}[/]: {c.dataset}, {c.tasks} tasks, {c.method}, model {c.model}, "
                       f"input normalisation mean {c.mean} std {c.std}")
+        if run.view is not None:
+            console.print(run.view.line(), highlight=False, soft_wrap=True)
+            for notice in run.view.notices():
+                console.print(f"[bold yellow]notice:[/] {notice}", highlight=False, soft_wrap=True)
 
     def discarded(self, tasks: list[int], why: str) -> None:
         if why == "relearning":
@@ -64,7 +68,7 @@ class PrintedEvents(LearnEvents):
 # The flags of `edgecl learn`, in the order its help lists them; help, types and defaults come
 # from the option tables (edgecl.learning.request, edgecl.config.RunConfig).
 _HEAD = ("task", "all_tasks", "force")
-_RUN_FLAGS = ("dataset", "data_root", "model", "weights", "tasks", "rank", "epochs", "lr", "optimizer", "head_lr",
+_RUN_FLAGS = ("dataset", "data_root", "model", "weights", "resize", "tasks", "rank", "epochs", "lr", "optimizer", "head_lr",
               "schedule", "weight_decay", "batch_size", "lam", "method", "blocks", "seed", "shuffle_classes",
               "augment", "align", "ca_cov", "ca_logit_norm", "fresh_final_norm")
 _EXECUTION = ("device", "threads", "workers", "amp", "export")

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from edgecl.cli.console import console, one_line_errors
 from edgecl.errors import UsageError
 from edgecl.pretrain.train import DEFAULT_KWARGS, pretrain
+from edgecl.threads import checked_threads, use_threads
 
 
 @one_line_errors
@@ -40,8 +41,7 @@ def pretrain_command(
     probe: Annotated[bool, typer.Option("--probe/--no-probe", help="Score frozen features on MNIST train (linear, NCM, Gaussian).")] = True,
 ) -> None:
     """Pre-train a small ViT backbone on a source disjoint from the stream and write it."""
-    if threads:
-        torch.set_num_threads(threads)
+    use_threads(checked_threads(threads))
     try:
         kwargs = dict(DEFAULT_KWARGS) if model_kwargs is None else json.loads(model_kwargs)
     except json.JSONDecodeError as exc:

@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+import edgecl
 from edgecl.cli.console import console, one_line_errors
-from edgecl.reporting.collect import write_report
 
 
 @one_line_errors
@@ -19,8 +19,10 @@ def report_command(
                                                     "this one.")] = None,
     latency_iters: Annotated[int, typer.Option("--latency-iters", min=0, help="Batch-1 ONNX Runtime runs per "
                                                "format when a manifest has no latency (0: skip).")] = 40,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="ONNX Runtime CPU threads for the latency "
+                                                   "it measures (default: its own choice).")] = None,
 ) -> None:
     """Markdown + JSON report with plots: config, accuracy, interference, memory, time, export bundles."""
-    paths = write_report(run, out, compare, latency_iters)
+    paths = edgecl.report(run, out=out, compare=compare, latency_iters=latency_iters, threads=threads)
     console.print(f"wrote {paths['markdown']} and {paths['json'].name}, "
                   f"{paths['accuracy_matrix'].name}, {paths['seen_accuracy'].name}, {paths['memory'].name} beside it")

@@ -104,7 +104,7 @@ def open_or_create(store: RunStore, options: RunOptions, events: LearnEvents) ->
     options given when not (a different value is a conflict, a new signing key replaces the old)."""
     if store.exists():
         run = Run.from_dict(store, store.read_run())
-        problems = conflicts(run.config, options.given_values())
+        problems = conflicts(run.config, options.given_values(run.config))
         if problems:
             raise UsageError(problems[0])
         return new_sign_key(run, options.sign_key())

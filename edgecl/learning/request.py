@@ -22,17 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from edgecl.config import EXECUTION_ONLY, OPTIONS, RunConfig, parse_formats, read_yaml, resolve
+from edgecl.config import EXECUTION_ONLY, GLOBAL_DEFAULTS, OPTIONS, RunConfig, read_yaml, resolve
 from edgecl.errors import OptionError
+from edgecl.format_choice import FormatChoice
 from edgecl.options import Spec, option, problem, specs
+from edgecl.threads import threads_problem
 
 
 def _device(name: str) -> str | None:
     return None if name in ("auto", "cpu", "cuda") else f"--device must be auto, cpu or cuda, got {name!r}"
-
-
-def _threads(value: int) -> str | None:
-    return None if value >= 1 else f"--threads must be a positive integer, got {value!r}"
 
 
 def _workers(value: int) -> str | None:
@@ -57,7 +55,7 @@ class Execution:
     """How this session runs: free to change between calls, never stored in run.json."""
 
     device: str = option("auto", "str", "auto | cpu | cuda (auto = CUDA when present).", check=_device)
-    threads: int | None = option(None, "int?", "CPU threads for torch.", check=_threads)
+    threads: int | None = option(None, "int?", "CPU threads for torch.", check=threads_problem)
     workers: int | None = option(
         None, "int?", "Data worker processes decoding and augmenting images (per rank; default for image files: "
         "min(max(cores - 1, 2), 8), started once per session; 0 for array data). Same weights for every value.",
@@ -70,14 +68,20 @@ class Execution:
 class RunOptions:
     """The run options this call gives, checked: ``config`` is what a new run is created from,
     ``given`` names the options set by a flag, a keyword or the ``--config`` file (the ones an
-    existing run must agree with)."""
+    existing run must agree with), ``formats`` the ``--formats`` choice as given (``+trt`` is
+    relative to the run's own formats, which only an existing run knows)."""
 
     config: RunConfig = dataclasses.field(default_factory=RunConfig)
     given: frozenset[str] = frozenset()
+    formats: FormatChoice | None = None
 
-    def given_values(self) -> dict[str, Any]:
-        """Each given option's value, for the comparison with a frozen run."""
-        return {name: getattr(self.config, name) for name in sorted(self.given)}
+    def given_values(self, frozen: RunConfig | None = None) -> dict[str, Any]:
+        """Each given option's value, for the comparison with the ``frozen`` run (a relative
+        ``--formats`` applied to its formats)."""
+        values = {name: getattr(self.config, name) for name in sorted(self.given)}
+        if frozen is not None and self.formats is not None and self.formats.exact is None:
+            values["export_formats"] = list(self.formats.apply(frozen.export_formats))
+        return values
 
     def sign_key(self) -> str | None:
         """The signing key given now (None: keep the run's own)."""
@@ -112,13 +116,20 @@ def _checked(table: Mapping[str, Spec], values: Mapping[str, Any]) -> dict[str, 
 
 
 def _from_caller(name: str, value: Any) -> Any:
-    """A run option as the command line or a caller may give it: ``--formats`` as text
-    (``"fp16,int8"``, ``"none"``) and ``--sign-key`` as a path are stored as run.json holds them."""
-    if name == "export_formats" and isinstance(value, str):
-        return parse_formats(value)
+    """A run option as the command line or a caller may give it: ``--sign-key`` as a path is
+    stored as run.json holds it (``--formats`` is read by :func:`_formats`)."""
     if name == "sign_key" and isinstance(value, Path):
         return str(value)
     return value
+
+
+def _formats(choice: FormatChoice | None, yaml_values: Mapping[str, Any]) -> dict[str, Any]:
+    """``export_formats`` for a new run from the ``--formats`` choice: ``+``/``-`` words change
+    the config file's list, else the default one (nothing: not given)."""
+    if choice is None:
+        return {}
+    base = yaml_values.get("export_formats")
+    return {"export_formats": list(choice.apply(base if isinstance(base, list) else GLOBAL_DEFAULTS["export_formats"]))}
 
 
 def learn_request(run_dir: str | Path, values: Mapping[str, Any], config_file: str | Path | None = None) -> LearnRequest:
@@ -130,10 +141,13 @@ def learn_request(run_dir: str | Path, values: Mapping[str, Any], config_file: s
                           f"{sorted({*PLAN_OPTIONS, *EXECUTION_OPTIONS, *OPTIONS})})")
     plan = _checked(PLAN_OPTIONS, {k: v for k, v in values.items() if k in PLAN_OPTIONS})
     execution = _checked(EXECUTION_OPTIONS, {k: v for k, v in values.items() if k in EXECUTION_OPTIONS})
-    explicit = {k: _from_caller(k, v) for k, v in values.items() if k in OPTIONS and v is not None}
+    explicit = {k: _from_caller(k, v) for k, v in values.items()
+                if k in OPTIONS and v is not None and k != "export_formats"}
     yaml_values = read_yaml(config_file) if config_file is not None else {}
+    formats = FormatChoice.of(values.get("export_formats"))
+    explicit.update(_formats(formats, yaml_values))
     config = resolve(explicit, yaml_values)  # checks the YAML's and the explicit values
     given = frozenset(yaml_values) | frozenset(explicit)
-    return LearnRequest(Path(run_dir), PlanRequest(**plan), RunOptions(config, given - EXECUTION_ONLY),
+    return LearnRequest(Path(run_dir), PlanRequest(**plan), RunOptions(config, given - EXECUTION_ONLY, formats),
                         Execution(**execution))
 

@@ -151,14 +151,16 @@ def compare_section(baseline: Path) -> dict[str, Any]:
             "align": opened.config.align, **{k: section[k] for k in keep}}
 
 
-def collect_report(run: Path, compare: Path | None = None, latency_iters: int = 40) -> dict[str, Any]:
-    """The report's data (JSON-ready). ``latency_iters`` = 0 skips measuring latency the manifest lacks."""
+def collect_report(run: Path, compare: Path | None = None, latency_iters: int = 40,
+                   threads: int | None = None) -> dict[str, Any]:
+    """The report's data (JSON-ready). ``latency_iters`` = 0 skips measuring latency the manifest
+    lacks; ``threads``: ONNX Runtime's threads when it measures (checked by the caller)."""
     opened = open_run(run)
     store = opened.store
     planned = opened.num_tasks
     states = task_states(store, planned)
     classes = [opened.task_class_names(t) for t in range(1, planned + 1)]
-    exports = [{"task": s["task"], **export_section(store.task_dir(s["task"]), latency_iters)}
+    exports = [{"task": s["task"], **export_section(store.task_dir(s["task"]), latency_iters, threads)}
                for s in states if s["state"] == "learned"]
     return {
         "report_version": REPORT_VERSION,
@@ -167,6 +169,8 @@ def collect_report(run: Path, compare: Path | None = None, latency_iters: int = 
         "name": Path(run).resolve().name,
         "config": opened.config.to_dict(),
         "run_info": {"created": opened.meta.get("created"), "input": opened.input,
+                     "view": None if opened.view is None else {**opened.view.to_dict(), "line": opened.view.line(),
+                                                               "notices": opened.view.notices()},
                      "versions": opened.meta.get("versions"), "weights_sha256": opened.weights_sha256},
         "task_classes": classes,
         "tasks_planned": planned,
@@ -189,12 +193,12 @@ def report_paths(out: Path) -> dict[str, Path]:
 
 
 def write_report(run: Path, out: Path | None = None, compare: Path | None = None,
-                 latency_iters: int = 40) -> dict[str, Path]:
+                 latency_iters: int = 40, threads: int | None = None) -> dict[str, Path]:
     """Collect, plot and write the report; returns the written paths (default ``RUN/report.md``)."""
     from edgecl.reporting.markdown import render_markdown
     from edgecl.reporting.plots import PLOTS
 
-    data = collect_report(Path(run), compare, latency_iters)
+    data = collect_report(Path(run), compare, latency_iters, threads)
     paths = report_paths(Path(out) if out is not None else Path(run) / "report.md")
     data["plots"] = {}
     for name, plot in PLOTS.items():

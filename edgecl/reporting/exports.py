@@ -64,10 +64,12 @@ def _manifest_latency(entry: dict[str, Any]) -> dict[str, float] | None:
     return None
 
 
-def measure_latency(bundle, precision: str, iters: int = 40, warmup: int = 5) -> dict[str, float]:
-    """Batch-1 latency of the bundle's ONNX model at ``precision`` on its golden inputs (ORT CPU)."""
+def measure_latency(bundle, precision: str, iters: int = 40, warmup: int = 5,
+                    threads: int | None = None) -> dict[str, float]:
+    """Batch-1 latency of the bundle's ONNX model at ``precision`` on its golden inputs (ORT CPU,
+    ``threads`` intra-op threads; None: ORT's choice)."""
     inputs = bundle.golden["inputs"]
-    backend = open_backend(bundle, "ort", precision, device="cpu")
+    backend = open_backend(bundle, "ort", precision, device="cpu", threads=threads or 0)
     try:
         for i in range(warmup):
             backend.run(inputs[i % len(inputs)][None])
@@ -83,7 +85,7 @@ def measure_latency(bundle, precision: str, iters: int = 40, warmup: int = 5) ->
     return {"p50_ms": stats["p50_ms"], "p95_ms": stats["p95_ms"], "images_per_s": stats["throughput_ips"]}
 
 
-def _fill_latency(rows: list[dict[str, Any]], bundle_dir: Path, iters: int) -> list[str]:
+def _fill_latency(rows: list[dict[str, Any]], bundle_dir: Path, iters: int, threads: int | None) -> list[str]:
     """Measure what the manifest lacks; returns notes on what could not be measured."""
     todo = [r for r in rows if r["latency"] is None and r["file"] and r["status"] != "export_failed"]
     if not todo or iters <= 0:
@@ -100,7 +102,7 @@ def _fill_latency(rows: list[dict[str, Any]], bundle_dir: Path, iters: int) -> l
             notes.append(f"{row['format']}: latency is measured on the device (`edgecl-rt bench`)")
             continue
         try:
-            row["latency"] = measure_latency(bundle, row["format"], iters=iters)
+            row["latency"] = measure_latency(bundle, row["format"], iters=iters, threads=threads)
             row["latency_source"] = "measured"
         except Exception as exc:  # a model ORT cannot load is reported, not fatal
             notes.append(f"{row['format']}: latency not measured: {_first_line(exc)}")
@@ -112,7 +114,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def export_section(task_dir: Path, latency_iters: int = 40) -> dict[str, Any]:
+def export_section(task_dir: Path, latency_iters: int = 40, threads: int | None = None) -> dict[str, Any]:
     """The report's record of one task's export bundle (missing and unreadable ones included)."""
     bundle_dir = task_dir / "export"
     manifest_path = bundle_dir / "manifest.json"
@@ -130,7 +132,7 @@ def export_section(task_dir: Path, latency_iters: int = 40) -> dict[str, Any]:
         return {"state": "unreadable", "detail": f"manifest.json unreadable: {_first_line(exc)}",
                 "formats": [], "notes": []}
     rows = [format_row(name, formats[name] or {}, files, bundle_dir) for name in ordered_formats(formats)]
-    notes = _fill_latency(rows, bundle_dir, latency_iters) + roofline_notes(bundle_dir)
+    notes = _fill_latency(rows, bundle_dir, latency_iters, threads) + roofline_notes(bundle_dir)
     sources = sorted({r["latency_source"] for r in rows if r["latency_source"]})
     return {
         "state": "present",

@@ -238,6 +238,9 @@ def render_markdown(data: dict[str, Any]) -> str:
     warnings = list(data.get("warnings", [])) + [f"baseline: {w}" for w in (data.get("compare") or {}).get("warnings", [])]
     if warnings:
         parts.append("\n".join(f"> ⚠️ {w}" for w in warnings))
+    view = (data.get("run_info") or {}).get("view")
+    if view:  # what the model sees of the data, and what it loses (runs created before it was kept: none)
+        parts.append("\n".join([f"What the model sees: {view['line']}."] + [f"> ⚠️ {n}" for n in view["notices"]]))
     for title, render in SECTIONS:
         parts.append(f"## {title}\n\n{render(data)}")
     return "\n\n".join(parts) + "\n"

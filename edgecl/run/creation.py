@@ -24,6 +24,7 @@ from edgecl.errors import OptionError, UsageError
 from edgecl.run.preflight import check_new_run
 from edgecl.run.signing import key_path
 from edgecl.run.store import RunStore
+from edgecl.run.view import input_view
 from edgecl.vit import backbone
 
 
@@ -61,12 +62,18 @@ def input_color(source: Source, weights: str, model_kwargs: dict[str, Any]) -> s
     raise UsageError(f"{model} reads 1-channel (grey) images but {source.name} is RGB: {hint}")
 
 
+def _backbone_name(weights: str, model: str) -> str:
+    """How the run's backbone is named to the user: the bundled one, or the model and its weights."""
+    return f"the bundled backbone ({model})" if weights == "bundled" else f"{model} ({backbone.describe(weights)})"
+
+
 def create_run(store: RunStore, config: RunConfig) -> dict[str, Any]:
     """Write run.json for a new run from its checked ``config`` and return its contents.
 
     What only the data and the model can tell is checked here, before run.json exists: the
-    classes split into ``tasks`` equal tasks, the model's colour, and :func:`check_new_run`; a
-    refusal names the option (OptionError, exit 2).
+    classes split into ``tasks`` equal tasks, the model's colour, ``--resize`` against the model's
+    input, and :func:`check_new_run`; a refusal names the option (OptionError, exit 2). run.json
+    also keeps what the model will see of the data (``view``: :mod:`edgecl.run.view`).
     """
     if config.data_root is not None:
         config = replace(config, data_root=str(Path(config.data_root).expanduser().resolve()))
@@ -80,7 +87,11 @@ def create_run(store: RunStore, config: RunConfig) -> dict[str, Any]:
     config = replace(config, model=choice.model, model_kwargs=choice.model_kwargs, mean=choice.mean, std=choice.std,
                      weights=choice.weights)
     size = input_size(config.model, config.model_kwargs)
+    if config.resize is not None and config.resize < size:
+        raise OptionError(f"--resize {config.resize} is smaller than the model's {size}-px input: "
+                          f"give at least {size} (or leave it out to squash images to {size} px)")
     spec = input_spec(color, size, config.resize)
+    view = input_view(source, _backbone_name(choice.weights, config.model), spec)
     tasks = split_classes(source.n_classes, config.tasks, config.seed if config.shuffle_classes else None)
     if config.sign_key is not None:
         config = replace(config, sign_key=key_path(config.sign_key))
@@ -92,6 +103,7 @@ def create_run(store: RunStore, config: RunConfig) -> dict[str, Any]:
         "task_classes": tasks,
         "input": spec,
         "weights_sha256": choice.sha256,
+        "view": view.to_dict(),
         "versions": {"torch": torch.__version__, "timm": timm.__version__},
     }
     return store.create(config, meta)

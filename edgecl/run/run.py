@@ -14,6 +14,9 @@ from edgecl.config import RunConfig, task_seed
 from edgecl.data.stream import seen_classes
 from edgecl.errors import StoreError, UsageError
 from edgecl.run.store import RunStore
+from edgecl.run.view import InputView, stored_view
+
+_KNOWN = ("config", "class_names", "task_classes", "input", "weights_sha256", "view")
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class Run:
     weights_sha256: str | None
     meta: dict[str, Any]  # everything else run.json holds (created, versions, ...)
     keys: tuple[str, ...] = field(default=(), repr=False, compare=False)  # run.json's key order
+    view: InputView | None = None  # what the model sees of the data (None: run created before it was kept)
 
     def to_dict(self) -> dict[str, Any]:
         """run.json's contents for this run, keys in the order the file holds them."""
@@ -34,6 +38,8 @@ class Run:
                  "weights_sha256": self.weights_sha256}
         if self.weights_sha256 is None and "weights_sha256" not in self.keys:
             del known["weights_sha256"]  # a file without the key stays without it
+        if self.view is not None:
+            known["view"] = self.view.to_dict()
         values = {**self.meta, **known}
         order = [k for k in self.keys if k in values] + [k for k in values if k not in self.keys]
         return {k: values[k] for k in order}
@@ -43,9 +49,8 @@ class Run:
         try:
             return cls(store, RunConfig.from_dict(data["config"]), list(data["class_names"]),
                        [list(g) for g in data["task_classes"]], dict(data["input"]), data.get("weights_sha256"),
-                       {k: v for k, v in data.items()
-                        if k not in ("config", "class_names", "task_classes", "input", "weights_sha256")},
-                       tuple(data))
+                       {k: v for k, v in data.items() if k not in _KNOWN},
+                       tuple(data), stored_view(data.get("view")))
         except (KeyError, TypeError) as exc:
             raise StoreError(f"{store.root / 'run.json'} lacks {exc}: it is not an edgecl run file") from None
 
