@@ -20,6 +20,8 @@ import torch
 from edgecl.data.run_data import RunData, open_data
 from edgecl.config import check_int8_calibration
 from edgecl.errors import StoreError, UsageError
+from edgecl_runtime.backends.trt.compat import tensorrt_available
+from edgecl_runtime.contract import format_named
 from edgecl_runtime.inputs.preprocess import spec_chw
 from edgecl.exporters.bundle import export_bundle
 from edgecl.exporters.manifest import failed_formats
@@ -127,7 +129,8 @@ def export_plan(run: Run, task: int, choice: FormatChoice | None, update_from: i
     tasks = [task] + ([update_from] if update_from is not None else [])
     shipped = frozenset().union(*(shipped_formats(bundle_dir(run.store, t)) for t in tasks))
     where = " and ".join(f"{task_dirname(t)}/{EXPORT_DIR}" for t in tasks)
-    return plan_formats(run.config.export_formats, shipped, choice, where)
+    unbuildable = () if tensorrt_available() else (format_named("trt_fp16").request,)
+    return plan_formats(run.config.export_formats, shipped, choice, where, unbuildable)
 
 
 def export_run_task(run: Run, task: int | None, formats: set[str], opset: int | None = None,

@@ -122,11 +122,14 @@ class FormatPlan:
 
 
 def plan_formats(run_formats: Iterable[str], shipped: Iterable[str], choice: FormatChoice | None,
-                 where: str) -> FormatPlan:
+                 where: str, unbuildable: Iterable[str] = ()) -> FormatPlan:
     """The formats of an export: the choice applied to the run's formats plus the ``shipped`` ones
     (no choice: all of them). A shipped format the result lacks is refused (UsageError, exit 2)
-    unless the choice removes it by name; ``where`` names the shipped bundle(s) in that message."""
+    unless the choice removes it by name; ``where`` names the shipped bundle(s) in that message.
+    A shipped format this machine cannot build (``unbuildable``: a TensorRT plan without TensorRT)
+    is refused too: re-exporting would replace the shipped file with a failure record."""
     shipped = frozenset(shipped)
+    _refuse_unbuildable(shipped, frozenset(unbuildable), choice, where)
     base = canonical(set(run_formats) | shipped)
     wanted = choice.apply(base) if choice is not None else base
     lost = canonical(shipped - set(wanted))
@@ -139,6 +142,16 @@ def plan_formats(run_formats: Iterable[str], shipped: Iterable[str], choice: For
                          f"{','.join('-' + f for f in unexplained)})")
     named = choice.named if choice is not None else frozenset()
     return FormatPlan(wanted, tuple(f for f in wanted if f not in named and f in base), lost)
+
+
+def _refuse_unbuildable(shipped: frozenset[str], unbuildable: frozenset[str], choice: FormatChoice | None,
+                       where: str) -> None:
+    """UsageError when a shipped format would be rebuilt on a machine that cannot build it."""
+    stuck = canonical(shipped & unbuildable - (choice.drop if choice is not None else frozenset()))
+    if stuck:
+        raise UsageError(f"{where} ships {', '.join(stuck)}, which this machine cannot build (TensorRT is not "
+                         f"installed): re-export on a machine that has it, or remove it by name (--formats "
+                         f"{','.join('-' + f for f in stuck)})")
 
 
 __all__ = ["FormatChoice", "FormatPlan", "plan_formats", "shipped_formats", "canonical"]

@@ -53,6 +53,16 @@ def test_keep_rule():
     assert plan_formats(RUN, (), FormatChoice.parse("fp16"), "b").formats == ("fp16",)  # nothing shipped yet
 
 
+def test_a_shipped_plan_is_never_replaced_where_it_cannot_be_rebuilt():
+    with pytest.raises(UsageError, match="ships trt, which this machine cannot build.*--formats -trt"):
+        plan_formats(("fp16",), ("fp16", "trt"), None, "task-05/export", unbuildable=("trt",))
+    with pytest.raises(UsageError, match="cannot build"):
+        plan_formats(("fp16",), ("fp16", "trt"), FormatChoice.parse("+int8"), "b", unbuildable=("trt",))
+    dropped = plan_formats(("fp16",), ("fp16", "trt"), FormatChoice.parse("-trt"), "b", unbuildable=("trt",))
+    assert dropped.formats == ("fp16",) and dropped.dropped == ("trt",)
+    assert plan_formats(("fp16",), ("fp16",), None, "b", unbuildable=("trt",)).formats == ("fp16",)
+
+
 def test_shipped_formats_are_the_files_of_the_manifest(tmp_path):
     assert shipped_formats(tmp_path) == frozenset()
     formats = {"fp32": {"file": "model.onnx"}, "fp16": {"file": "model.fp16.onnx"}, "int8": {"file": None},
