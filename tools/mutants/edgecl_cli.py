@@ -1,0 +1,6 @@
+"""edgecl.cli."""
+from .base import Mutant
+
+PACKAGE = "edgecl.cli"
+MUTANTS: list = [
+]

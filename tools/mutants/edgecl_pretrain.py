@@ -1,0 +1,6 @@
+"""edgecl.pretrain."""
+from .base import Mutant
+
+PACKAGE = "edgecl.pretrain"
+MUTANTS: list = [
+]

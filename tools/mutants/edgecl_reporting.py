@@ -1,0 +1,6 @@
+"""edgecl.reporting."""
+from .base import Mutant
+
+PACKAGE = "edgecl.reporting"
+MUTANTS: list = [
+]

@@ -1,0 +1,6 @@
+"""edgecl.run."""
+from .base import Mutant
+
+PACKAGE = "edgecl.run"
+MUTANTS: list = [
+]

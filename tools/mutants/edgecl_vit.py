@@ -1,0 +1,6 @@
+"""edgecl.vit."""
+from .base import Mutant
+
+PACKAGE = "edgecl.vit"
+MUTANTS: list = [
+]

@@ -1,0 +1,6 @@
+"""exporters.nvidia."""
+from .base import Mutant
+
+PACKAGE = "exporters.nvidia"
+MUTANTS: list = [
+]

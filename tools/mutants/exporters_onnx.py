@@ -1,0 +1,6 @@
+"""exporters.onnx."""
+from .base import Mutant
+
+PACKAGE = "exporters.onnx"
+MUTANTS: list = [
+]

@@ -1,0 +1,6 @@
+"""exporters.parity."""
+from .base import Mutant
+
+PACKAGE = "exporters.parity"
+MUTANTS: list = [
+]

@@ -1,0 +1,6 @@
+"""exporters.quantize."""
+from .base import Mutant
+
+PACKAGE = "exporters.quantize"
+MUTANTS: list = [
+]

@@ -1,0 +1,6 @@
+"""exporters.top."""
+from .base import Mutant
+
+PACKAGE = "exporters.top"
+MUTANTS: list = [
+]

@@ -1,0 +1,6 @@
+"""runtime.backends."""
+from .base import Mutant
+
+PACKAGE = "runtime.backends"
+MUTANTS: list = [
+]

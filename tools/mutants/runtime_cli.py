@@ -1,0 +1,6 @@
+"""runtime.cli."""
+from .base import Mutant
+
+PACKAGE = "runtime.cli"
+MUTANTS: list = [
+]

@@ -1,0 +1,6 @@
+"""runtime.inputs."""
+from .base import Mutant
+
+PACKAGE = "runtime.inputs"
+MUTANTS: list = [
+]

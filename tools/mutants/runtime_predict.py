@@ -1,0 +1,6 @@
+"""runtime.predict."""
+from .base import Mutant
+
+PACKAGE = "runtime.predict"
+MUTANTS: list = [
+]
