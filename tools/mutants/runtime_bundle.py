@@ -31,4 +31,13 @@ MUTANTS = [
            'return evaluate_gate(precision, golden["logits"], out, thresholds=thr)',
            'return evaluate_gate(precision, golden["logits"][:8], out[:8], thresholds=thr)',
            ("tests/runtime/bundle/test_verify_rows.py", BUNDLE, RT)),
+    Mutant("bundle-outside-listed", "a manifest entry that points outside the bundle is hashed, not refused",
+           "runtime/edgecl_runtime/bundle/read.py",
+           "        elif root not in path.parents:\n            problems.append(f\"{name} points outside",
+           "        elif False:\n            problems.append(f\"{name} points outside",
+           ("tests/runtime/bundle/test_read.py", BUNDLE, RT)),
+    Mutant("bundle-newer-accepted", "a manifest newer than the runtime is read anyway",
+           "runtime/edgecl_runtime/bundle/read.py",
+           "if version > MANIFEST_VERSION:", "if version > MANIFEST_VERSION + 1:",
+           ("tests/runtime/bundle/test_read.py", BUNDLE, RT)),
 ]
