@@ -10,4 +10,9 @@ MUTANTS = [
     Mutant("shuffle-no-epoch", "loader shuffle ignores the epoch (same order every epoch)",
            "edgecl/data/loader.py",
            "make_generator(seed, epoch, 0)", "make_generator(seed, 0, 0)", (LOADER, DATA)),
+    Mutant("batches-floor", "the last, shorter batch is dropped even when drop_last is off (eval skips images)",
+           "edgecl/data/loader.py", "n // batch_size if drop_last else -(-n // batch_size)",
+           "n // batch_size if drop_last else n // batch_size", (LOADER, DATA)),
+    Mutant("ranks-same-share", "every torchrun rank trains on rank 0's share of each batch",
+           "edgecl/data/loader.py", "idx = idx[rank::world]", "idx = idx[0::world]", (LOADER, DATA)),
 ]

@@ -15,5 +15,6 @@ MUTANTS = [
     Mutant("stream-labels-unchecked", "a test set whose batches carry other labels than announced passes",
            GATE, "if check is not None and not np.array_equal(", "if False and not np.array_equal(", (PARITY,)),
     Mutant("stream-count-unchecked", "a test set that yields fewer images than its labels passes",
-           GATE, "    if len(logits) != len(source):\n", "    if False:\n", (PARITY,)),
+           GATE, "    if len(logits) != len(source):\n", "    if False:\n",
+           ("tests/exporters/parity/test_stream_checks.py", PARITY)),
 ]
