@@ -14,5 +14,6 @@ MUTANTS = [
            "edgecl/data/loader.py", "n // batch_size if drop_last else -(-n // batch_size)",
            "n // batch_size if drop_last else n // batch_size", (LOADER, DATA)),
     Mutant("ranks-same-share", "every torchrun rank trains on rank 0's share of each batch",
-           "edgecl/data/loader.py", "idx = idx[rank::world]", "idx = idx[0::world]", (LOADER, DATA)),
+           "edgecl/data/loader.py", "idx = idx[rank::world]", "idx = idx[0::world]",
+           ("tests/data/test_rank_shares.py", LOADER, DATA)),
 ]

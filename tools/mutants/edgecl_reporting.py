@@ -10,5 +10,11 @@ MUTANTS = [
            "if metrics is not None:", (REP,)),
     Mutant("report-extra-share-all", "InfLoRA's extra time share counts every phase (always 100 %)",
            COLLECT, "extra = sum(phases[p] or 0.0 for p in INFLORA_EXTRA)",
-           "extra = sum(phases[p] or 0.0 for p in PHASES)", (REP,)),
+           "extra = sum(phases[p] or 0.0 for p in PHASES)",
+           ("tests/reporting/test_time_rows.py", REP)),
+    Mutant("report-any-passed", "the report says every format passed when any one did",
+           "edgecl/reporting/exports.py", "\"all_passed\": all(r[\"status\"] == \"passed\" for r in rows)",
+           "\"all_passed\": any(r[\"status\"] == \"passed\" for r in rows)", (REP,)),
+    Mutant("report-agreement-fraction", "top-1 agreement shown as a fraction in the percent column",
+           "edgecl/reporting/exports.py", "else 100.0 * agreement,", "else agreement,", (REP,)),
 ]

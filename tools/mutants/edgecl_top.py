@@ -2,7 +2,7 @@
 from .base import CLI_CLAIMS, CLI_EXPORT, EX, REQUEST, Mutant
 
 PACKAGE = "edgecl.top"
-TOP = "tests/test_config.py"
+TOP, RANGES = "tests/test_config.py", "tests/test_config_ranges.py"
 MUTANTS = [
     Mutant("golden-last-task", "golden set drawn from the last task's test set only",
            "edgecl/exporting.py",
@@ -15,10 +15,10 @@ MUTANTS = [
            (CLI_CLAIMS, EX, CLI_EXPORT)),
     Mutant("head-lr-zero-accepted", "--head-lr 0 is accepted (the new head never trains)",
            "edgecl/config.py", "return None if value > 0 else f\"--head-lr", "return None if value >= 0 else f\"--head-lr",
-           (TOP, REQUEST)),
+           (RANGES, TOP, REQUEST)),
     Mutant("weight-decay-negative", "a negative --weight-decay is accepted",
            "edgecl/config.py", "return None if value >= 0 else f\"--weight-decay", "return None if True else f\"--weight-decay",
-           (TOP, REQUEST)),
+           (RANGES, TOP, REQUEST)),
     Mutant("lambda-one-refused", "--lambda 1 (the paper's upper end) is refused",
-           "edgecl/config.py", "0.0 < value <= 1.0 else", "0.0 < value < 1.0 else", (TOP, REQUEST)),
+           "edgecl/config.py", "0.0 < value <= 1.0 else", "0.0 < value < 1.0 else", (RANGES, TOP, REQUEST)),
 ]

@@ -24,4 +24,13 @@ MUTANTS = [
     Mutant("proof-no-sha", "the final sha256 check of the rebuilt files is dropped",
            "runtime/edgecl_runtime/update/apply.py",
            "    check_files(stage, manifest)\n", "", (PROOF, OTA)),
+    Mutant("update-escapes-folder", "an update.json naming ../ files is followed outside its folders",
+           "runtime/edgecl_runtime/update/apply.py",
+           "    if root.resolve() not in path.resolve().parents:\n", "    if False:\n", (OTA, UPDATE)),
+    Mutant("update-any-base", "an update is applied to a base bundle it was not made from",
+           "runtime/edgecl_runtime/update/apply.py",
+           "    check_base(base, MANIFEST_NAME, update[\"base\"])\n", "", (OTA, UPDATE)),
+    Mutant("update-newer-accepted", "an update of a newer format than the runtime is applied anyway",
+           "runtime/edgecl_runtime/update/apply.py",
+           "    if update[\"update_version\"] > UPDATE_VERSION:\n", "    if False:\n", (OTA, UPDATE)),
 ]
