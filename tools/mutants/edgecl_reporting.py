@@ -14,7 +14,8 @@ MUTANTS = [
            ("tests/reporting/test_time_rows.py", REP)),
     Mutant("report-any-passed", "the report says every format passed when any one did",
            "edgecl/reporting/exports.py", "\"all_passed\": all(r[\"status\"] == \"passed\" for r in rows)",
-           "\"all_passed\": any(r[\"status\"] == \"passed\" for r in rows)", (REP,)),
+           "\"all_passed\": any(r[\"status\"] == \"passed\" for r in rows)",
+           ("tests/reporting/test_export_verdict.py", REP)),
     Mutant("report-agreement-fraction", "top-1 agreement shown as a fraction in the percent column",
            "edgecl/reporting/exports.py", "else 100.0 * agreement,", "else agreement,", (REP,)),
 ]
