@@ -3,7 +3,7 @@
 Each module names its ``PACKAGE`` (dotted, as ``--package`` matches it: ``runtime.serve``,
 ``exporters.quantize``, ``edgecl.learning``) and a list ``MUTANTS`` of :class:`Mutant`; its
 ``tests`` are that package's mirror folder under ``tests/`` (the targeted set, run with ``-x``),
-with the file that kills the mutant named first so a kill is quick.  :data:`ALL` is every
+where one file kills the mutant it is named first, so a kill is quick.  :data:`ALL` is every
 mutant in package order, each carrying its module's package.
 """
 from __future__ import annotations
