@@ -42,5 +42,5 @@ MUTANTS = [
            "edgecl/inflora/branch.py",
            "torch.cat([zeros, self.up_k.double() @ d, self.up_v.double() @ d], dim=0)",
            "torch.cat([self.up_k.double() @ d, zeros, self.up_v.double() @ d], dim=0)",
-           (DESIGN, CLAIMS_CORE, INFLORA, LEARNING)),
+           ("tests/inflora/test_weight_delta.py", DESIGN, INFLORA)),
 ]

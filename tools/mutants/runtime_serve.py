@@ -7,7 +7,7 @@ MUTANTS = [
     Mutant("serve-no-sha", "serve loads bundles without checking sha256",
            "runtime/edgecl_runtime/serve/server.py",
            "load_bundle(path, check_hashes=True)", "load_bundle(path, check_hashes=False)",
-           ("tests/runtime/serve/test_server.py", SERVE, RT)),
+           ("tests/runtime/serve/test_tampered_bundle.py", "tests/runtime/serve/test_server.py", SERVE)),
     Mutant("paths-prefix", "allowed-root containment by string prefix: allowed-evil/ passes for allowed/",
            "runtime/edgecl_runtime/serve/paths.py",
            "return any(real == root or root in real.parents for root in self.roots)",
