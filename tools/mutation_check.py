@@ -20,14 +20,20 @@ subprocess.
 Usage::
 
     python tools/mutation_check.py --list
+    python tools/mutation_check.py --package runtime.serve      # one package's mutants
+    python tools/mutation_check.py --package runtime --jobs 2   # every runtime package (prefix)
     python tools/mutation_check.py --only energy-sigma2,gate-l1-ge
     python tools/mutation_check.py --baseline --jobs 2 --timeout 900
 
 Exit status: 0 all killed, 1 some survived, 2 a mutant could not be planted or run (snippet
 not found exactly once, baseline failing, timeout, import leak).
 
+The mutants live in ``tools/mutants/``, one module per package (``runtime_serve.py`` holds
+``runtime.serve``), each with that package's mirror folder under ``tests/`` as its targeted set.
+At the end the time spent per package is printed (the sum of its mutants' run times).
+
 Editing the table: files move; when a snippet is no longer found exactly once the script stops
-with one line naming the mutant and the file.  Fix ``path``/``original`` there.  Test paths
+with one line naming the mutant and the file.  Fix ``path``/``original`` in its module.  Test paths
 that do not exist (yet) are skipped with a note.
 """
 from __future__ import annotations
@@ -41,146 +47,16 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-RT, EX, DATA = "tests/runtime", "tests/exporters", "tests/data"
-INFLORA, LEARNING = "tests/inflora", "tests/learning"
-REQUEST = "tests/learning/test_request.py"
-CLI_EXPORT, CLI_CLAIMS = "tests/cli/test_export_cli.py", "tests/cli/test_learn_outcomes.py"
-CLI_DIST = "tests/cli/test_distributed.py"
-GATE, CLAIMS_CORE = "tests/runtime/bundle/test_gate.py", "tests/learning/test_interference.py"
-MEMORY, DESIGN = "tests/inflora/test_memory.py", "tests/inflora/test_design_merge.py"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mutants import ALL as MUTANTS, Mutant, matches  # noqa: E402  (tools/mutants, one module per package)
 
-
-@dataclass(frozen=True)
-class Mutant:
-    id: str
-    description: str
-    path: str  # relative to the repository root
-    original: str  # must occur exactly once in the file
-    replacement: str
-    tests: tuple[str, ...]  # test files/folders, run in this order with -x
-
-
-MUTANTS: list[Mutant] = [
-    # --- the gate (runtime/edgecl_runtime/bundle/gate.py; shared by exporters and edgecl-rt verify)
-    Mutant("gate-l1-ge", "gate level 1 fails at max|dlogit| == threshold (> became >=)",
-           "runtime/edgecl_runtime/bundle/gate.py",
-           'elif not t["max_abs_diff"] <= thr["max_abs_diff"]:',
-           'elif not t["max_abs_diff"] < thr["max_abs_diff"]:', (GATE, RT, EX)),
-    Mutant("gate-l2-le", "gate level 2 fails at agreement == threshold (< became <=)",
-           "runtime/edgecl_runtime/bundle/gate.py",
-           'if not agree >= thr["top1_agreement"]:', 'if not agree > thr["top1_agreement"]:',
-           (GATE, RT, EX)),
-    Mutant("gate-l3-sign", "gate level 3 ignores accuracy drops (abs() dropped)",
-           "runtime/edgecl_runtime/bundle/gate.py",
-           'if not abs(delta) <= thr["accuracy_delta_pp"]:', 'if not delta <= thr["accuracy_delta_pp"]:',
-           (GATE, RT, EX)),
-    Mutant("fp32-loose", "FP32 top-1 / accuracy thresholds loosened to 0.95 and 5 pp",
-           "runtime/edgecl_runtime/contract.py",
-           '"fp32": {"max_abs_diff": 1e-4, "top1_agreement": 1.0, "accuracy_delta_pp": 0.1}',
-           '"fp32": {"max_abs_diff": 1e-4, "top1_agreement": 0.95, "accuracy_delta_pp": 5.0}',
-           (GATE, RT, EX)),
-    Mutant("int8-agree", "INT8 top-1 agreement threshold loosened from 0.99 to 0.9",
-           "runtime/edgecl_runtime/contract.py",
-           '"int8": {"max_abs_diff": 1.0, "top1_agreement": 0.99,',
-           '"int8": {"max_abs_diff": 1.0, "top1_agreement": 0.9,',
-           (GATE, "tests/exporters/quantize/test_int8.py", RT, EX)),
-    # --- bundle checks
-    Mutant("bundle-no-sha", "bundle check skips the sha256 comparison (size only)",
-           "runtime/edgecl_runtime/bundle/files.py",
-           'if hashlib.sha256(data).hexdigest() != str(entry.get("sha256", "")).lower():',
-           'if False and hashlib.sha256(data).hexdigest() != str(entry.get("sha256", "")).lower():',
-           ("tests/runtime/bundle/test_read.py", RT, EX)),
-    Mutant("serve-no-sha", "serve loads bundles without checking sha256",
-           "runtime/edgecl_runtime/serve/server.py",
-           "load_bundle(path, check_hashes=True)", "load_bundle(path, check_hashes=False)",
-           ("tests/runtime/serve/test_server.py", RT)),
-    Mutant("golden-last-task", "golden set drawn from the last task's test set only",
-           "edgecl/exporting.py",
-           "select_golden(test_sets, seed=config.seed)",
-           "select_golden(test_sets[-1:], seed=config.seed)", (CLI_CLAIMS, EX, CLI_EXPORT)),
-    Mutant("calib-last-task", "INT8 calibration images from the last task only",
-           "edgecl/exporting.py",
-           'idx = np.concatenate([data.indices("train", j) for j in range(1, task + 1)])',
-           'idx = np.concatenate([data.indices("train", j) for j in range(task, task + 1)])',
-           (CLI_CLAIMS, EX, CLI_EXPORT)),
-    # --- statistics, memory, design, merge (edgecl/inflora)
-    Mutant("stats-no-cls", "second moments leave out the CLS token",
-           "edgecl/inflora/stats.py",
-           "tokens = x.detach().reshape(-1, x.shape[-1])",
-           "tokens = x.detach()[:, 1:].reshape(-1, x.shape[-1])",
-           (CLAIMS_CORE, INFLORA, LEARNING, CLI_CLAIMS)),
-    Mutant("energy-sigma2", "first-task energy is sigma^2 instead of sigma^4",
-           "edgecl/inflora/memory.py",
-           "energy = s**2\n        ratios", "energy = s\n        ratios",
-           (MEMORY, CLAIMS_CORE, INFLORA, LEARNING)),
-    Mutant("crossing-excluded", "_grow_remove stops before the direction that crosses eps",
-           "edgecl/inflora/memory.py",
-           "while take < len(energy) and acc < eps:",
-           "while take < len(energy) and acc + float(energy[take]) < eps:",
-           (MEMORY, CLAIMS_CORE, INFLORA, LEARNING)),
-    Mutant("first-half-remove", "first task with k == d/2 stored as remove (< became <=)",
-           "edgecl/inflora/memory.py",
-           "if k < self.dim / 2:", "if k <= self.dim / 2:",
-           (MEMORY, CLAIMS_CORE, INFLORA, LEARNING)),
-    Mutant("flip-never", "remove memory never flips to retain past d/2",
-           "edgecl/inflora/memory.py",
-           "self.basis.shape[1] > self.dim / 2", "self.basis.shape[1] > self.dim",
-           (MEMORY, CLAIMS_CORE, INFLORA, LEARNING)),
-    Mutant("schedule-off-by-one", "threshold schedule uses t+1 (1-based) instead of t",
-           "edgecl/inflora/memory.py",
-           "return lam + (1.0 - lam) * task_index / num_tasks",
-           "return lam + (1.0 - lam) * (task_index + 1) / num_tasks",
-           (MEMORY, CLAIMS_CORE, INFLORA, LEARNING)),
-    Mutant("design-unprojected", "design SVD taken on C, not on C projected off the old space",
-           "edgecl/inflora/design.py",
-           "torch.linalg.svd(project_away_old(c, memory))", "torch.linalg.svd(c)",
-           (DESIGN, CLAIMS_CORE, INFLORA, LEARNING)),
-    Mutant("design-no-sqrt3", "design rows lose the 1/sqrt(3) scale",
-           "edgecl/inflora/design.py",
-           ".T / math.sqrt(3.0)", ".T / 1.0",
-           (DESIGN, CLAIMS_CORE, INFLORA, LEARNING)),
-    Mutant("merge-q-rows", "merged K delta applied to the Q rows of qkv",
-           "edgecl/inflora/branch.py",
-           "torch.cat([zeros, self.up_k.double() @ d, self.up_v.double() @ d], dim=0)",
-           "torch.cat([self.up_k.double() @ d, zeros, self.up_v.double() @ d], dim=0)",
-           (DESIGN, CLAIMS_CORE, INFLORA, LEARNING)),
-    # --- classifier alignment, distributed, loader
-    Mutant("align-skipped", "classifier alignment never runs (stats still saved)",
-           "edgecl/learning/step.py",
-           "    if task > 1:\n        sizes = [len(c) for c in data.tasks[:task]]",
-           "    if False:\n        sizes = [len(c) for c in data.tasks[:task]]",
-           (CLAIMS_CORE, "tests/learning/test_align.py", LEARNING, CLI_CLAIMS)),
-    Mutant("head-lr-dropped", "the optimiser gets no head rate from the run (heads train at --lr)",
-           "edgecl/learning/learner.py",
-           "config.lr, config.head_lr, config.weight_decay", "config.lr, None, config.weight_decay",
-           (REQUEST, LEARNING)),
-    Mutant("workers-unchecked", "--workers is not checked where it enters (refused later, exit 1)",
-           "edgecl/learning/request.py",
-           "return None if value >= 0 else f\"--workers", "return None if True else f\"--workers",
-           (REQUEST, "tests/data/test_workers.py")),
-    Mutant("run-json-reparsed", "rank 0 reads run.json again after opening the run",
-           "edgecl/learning/driver.py",
-           "    if run is None:  # ranks other than 0", "    if True:  # ranks other than 0",
-           (REQUEST, CLI_CLAIMS)),
-    Mutant("allreduce-noop", "all_reduce_sum_ does nothing",
-           "edgecl/learning/distributed.py",
-           "    if not dist.is_initialized():\n        return tensor\n",
-           "    return tensor\n", (CLI_DIST, CLI_CLAIMS)),
-    Mutant("shuffle-no-seed", "loader shuffle ignores the seed",
-           "edgecl/data/loader.py",
-           "make_generator(seed, epoch, 0)", "make_generator(0, epoch, 0)",
-           ("tests/data/test_data_loader.py", DATA)),
-    Mutant("shuffle-no-epoch", "loader shuffle ignores the epoch (same order every epoch)",
-           "edgecl/data/loader.py",
-           "make_generator(seed, epoch, 0)", "make_generator(seed, 0, 0)",
-           ("tests/data/test_data_loader.py", DATA)),
-]
 
 SITECUSTOMIZE = '''\
 # Generated by tools/mutation_check.py: import the project from the mutated copy, not the checkout.
@@ -382,10 +258,26 @@ def show(results: list[Result]) -> None:
     Console(width=max(120, shutil.get_terminal_size().columns)).print(table)
 
 
+def per_package(selected: list[Mutant], results: list[Result]) -> None:
+    """One line per package: mutants, killed, and the seconds its mutants took (summed)."""
+    rows: dict[str, list[Result]] = defaultdict(list)
+    for m, r in zip(selected, results):
+        rows[m.package].append(r)
+    print("time per package (sum of its mutants' runs):")
+    for pkg, rs in rows.items():
+        killed = sum(r.status == "killed" for r in rs)
+        print(f"  {pkg:20} {len(rs):3} mutants {killed:3} killed {sum(r.seconds for r in rs):8.1f} s")
+    print(f"  {'total':20} {len(results):3} mutants "
+          f"{sum(r.status == 'killed' for r in results):3} killed "
+          f"{sum(r.seconds for r in results):8.1f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", help="comma-separated mutant ids")
+    ap.add_argument("--package", help="comma-separated packages, dotted; a prefix takes every package "
+                                      "below it (runtime.serve; runtime; edgecl.learning)")
     ap.add_argument("--list", action="store_true", help="list the mutants and check their snippets")
     ap.add_argument("--jobs", type=int, default=1, help="mutants run in parallel (default 1)")
     ap.add_argument("--timeout", type=float, default=1200, help="seconds per mutant's pytest run")
@@ -408,7 +300,16 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             print(f"mutation_check: unknown mutant(s) {', '.join(unknown)}; see --list", file=sys.stderr)
             return 2
-        selected = [m for m in MUTANTS if m.id in wanted]
+        selected = [m for m in selected if m.id in wanted]
+    if args.package:
+        wanted = [w.strip() for w in args.package.split(",") if w.strip()]
+        known = sorted({m.package for m in MUTANTS})
+        unknown = [w for w in wanted if not any(matches(p, w) for p in known)]
+        if unknown:
+            print(f"mutation_check: no mutants in package(s) {', '.join(unknown)}; packages: "
+                  f"{', '.join(known)}", file=sys.stderr)
+            return 2
+        selected = [m for m in selected if any(matches(m.package, w) for w in wanted)]
     problems = []
     for m in selected:
         try:
@@ -419,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         for m in selected:
             tests = existing(m.tests)
             gone = [t for t in m.tests if t not in tests]
-            print(f"{m.id:22} {m.path}\n{'':22} {m.description}\n{'':22} tests: {' '.join(tests)}"
+            print(f"{m.id:22} [{m.package}] {m.path}\n{'':22} {m.description}\n{'':22} tests: {' '.join(tests)}"
                   + (f"  (missing, skipped: {' '.join(gone)})" if gone else ""))
     for p in problems:
         print(f"mutation_check: {p}", file=sys.stderr)
@@ -447,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(pool.map(job, selected))
     show(results)
+    per_package(selected, results)
     survived = [r.id for r in results if r.status == "survived"]
     if survived:
         print(f"SURVIVED ({len(survived)}): {', '.join(survived)}")

@@ -1,0 +1,23 @@
+"""A bundle whose model gives K logits must list K classes: otherwise every prediction would name
+the wrong class (or an index past the list), so the Classifier refuses it with one line."""
+import json
+
+import pytest
+
+from edgecl_runtime.errors import BundleError
+from edgecl_runtime.predict.classifier import Classifier
+from tests.runtime.rt_factory import make_bundle
+
+
+def test_more_classes_than_logits_is_refused(tmp_path):
+    bundle = make_bundle(tmp_path / "b", k=4, classes=[f"c{i}" for i in range(5)])
+    with pytest.raises(BundleError, match="4 logits but 5 classes"):
+        Classifier(bundle)
+
+
+def test_a_matching_class_list_loads(tmp_path):
+    bundle = make_bundle(tmp_path / "b", k=4)
+    clf = Classifier(bundle)
+    assert len(clf.classes) == 4
+    assert json.loads((bundle / "manifest.json").read_text())["output"]["shape"][-1] == 4
+    clf.close()
