@@ -15,7 +15,7 @@ MUTANTS = [
            ("tests/runtime/serve/test_paths.py", SERVE)),
     Mutant("serve-untrusted-bundles", "serve loads bundles without the operator's trusted keys",
            "runtime/edgecl_runtime/serve/server.py",
-           "functools.partial(load_bundle, trusted=trusted)", "functools.partial(load_bundle, trusted=None)",
+           "functools.partial(load_bundle, trusted=trusted,", "functools.partial(load_bundle, trusted=None,",
            (SERVE, RT)),
     Mutant("serve-untrusted-updates", "serve applies over-the-air updates without the trusted keys",
            "runtime/edgecl_runtime/serve/updates.py",
@@ -28,6 +28,6 @@ MUTANTS = [
            (SERVE, RT)),
     Mutant("serve-nan-request", "serve accepts NaN/Infinity in a request",
            "runtime/edgecl_runtime/serve/lines.py",
-           "json.loads(text, parse_constant=_no_constant)", "json.loads(text)",
+           "return loads_finite(text)", "return json.loads(text)",
            ("tests/runtime/serve/test_request_json.py", SERVE)),
 ]
