@@ -148,6 +148,11 @@ class RunConfig:
     sign_key: str | None = option(
         None, "str?", "Ed25519 private key (`edgecl keygen`) signing every bundle of the run; its path is kept in "
         "run.json (a new one replaces it).", cli_type=Path)
+    # Kept in run.json and changeable between calls, like sign_key: it says what a call writes, not
+    # what the run learns.
+    updates: bool = option(True, "bool", "After each task's export, also write the over-the-air update from the "
+                           "previous task's bundle (every format it ships; signed when the run signs).",
+                           flags=("--updates/--no-updates",))
     # The trainer of the official recipes (edgecl.learning.optimiser / .schedule); the defaults are
     # InfLoRA's Adam recipe, so run.json files written before these options existed read unchanged.
     optimizer: str = option("adam", "str", "adam | sgd (momentum 0.9).", check=_one_of("--optimizer", OPTIMISERS))
@@ -226,7 +231,7 @@ def preset(model: str | None, model_kwargs: Mapping[str, Any]) -> dict[str, Any]
 EXECUTION_ONLY = {"device", "threads", "workers"}
 # Kept in run.json so every later call reuses it, but not part of the run's identity: a new value
 # replaces the stored one (key rotation) and is never a conflict. A path, never the key itself.
-STORED_EXECUTION = {"sign_key"}
+STORED_EXECUTION = {"sign_key", "updates"}
 
 
 def check_options(values: Mapping[str, Any]) -> None:

@@ -11,6 +11,7 @@ import typer
 from edgecl.cli.console import (DEFAULT_RUN, RunOpt, accuracy_table, console, one_line_errors,
                                 print_manifest,
                                 progress_wrap, summary_line)
+from edgecl.cli.export import print_update
 from edgecl.config import OPTIONS
 from edgecl.errors import ExportFailed
 from edgecl.learning.driver import LearnEvents, learn_session
@@ -59,6 +60,9 @@ class PrintedEvents(LearnEvents):
     def exported(self, manifest: dict[str, Any]) -> None:
         print_manifest(manifest)
 
+    def updated(self, run, update: dict[str, Any]) -> None:
+        print_update(run, update)
+
     @contextmanager
     def progress(self) -> Iterator[Callable | None]:
         with progress_wrap(not self.quiet) as wrap:
@@ -72,7 +76,7 @@ _RUN_FLAGS = ("dataset", "data_root", "model", "weights", "resize", "tasks", "ra
               "schedule", "weight_decay", "batch_size", "lam", "method", "blocks", "seed", "shuffle_classes",
               "augment", "align", "ca_cov", "ca_logit_norm", "fresh_final_norm")
 _EXECUTION = ("device", "threads", "workers", "amp", "export")
-_TAIL = ("export_formats", "int8_calibration", "sign_key")
+_TAIL = ("export_formats", "int8_calibration", "sign_key", "updates")
 
 
 def _parameters() -> list[inspect.Parameter]:

@@ -30,12 +30,13 @@ from edgecl.learning.learner import Training
 from edgecl.learning.request import LearnRequest, RunOptions
 from edgecl.learning.step import learn_one
 from edgecl.run.creation import create_run
-from edgecl.run.bundles import clean_leftovers, missing_exports
+from edgecl.run.bundles import BUNDLE, clean_leftovers, export_state, missing_exports
 from edgecl.run.plan import check_stranded, tasks_to_learn
 from edgecl.run.preflight import check_relearn, check_run_file
 from edgecl.run.run import Run
-from edgecl.run.signing import check_sign_key, new_sign_key
+from edgecl.run.signing import check_sign_key, new_sign_key, new_stored_option
 from edgecl.run.store import RunStore
+from edgecl.updating import export_update
 
 
 class LearnEvents:
@@ -52,6 +53,9 @@ class LearnEvents:
     def task_learned(self, task: int, metrics: dict[str, Any], run_metrics: dict[str, Any]) -> None: ...
 
     def exported(self, manifest: dict[str, Any]) -> None: ...
+
+    def updated(self, run: Run, update: dict[str, Any]) -> None:
+        """An over-the-air update to the task just exported was written (``update.json``'s dict)."""
 
     def cleaned(self, paths: list[Path]) -> None:
         """Leftover temporaries of a killed write were removed."""
@@ -107,7 +111,8 @@ def open_or_create(store: RunStore, options: RunOptions, events: LearnEvents) ->
         problems = conflicts(run.config, options.given_values(run.config))
         if problems:
             raise UsageError(problems[0])
-        return new_sign_key(run, options.sign_key())
+        run = new_sign_key(run, options.sign_key())
+        return new_stored_option(run, "updates", options.given_values().get("updates"))
     run = Run.from_dict(store, create_run(store, options.config))
     events.run_created(run)
     return run
@@ -213,3 +218,5 @@ def _export(run: Run, data: RunData, task: int, events: LearnEvents, result: Lea
     result.manifests[task] = manifest
     result.failed_exports += [f"task {task} {f}" for f in failed_formats(manifest)]
     events.exported(manifest)
+    if run.config.updates and task > 1 and export_state(run.store, task - 1) == BUNDLE:
+        events.updated(run, export_update(run, task, sign_key=run.config.sign_key))

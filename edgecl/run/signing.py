@@ -47,3 +47,15 @@ def new_sign_key(run: Run, given: str | Path | None) -> Run:
     data["config"]["sign_key"] = key_path(given)
     write_json_atomic(run.store.root / RUN_FILE, data)
     return Run.from_dict(run.store, data)
+
+
+def new_stored_option(run: Run, key: str, value: Any) -> Run:
+    """``run`` with the stored execution option ``key`` (kept in run.json, not part of the run's
+    identity, e.g. ``updates``) set to ``value``; None or the same value changes nothing."""
+    if value is None or getattr(run.config, key) == value:
+        return run
+    data = run.to_dict()  # the run as parsed once this session
+    data["config"][key] = value
+    write_json_atomic(run.store.root / RUN_FILE, data)
+    return Run.from_dict(run.store, data)
+
