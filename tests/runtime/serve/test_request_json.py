@@ -3,20 +3,9 @@ makes the line an error object (the module contract of ``serve/lines.py``), and 
 still served."""
 import pytest
 
-from edgecl_runtime.serve import ModelServer
-from tests.runtime.rt_factory import make_bundle
 from tests.runtime.serve.helpers import serve_lines
 
 STATUS = b'{"id": "next", "cmd": "status"}'
-
-
-@pytest.fixture
-def server(tmp_path):
-    make_bundle(tmp_path / "run" / "task-01" / "export", task=1)
-    srv = ModelServer(tmp_path / "run", log=lambda msg: None, allow=[tmp_path])
-    srv.start()
-    srv.stop()
-    return srv
 
 
 @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])

@@ -19,15 +19,6 @@ from tests.runtime.serve.helpers import LogWatch, count_polls, gray_png, publish
 STATUS = b'{"id": "next", "cmd": "status"}'
 
 
-@pytest.fixture
-def server(tmp_path):
-    make_bundle(tmp_path / "run" / "task-01" / "export", task=1)
-    srv = ModelServer(tmp_path / "run", log=lambda msg: None, allow=[tmp_path])
-    srv.start()
-    srv.stop()
-    return srv
-
-
 def _answered_then_served(server, bad: bytes) -> dict:
     """Send one bad line and a status line: both answered, the second normally."""
     answers = serve_lines(server, [bad, STATUS])
