@@ -30,7 +30,7 @@ MUTANTS = [
            ("tests/ota/test_update_refusals.py", OTA, UPDATE)),
     Mutant("update-any-base", "an update is applied to a base bundle it was not made from",
            "runtime/edgecl_runtime/update/apply.py",
-           "    check_base(base, MANIFEST_NAME, update[\"base\"])\n", "", (OTA, UPDATE)),
+           "        check_base(base, MANIFEST_NAME, update[\"base\"])\n", "", (OTA, UPDATE)),
     Mutant("update-newer-accepted", "an update of a newer format than the runtime is applied anyway",
            "runtime/edgecl_runtime/update/apply.py",
            "    if update[\"update_version\"] > UPDATE_VERSION:\n", "    if False:\n",

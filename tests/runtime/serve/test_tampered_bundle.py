@@ -18,3 +18,20 @@ def test_a_newer_bundle_altered_at_the_same_size_is_not_served(tmp_path):
     publish(run, 3)
     assert server.refresh() is True and server.served.task == 3
     server.served.classifier.close()
+
+
+def test_an_altered_file_serve_never_reads_still_stops_the_swap(tmp_path):
+    """Every listed file is hashed, not only the model serve runs: a bundle whose INT8 file was
+    altered is not a bundle its signer shipped, so serve keeps the verified one."""
+    from tests.runtime.rt_factory import tamper_same_size
+
+    run = tmp_path / "run"
+    make_bundle(run / "task-01" / "export", task=1)
+    server = ModelServer(run, log=lambda line: None)
+    assert server.refresh() and server.served.task == 1
+    staging = run / ".task-02.tmp"
+    bundle = make_bundle(staging / "export", task=2)
+    tamper_same_size(bundle / "model.int8.onnx")  # serve runs fp32: it never opens this file
+    staging.rename(run / "task-02")
+    assert server.refresh() is False and server.served.task == 1
+    server.served.classifier.close()
