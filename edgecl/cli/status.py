@@ -13,6 +13,7 @@ from rich.table import Table
 
 from edgecl.cli.console import DEFAULT_RUN, RunOpt, console, one_line_errors
 from edgecl.learning.step import finished_run_metrics
+from edgecl_runtime.atomic_io import read_json
 from edgecl.run.bundles import BUNDLE, MISSING, export_state, leftovers, verify_bundle
 from edgecl.run.run import Run, open_run
 
@@ -63,6 +64,10 @@ def print_bundles(run: Run, done: list[int]) -> None:
     """One word per task (bundle / export missing / not exported), and how to fill the gaps."""
     states = {t: export_state(run.store, t) for t in done}
     console.print("bundles: " + ", ".join(f"task {t} {s}" for t, s in states.items()))
+    updates = [_update_line(run, t) for t in done if states[t] == BUNDLE]
+    updates = [u for u in updates if u]
+    if updates:
+        console.print("updates: " + ", ".join(updates))
     missing = [t for t, s in states.items() if s == MISSING]
     if missing:
         console.print(f"export missing for tasks {missing} (interrupted): the next `edgecl learn --run {run.root}` "
@@ -70,6 +75,28 @@ def print_bundles(run: Run, done: list[int]) -> None:
     left = leftovers(run.store)
     if left:
         console.print(f"{len(left)} leftover temporary file(s) of an interrupted write: the next learn/export removes them")
+
+
+def _folder_bytes(folder) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _update_line(run: Run, task: int) -> str:
+    """``task N from M: B bytes (P % of its bundle)`` for each update of ``task`` (the bytes its
+    update.json lists, as ``learn``/``export`` print them); '' if none."""
+    task_dir = run.store.task_dir(task)
+    bundle = _folder_bytes(task_dir / "export")
+    parts = []
+    for folder in sorted(task_dir.glob("update-from-*")):
+        try:
+            size = sum(int(e["bytes"]) for e in read_json(folder / "update.json", "update.json")["contents"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            parts.append(f"task {task} {folder.name}: unreadable update.json")
+            continue
+        if bundle:
+            parts.append(f"task {task} from {folder.name.rsplit('-', 1)[-1].lstrip('0') or '0'}: "
+                         f"{size:,} bytes ({100 * size / bundle:.1f} % of its bundle)")
+    return "; ".join(parts)
 
 
 def checked_line(run: Run, done: list[int], verify: bool) -> str:

@@ -39,6 +39,10 @@ def test_learn_writes_each_update_and_the_device_rebuilds_it_byte_for_byte(tmp_p
     for name in models:  # the models are the full export's, byte for byte (golden.npz is the update's own)
         assert sha256_file(tmp_path / "device" / "task-02" / name) == sha256_file(target / name), name
     assert json.loads((run / "run.json").read_text())["config"]["updates"] is True
+    status = runner.invoke(app, ["status", "--run", str(run)])
+    words = " ".join(status.output.split())  # the console may wrap the line
+    size = sum(e["bytes"] for e in json.loads((update / "update.json").read_text())["contents"].values())
+    assert status.exit_code == 0 and f"updates: task 2 from 1: {size:,} bytes (" in words, status.output
 
 
 def test_no_updates_is_kept_and_can_be_turned_back_on(tmp_path):
