@@ -76,6 +76,14 @@ def export_update(run: Run, task: int, base_task: int | None = None,
                         update_folder(run, task, base_task), request)
 
 
+def update_size(folder: Path, update: dict[str, Any]) -> tuple[int, int]:
+    """(bytes the update ``folder`` ships, as its update.json lists them; bytes of the full bundle
+    it rebuilds, the task's ``export/`` folder beside it): what a fleet downloads against the whole."""
+    size = sum(int(e["bytes"]) for e in update["contents"].values())
+    full = sum(p.stat().st_size for p in (folder.parent / "export").rglob("*") if p.is_file())
+    return size, full
+
+
 def check_update_request(run: Run, task: int | None, base_task: int) -> None:
     """Refuse a bad ``--update-from`` before any export work (task None: the latest finished)."""
     done = run.finished_tasks()

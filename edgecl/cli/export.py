@@ -14,7 +14,7 @@ from edgecl.cli.console import DEFAULT_RUN, RunOpt, console, one_line_errors, pr
 from edgecl.errors import ExportFailed
 from edgecl.exporting import ExportEvents, failed_formats
 from edgecl.run.bundles import missing_exports
-from edgecl.updating import update_folder
+from edgecl.updating import update_folder, update_size
 from edgecl_runtime.contract import REQUESTS, SIGNATURE_NAME
 
 
@@ -86,8 +86,7 @@ class PrintedExport(ExportEvents):
 def print_update(run, update: dict) -> None:
     """One line per update: where, how big against the full bundle, which ONNX files travel whole."""
     folder = update_folder(run, update["task"], update["base_task"])
-    size = sum(e["bytes"] for e in update["contents"].values())
-    full = sum(p.stat().st_size for p in (folder.parent / "export").rglob("*") if p.is_file())
+    size, full = update_size(folder, update)
     whole = [n for n, s in update["onnx"].items() if s["whole"]]
     signed = (folder / "update.sig").is_file()
     console.print(f"update: {folder} ({size:,} bytes, {100 * size / max(full, 1):.1f} % of the full bundle's "

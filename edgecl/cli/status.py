@@ -15,6 +15,7 @@ from edgecl.cli.console import DEFAULT_RUN, RunOpt, console, one_line_errors
 from edgecl.learning.step import finished_run_metrics
 from edgecl_runtime.atomic_io import read_json
 from edgecl.run.bundles import BUNDLE, MISSING, export_state, leftovers, verify_bundle
+from edgecl.updating import update_size
 from edgecl.run.run import Run, open_run
 
 
@@ -77,19 +78,13 @@ def print_bundles(run: Run, done: list[int]) -> None:
         console.print(f"{len(left)} leftover temporary file(s) of an interrupted write: the next learn/export removes them")
 
 
-def _folder_bytes(folder) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
-
-
 def _update_line(run: Run, task: int) -> str:
     """``task N from M: B bytes (P % of its bundle)`` for each update of ``task`` (the bytes its
     update.json lists, as ``learn``/``export`` print them); '' if none."""
-    task_dir = run.store.task_dir(task)
-    bundle = _folder_bytes(task_dir / "export")
     parts = []
-    for folder in sorted(task_dir.glob("update-from-*")):
+    for folder in sorted(run.store.task_dir(task).glob("update-from-*")):
         try:
-            size = sum(int(e["bytes"]) for e in read_json(folder / "update.json", "update.json")["contents"].values())
+            size, bundle = update_size(folder, read_json(folder / "update.json", "update.json"))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             parts.append(f"task {task} {folder.name}: unreadable update.json")
             continue

@@ -43,10 +43,7 @@ def new_sign_key(run: Run, given: str | Path | None) -> Run:
     if given is None or key_path(given) == run.config.sign_key:
         return run
     check_sign_key(given)
-    data = run.to_dict()  # the run as parsed once this session, not run.json read again
-    data["config"]["sign_key"] = key_path(given)
-    write_json_atomic(run.store.root / RUN_FILE, data)
-    return Run.from_dict(run.store, data)
+    return new_stored_option(run, "sign_key", key_path(given))
 
 
 def new_stored_option(run: Run, key: str, value: Any) -> Run:
@@ -54,7 +51,7 @@ def new_stored_option(run: Run, key: str, value: Any) -> Run:
     identity, e.g. ``updates``) set to ``value``; None or the same value changes nothing."""
     if value is None or getattr(run.config, key) == value:
         return run
-    data = run.to_dict()  # the run as parsed once this session
+    data = run.to_dict()  # the run as parsed once this session, not run.json read again
     data["config"][key] = value
     write_json_atomic(run.store.root / RUN_FILE, data)
     return Run.from_dict(run.store, data)
