@@ -9,16 +9,13 @@ from typer.testing import CliRunner
 from edgecl_runtime.cli import app
 from edgecl_runtime.backends.trt.compat import tensorrt_available
 from tests.runtime.rt_factory import make_bundle, tamper_same_size
+from tests.runtime.rt_cli import error_lines
 
 try:
     runner = CliRunner(mix_stderr=False)  # click < 8.2 mixes stderr into stdout by default
 except TypeError:
     runner = CliRunner()  # click >= 8.2 always captures stderr separately
 
-
-def _errors(stderr):
-    """stderr lines less the one warning every command without --trust prints."""
-    return [l for l in stderr.strip().splitlines() if "signatures are not checked" not in l]
 
 
 def _images(folder):
@@ -57,7 +54,7 @@ def test_verify_fails_on_altered_file_and_records_it(bundle):
 
 def test_verify_missing_bundle_is_one_line(tmp_path):
     res = runner.invoke(app, ["verify", str(tmp_path / "nothing")])
-    assert res.exit_code == 1 and len(_errors(res.stderr)) == 1 and "does not exist" in res.stderr
+    assert res.exit_code == 1 and len(error_lines(res.stderr)) == 1 and "does not exist" in res.stderr
 
 
 def test_predict_json_partial_results(tmp_path, bundle_template):
@@ -72,7 +69,7 @@ def test_predict_json_partial_results(tmp_path, bundle_template):
     assert "empty file" in by_name["zero.png"]["error"]
     assert "not an image" in by_name["text.png"]["error"]
     assert "no such file" in by_name["missing.png"]["error"]
-    err_lines = _errors(res.stderr)
+    err_lines = error_lines(res.stderr)
     assert len(err_lines) == 3 and all(l.startswith("edgecl-rt: error: ") for l in err_lines)
 
 

@@ -11,15 +11,13 @@ from edgecl_runtime.cli import Precision, app
 from edgecl_runtime.errors import BundleError, EngineError
 from edgecl_runtime.contract import base_precision
 from edgecl_runtime.backends.trt.build import check_trt_precision, make_plan
+from tests.runtime.rt_cli import error_lines
 
 try:
     runner = CliRunner(mix_stderr=False)  # click < 8.2 mixes stderr into stdout by default
 except TypeError:
     runner = CliRunner()
 
-
-def _errors(stderr):
-    return [l for l in stderr.strip().splitlines() if "signatures are not checked" not in l]
 
 
 def test_int8cpu_is_its_own_precision():
@@ -30,7 +28,7 @@ def test_int8cpu_is_its_own_precision():
 def test_build_refuses_int8cpu_in_one_line(bundle):
     res = runner.invoke(app, ["build", str(bundle), "--int8cpu"])
     assert res.exit_code == 1
-    lines = _errors(res.stderr)
+    lines = error_lines(res.stderr)
     assert len(lines) == 1, res.stderr
     assert "not a TensorRT precision" in lines[0] and "--int8" in lines[0] and "MatMulInteger" in lines[0]
     assert not list(bundle.glob("*.plan*"))
