@@ -5,9 +5,10 @@ branch factors of tasks M+1..N, task M's qkv weights, the new tasks' golden imag
 giving the target model's PyTorch logits. The update ships (layout: :mod:`edgecl_runtime.update.format`)
 - the factors (task N's qkv weights are rebuilt from the base's with
   :func:`edgecl_runtime.update.math.apply_factors`, the routine training merged with);
-- each ONNX file as a skeleton (:mod:`.onnx.skeleton`) when the device routine rebuilds it byte for
-  byte from the base's same-format file, else whole (FP16/INT8 conversions are not re-run on a
-  device: only the tensors they changed travel, and only if the check passes);
+- each ONNX file as a patch against the base's same-format file (:mod:`.onnx.patch`: the graph
+  elements the task changed, with K/V weights, float or quantised, left for the device to derive)
+  when the device routine rebuilds it byte for byte, else whole (FP16/INT8 conversions are not
+  re-run on a device: only what they changed travels, and only if the check passes);
 - a golden set the device can rebuild exactly: the base's golden inputs plus at most
   ``NEW_GOLDEN`` images of the new tasks (uint8), with the target's logits for every row;
 - the target bundle's manifest, with golden.npz's entry replaced by the rebuilt one's, signed with
@@ -37,7 +38,7 @@ from edgecl_runtime.update.format import (
 from edgecl_runtime.update.math import apply_factors
 from safetensors.numpy import save as safetensors_bytes
 
-from .onnx.skeleton import reproducible_skeleton
+from .onnx.patch import reproducible_patch
 
 NEW_GOLDEN = 32  # new-task images shipped with an update (uint8), at most ...
 NEW_GOLDEN_BYTES = 2 * 1024**2  # ... and at most this many bytes of them (224 px RGB: 13 images)
@@ -146,20 +147,18 @@ def _target_manifest(full: Mapping[str, Any], golden: bytes, base_task: int, bas
 
 def _onnx_files(base: Path, target: Path, stage: Path, manifest: Mapping[str, Any],
                 qkv: Mapping[int, np.ndarray]) -> dict[str, dict[str, Any]]:
-    """Skeleton or whole file for every ONNX file of the target bundle; returns update.json's ``onnx``."""
+    """Patch or whole file for every ONNX file of the target bundle; returns update.json's ``onnx``."""
     plan: dict[str, dict[str, Any]] = {}
     (stage / ONNX_FOLDER).mkdir()
     for name in sorted(n for n in manifest["files"] if n.endswith(".onnx")):
         dest = stage / ONNX_FOLDER / name
-        made = None
-        if (base / name).is_file():
-            made = reproducible_skeleton(target / name, base / name, qkv, stage / ".scratch.onnx")
+        made = reproducible_patch(target / name, base / name, qkv) if (base / name).is_file() else None
         if made is None:
             shutil.copyfile(target / name, dest)
             plan[name] = {"file": f"{ONNX_FOLDER}/{name}", "whole": True}
         else:
-            dest.write_bytes(made[0])
-            plan[name] = {"file": f"{ONNX_FOLDER}/{name}", "whole": False, "fills": made[1]}
+            write_bytes_atomic(dest, made[0])
+            plan[name] = {"file": f"{ONNX_FOLDER}/{name}", "whole": False, "lists": made[1], "fills": made[2]}
     return plan
 
 

@@ -7,8 +7,8 @@ Order, each step refusing with one line before anything is written:
    foreign files are refused) and the base bundle is the one it names (manifest and files);
 3. in a staging folder beside NEW: task N's qkv weights = the base's, read from its FP32 ONNX, with
    every step's factors applied (:func:`edgecl_runtime.update.math.apply_factors`, the routine
-   training merged with); each ONNX file filled from its skeleton (:mod:`.onnx_fill`) or copied
-   whole; golden.npz composed (:mod:`.golden_pack`); the target manifest and small files copied;
+   training merged with); each ONNX file rebuilt from its patch and the base's same file
+   (:mod:`.onnx_fill`) or copied whole; golden.npz composed (:mod:`.golden_pack`); the target manifest and small files copied;
 4. proof: every file the target manifest lists has its sha256 (model.onnx byte-identical to the
    full export's), then the golden gate of every ONNX format in it runs as ``verify`` does
    (``--trust``: the new manifest's signature too);
@@ -95,7 +95,7 @@ def rebuild(base: Path, folder: Path, update: Mapping[str, Any], stage: Path) ->
             name = checked_name(name, "update.json's onnx table")
             data = read_listed(folder, update, spec["file"])
             if not spec["whole"]:
-                data = fill_onnx(data, _base_file(base, name), spec["fills"], qkv)
+                data = fill_onnx(data, _base_file(base, name), spec["fills"], qkv, spec.get("lists"))
             write_bytes_atomic(stage / name, data)
         shipped = parse_safetensors(read_listed(folder, update, update["golden"]), f"update {folder}: golden")
         golden = compose_golden(load_golden(base / GOLDEN_NAME)["inputs"], shipped["new_images"],

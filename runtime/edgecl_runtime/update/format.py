@@ -3,14 +3,14 @@
 ``RUN/task-NN/update-from-MM/`` holds:
 - ``update.json``: what the update is (below), signed into ``update.sig`` when the run has a key;
 - ``branch-TT.safetensors``: the factors of every task T in M+1..N (applied in order);
-- ``onnx/<file>``: a skeleton of each ONNX file of the target bundle (:mod:`.onnx_fill`), or the
-  file whole when its conversion cannot be reproduced on a device;
+- ``onnx/<file>``: a patch of each ONNX file of the target bundle against the base's same file
+  (:mod:`.onnx_fill`), or the file whole when it cannot be reproduced on a device;
 - ``golden.safetensors``: the new tasks' golden images (uint8) and, for every row of the rebuilt
   golden set (the base's golden inputs, then those images), labels, task ids and PyTorch logits;
 - ``bundle/``: the target bundle's ``manifest.json`` (+ ``manifest.sig``) and every small file
   shipped whole (labels, DeepStream configs, Polygraphy data).
 ``update.json``: ``base`` (sha256 of the base bundle's manifest and of every file it lists),
-``target`` (the target manifest's sha256), ``steps``, ``onnx`` (fills per file), ``qkv_source``
+``target`` (the target manifest's sha256), ``steps``, ``onnx`` (lists and fills per file), ``qkv_source``
 (which base FP32 initializer holds block b's qkv weight) and ``contents`` (sha256 and size of
 every file of the update folder, so a truncated or edited update is refused before any work).
 
@@ -35,7 +35,7 @@ from ..errors import BundleError
 UPDATE_NAME = "update.json"
 UPDATE_SIGNATURE = "update.sig"
 UPDATE_KIND = "edgecl-update"
-UPDATE_VERSION = 1
+UPDATE_VERSION = 2  # 2: ONNX files travel as patches (``lists``); 1 (skeletons) is still read
 BUNDLE_FOLDER = "bundle"
 ONNX_FOLDER = "onnx"
 GOLDEN_UPDATE = "golden.safetensors"

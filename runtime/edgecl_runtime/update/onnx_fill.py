@@ -1,16 +1,27 @@
-"""Rebuild an ONNX file from its skeleton: the graph with some initializers' bytes left out.
+"""Rebuild an ONNX file of the target bundle from what an update ships for it.
 
-An update ships each ONNX file of the target bundle as a *skeleton*: the target ModelProto with the
-``raw_data`` of every initializer the device can produce itself emptied, plus a list of fills:
-- ``{"initializer": name, "from": "base"}``: the same-named initializer of the base bundle's file
-  of the same format (unchanged by the task: patch embedding, MLPs, norms, Q rows' blocks...);
-- ``{"initializer": name, "from": "qkv", "block": b, "transposed": t, "dtype": "float32"}``: block
-  b's reconstructed qkv weight (:mod:`edgecl_runtime.update.math`), transposed when the exporter
-  folded the Linear into a MatMul, cast to ``dtype``.
-Everything else (the head, INT8 scales, the graph, metadata) is inside the skeleton. Filling the
-bytes back and serialising gives the target file byte for byte: protobuf writes fields in
-field-number order and the exporter checked this exact routine against the real file before
-shipping the skeleton. Needs the ``onnx`` package (an optional dependency of ``edgecl-rt update``).
+Two shapes travel (both filled by :func:`fill_onnx`, both checked by the exporter, which runs this
+very routine on the real file before shipping anything):
+- a *patch* (``lists`` present): a ModelProto holding the target's model and graph fields, except
+  that each repeated graph field (``node``, ``initializer``, ``input``, ...) holds only the elements
+  that differ from the base bundle's same-format file; ``lists[field]`` gives the target length,
+  the indices replaced by the patch's elements (in order) and ``moved`` [target, base] index pairs
+  (a base element at another place: quantisers may order nodes differently from one export to the
+  next); every other element is the base's at the same index. Tasks change the
+  head, K/V weights and (INT8) scales, so a patch is a few KB of a file of MBs;
+- a *skeleton* (no ``lists``, older updates): the whole target ModelProto with some
+  initializers' ``raw_data`` emptied.
+Then the fills put back the bytes left out:
+- ``{"initializer": name, "from": "base"}``: the base file's same-named initializer;
+- ``{"initializer": name, "from": "qkv", "block": b, "transposed": t, "dtype": "float32"|"float16"}``:
+  block b's reconstructed qkv weight (:mod:`edgecl_runtime.update.math`), transposed when the
+  exporter folded the Linear into a MatMul, cast to ``dtype``;
+- the same with ``"dtype": "int8"|"uint8"`` and ``"scale"``, ``"zero_point"`` (initializer names of
+  the rebuilt file) and ``"axis"`` (None: per tensor): that weight quantised as ONNX Runtime's
+  quantiser does, q = clip(round_half_even(w / scale) + zero_point) in float32, so an INT8 update
+  ships the new scales and not the re-quantised weights.
+Filling and serialising gives the target file byte for byte: protobuf writes fields in field-number
+order. Needs the ``onnx`` package (an optional dependency of ``edgecl-rt update``).
 """
 from __future__ import annotations
 
@@ -98,11 +109,76 @@ def base_qkv(base_fp32: PathLike, sources: Mapping[str, Mapping[str, Any]]) -> D
     return out
 
 
+GRAPH_LISTS = ("node", "initializer", "input", "output", "value_info", "sparse_initializer",
+               "quantization_annotation")  # GraphProto's repeated message fields
+QUANT_RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
+
+
+def quantized_raw(weight: np.ndarray, fill: Mapping[str, Any], inits: Mapping[str, Any]) -> bytes:
+    """The bytes of block weight ``weight`` quantised by ONNX Runtime's rule with the scale and zero
+    point initializers ``fill`` names (per channel along ``fill["axis"]``, or per tensor)."""
+    arr = np.ascontiguousarray(weight.T if fill["transposed"] else weight).astype(np.float32)
+    lo, hi = QUANT_RANGES[str(fill["dtype"])]
+    scale, zero = (inits.get(str(fill[k])) for k in ("scale", "zero_point"))
+    if scale is None or zero is None:
+        raise BundleError(f"update fill of {fill['initializer']!r} names a scale or zero point the file "
+                          "lacks: the update is damaged")
+    scale, zero = _tensor_array(scale).astype(np.float32), _tensor_array(zero).astype(np.float32)
+    if fill.get("axis") is not None and scale.ndim == 1:
+        shape = [1] * arr.ndim
+        shape[int(fill["axis"])] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.rint(arr / scale) + zero
+    if not np.isfinite(q).all() or np.shape(q) != arr.shape:
+        raise BundleError(f"update fill of {fill['initializer']!r} does not fit its scale: the update is damaged")
+    return np.clip(q, lo, hi).astype(np.dtype(str(fill["dtype"]))).tobytes()
+
+
+def _list_plan(field: str, spec: Mapping[str, Any], new: Any, old: Any) -> Dict[int, Any]:
+    """{target index: element} of the patched elements (replaced from the patch, moved from another
+    base index); refuses a plan that does not fit the base (another base bundle, or damage)."""
+    length, replaced = int(spec["length"]), [int(i) for i in spec["replaced"]]
+    moved = {int(i): int(j) for i, j in spec.get("moved", [])}
+    ok = len(new) == len(replaced) and replaced == sorted(set(replaced)) and \
+        not set(replaced) & set(moved) and len(moved) == len(spec.get("moved", [])) and \
+        all(0 <= i < length for i in [*replaced, *moved]) and all(0 <= j < len(old) for j in moved.values()) and \
+        set(range(len(old), length)) <= set(replaced) | set(moved)
+    if not ok:
+        raise BundleError(f"update patch's {field} list does not fit the base model: the update was made "
+                          "for another base bundle or is damaged")
+    chosen: Dict[int, Any] = dict(zip(replaced, new))
+    chosen.update((i, old[j]) for i, j in moved.items())
+    return chosen
+
+
+def _merge_lists(model: Any, source: Any, lists: Mapping[str, Mapping[str, Any]]) -> None:
+    """Each patched graph list = the base's elements, with the patch's replacements and the moved
+    base elements at their indices."""
+    for field, spec in lists.items():
+        if field not in GRAPH_LISTS:
+            raise BundleError(f"update patch names graph field {field!r}, which edgecl does not patch: "
+                              "the update is damaged")
+        new, old = getattr(model.graph, field), getattr(source.graph, field)
+        chosen = _list_plan(field, spec, new, old)
+        merged = []
+        for i in range(int(spec["length"])):
+            item = type(old[0] if old else new[0])()
+            item.CopyFrom(chosen[i] if i in chosen else old[i])
+            merged.append(item)
+        del new[:]
+        new.extend(merged)
+
+
 def fill_onnx(skeleton: "PathLike | bytes", base: PathLike, fills: List[Mapping[str, Any]],
-              qkv: Mapping[int, np.ndarray]) -> bytes:
-    """The target file's bytes: ``skeleton`` (a path or its bytes) with every fill's ``raw_data`` put back."""
+              qkv: Mapping[int, np.ndarray], lists: "Mapping[str, Mapping[str, Any]] | None" = None) -> bytes:
+    """The target file's bytes: ``skeleton`` (a patch when ``lists`` is given; a path or its bytes)
+    merged with the base file's lists, then every fill's ``raw_data`` put back."""
     model = _load_model(skeleton, "update skeleton")
-    target, source = initializers(model), initializers(_load_model(base, "base model"))
+    source_model = _load_model(base, "base model")
+    if lists:
+        _merge_lists(model, source_model, lists)
+    target, source = initializers(model), initializers(source_model)
     for fill in fills:
         name = str(fill["initializer"])
         tensor = target.get(name)
@@ -114,6 +190,8 @@ def fill_onnx(skeleton: "PathLike | bytes", base: PathLike, fills: List[Mapping[
                 raise BundleError(f"base model has no initializer {name!r} of the expected shape: "
                                   "the update was made for another base bundle")
             tensor.raw_data = found.raw_data
+        elif str(fill["dtype"]) in QUANT_RANGES:
+            tensor.raw_data = quantized_raw(qkv[int(fill["block"])], fill, target)
         else:
             tensor.raw_data = qkv_raw(qkv[int(fill["block"])], bool(fill["transposed"]), str(fill["dtype"]))
     return model.SerializeToString()
