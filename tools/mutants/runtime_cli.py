@@ -14,4 +14,9 @@ MUTANTS = [
            "if not all(\"predictions\" in r for r in records):", (CLI, RT)),
     Mutant("verify-ignores-trust", "edgecl-rt verify --trust does not check the signature",
            SRC, "trusted=keys, record=record,", "trusted=None, record=record,", (CLI, RT)),
+    Mutant("refit-ungated", "a refitted engine is kept without the golden gate on the new bundle",
+           "runtime/edgecl_runtime/cli/_engine.py",
+           "        if rec[\"passed\"]:\n            out.print(escape(f\"engine: {path} (refitted",
+           "        if True:\n            out.print(escape(f\"engine: {path} (refitted",
+           ("tests/ota/test_update_refit.py",)),
 ]

@@ -41,18 +41,40 @@ def verify(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
 def update(base: Annotated[Path, typer.Argument(help="Base bundle folder (RUN/task-MM/export).")],
            update_dir: Annotated[Path, typer.Argument(help="Update folder (RUN/task-NN/update-from-MM).")],
            new: Annotated[Path, typer.Option("--out", help="New bundle folder to write (must not exist).")],
-           trust: TrustOpt = None, thresholds: ThresholdsOpt = None) -> None:
+           trust: TrustOpt = None, thresholds: ThresholdsOpt = None,
+           engine: Annotated[Optional[Path], typer.Option(
+               "--engine", help="This device's TensorRT plan for the base bundle: refit it with the new "
+                                "weights (built with --refittable), else build a new one; gated either way.")] = None,
+           ) -> None:
     """Rebuild task N's bundle from task M's and an over-the-air update; prove it byte-identical and gated."""
     from ..update.apply import apply_update
 
     with _failures():
-        report = apply_update(base, update_dir, new, trusted=_trusted(trust),
-                              thresholds=_operator_thresholds(thresholds))
+        keys, table = _trusted(trust), _operator_thresholds(thresholds)
+        record = _engine_record(engine) if engine is not None else None  # refused before anything is written
+        report = apply_update(base, update_dir, new, trusted=keys, thresholds=table)
     gates = ", ".join(f"{p} passed" for p in report["gates"])
     whole = f"; shipped whole: {', '.join(report['whole'])}" if report["whole"] else ""
     out.print(escape(f"updated task {report['base_task']} -> {report['task']}: {report['out']} "
                      f"(every file matches the target sha256; golden gate: {gates}; "
                      f"{report['seconds']:.2f} s{whole})"))
+    if engine is not None and record is not None:
+        from ._engine import carry_engine
+
+        with _failures():
+            carry_engine(base, new, engine, record, (keys, table))
+
+
+def _engine_record(plan: Path) -> Dict[str, Any]:
+    """The sealed record of this device's plan ``plan``, read before an update touches anything."""
+    from ..backends.trt.compat import import_tensorrt
+    from ..backends.trt.plan_record import read_record
+    from ..backends.trt.plan_store import check_seal
+
+    import_tensorrt()
+    record = read_record(plan)
+    check_seal(record, str(plan))
+    return record
 
 
 @app.command()
@@ -80,6 +102,11 @@ def build(bundle: BundleArg,
                                "Triton tensorrt_plan model in this repository.")] = None,
           triton_name: Annotated[Optional[str], typer.Option(
               "--triton-name", help="Triton model name (default: the bundle's run name).")] = None,
+          refittable: Annotated[bool, typer.Option(
+              "--refittable", help="Build an engine that `update --engine` refits with the next task's "
+                                   "weights instead of rebuilding (head padded to --head-capacity).")] = False,
+          head_capacity: Annotated[int, typer.Option(
+              "--head-capacity", min=1, help="With --refittable: classes the engine's head has room for.")] = 256,
           ) -> None:
     """Build a TensorRT plan on this device (kept in its plan store, sealed), then verify it."""
     from ..bundle.read import load_bundle
@@ -95,6 +122,10 @@ def build(bundle: BundleArg,
         raise typer.Exit(2)
     precision = _CPU_ONLY if cpu_only else "fp16" if fp16 else "int8" if int8 else "fp32"  # CPU-only: refused below
     dla = DlaSettings(dla_core, gpu_fallback)
+    if triton is not None and refittable:
+        _error("--triton publishes a plan whose output is the bundle's classes; a --refittable engine outputs "
+               "--head-capacity logits: build the Triton plan without --refittable")
+        raise typer.Exit(2)
     if triton is not None and dla_core is not None:
         _error("--triton publishes a GPU plan (Triton's TensorRT backend sets no DLA core); drop --dla-core")
         raise typer.Exit(2)
@@ -106,7 +137,8 @@ def build(bundle: BundleArg,
         table = _operator_thresholds(thresholds)
         checked = load_bundle(bundle, trusted=keys, allow_failed=_allowed(allow_failed))  # refused before TensorRT
         import_tensorrt()
-        options = BuildOptions(max_batch, min(opt_batch, max_batch), workspace_mb, cache, save_engine, dla)
+        options = BuildOptions(max_batch, min(opt_batch, max_batch), workspace_mb, cache, save_engine, dla,
+                               refittable=refittable, head_capacity=head_capacity)
         path = build_engine(checked, precision, options, log=lambda s: typer.echo(s, err=True))
         meta = read_record(path)
         out.print(f"engine: {path}" + ("" if dla.core is None else

@@ -39,7 +39,9 @@ from .compat import import_tensorrt, version_tuple
 from .dla import (DlaSettings, apply_dla, build_failure_hint, check_dla, check_dla_version,
                   count_dla_layers, static_batch)
 from .dtypes import is_float
+from .head_pad import DEFAULT_CAPACITY, pad_head
 from .opset import check_parser_support
+from .refit import refit_flag
 
 DEFAULT_WORKSPACE_MB = 1024
 INPUT_NAME = "input"
@@ -65,7 +67,8 @@ class BuildPlan:
 @dataclass(frozen=True)
 class BuildOptions:
     """How to build: profile batches, workspace, timing-cache folder, DLA target, plan store root,
-    and ``out_path``, a copy of the plan for other tools (``--save-engine``)."""
+    ``out_path``, a copy of the plan for other tools (``--save-engine``), and whether the engine
+    may be refitted later (``refittable``, with the head padded to ``head_capacity`` classes)."""
 
     max_batch: int = 8
     opt_batch: int = 1
@@ -74,6 +77,8 @@ class BuildOptions:
     out_path: Optional[Path] = None
     dla: DlaSettings = DlaSettings()
     store: Optional[Path] = None
+    refittable: bool = False
+    head_capacity: int = DEFAULT_CAPACITY
 
 
 def check_trt_precision(precision: str) -> None:
@@ -283,11 +288,14 @@ def build_engine(bundle: Any, precision: str, options: BuildOptions = BuildOptio
     target = f"DLA core {dla.core}" if dla.core is not None else f"{device.gpu} (sm {device.cc})"
     log(f"TensorRT {version} on {target}: {plan.precision} from {onnx_path.name}, "
         f"flags {', '.join(plan.builder_flags) or 'none'}")
+    refit, parsed, classes = _refit_choice(trt, version, options, onnx_data, log)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(network_flag_bits(trt, plan.network_flags))
-    _parse(trt, network, logger, onnx_path, onnx_data)
+    _parse(trt, network, logger, onnx_path, parsed)
     config = _configure(trt, builder, plan, options.workspace_mb, dla)
+    if refit:
+        config.set_flag(getattr(trt.BuilderFlag, refit))
     if plan.pin_fp32:
         log(f"pinned {_pin_layers_fp32(trt, network)} norm/softmax/reduce layers to FP32")
     shapes = _add_profile(builder, config, network, options)
@@ -312,7 +320,8 @@ def build_engine(bundle: Any, precision: str, options: BuildOptions = BuildOptio
             "precision": plan.precision, "onnx_sha256": sha,
             "onnx_file": onnx_path.name, "max_batch": shapes[2][0], "opt_batch": shapes[1][0],
             "input_shapes": {"min": list(shapes[0]), "opt": list(shapes[1]), "max": list(shapes[2])},
-            **dla.record(), "dla_layers": on_dla, "layers": layers,
+            **dla.record(), "dla_layers": on_dla, "layers": layers, "refittable": bool(refit),
+            **({"head_capacity": options.head_capacity, "classes": classes} if refit else {}),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     blob = bytes(serialized)
     stored = stored_plan_path(sha, plan.precision, dla.core, options.store)
@@ -320,6 +329,20 @@ def build_engine(bundle: Any, precision: str, options: BuildOptions = BuildOptio
     if options.out_path is None:
         return stored
     return write_plan(options.out_path, meta, blob, sealer=lambda rec: seal(rec, options.store))
+
+
+def _refit_choice(trt: Any, version: str, options: BuildOptions, onnx_data: bytes,
+                  log: Callable[[str], None]) -> tuple[Optional[str], bytes, int]:
+    """(refit flag or None, the bytes to parse, the head's class count) for ``options``."""
+    if not options.refittable:
+        return None, onnx_data, 0
+    flag, why = refit_flag(version, trt.BuilderFlag.__members__.keys())
+    if flag is None:
+        log(f"--refittable: {why}; building an engine that updates rebuild instead of refitting")
+        return None, onnx_data, 0
+    parsed, classes = pad_head(onnx_data, options.head_capacity)
+    log(f"refittable ({flag}): head padded from {classes} to {options.head_capacity} classes")
+    return flag, parsed, classes
 
 
 def remove_plan(path: str | Path) -> None:

@@ -7,7 +7,8 @@ device or ONNX (another TensorRT or GPU would crash or fail opaquely), check the
 the record describes, deserialise (on the recorded DLA core, if any), allocate one device buffer
 per I/O tensor for the profile's max batch, then per call: ``set_input_shape`` ->
 host->device copy -> ``execute_async_v3`` -> device->host copy -> stream sync.
-Batches larger than the profile's max are run in chunks; an engine with a static batch (a DLA
+Batches larger than the profile's max are run in chunks, and a refittable engine's padded head
+is cut back to the bundle's classes; an engine with a static batch (a DLA
 plan) gets each chunk zero-padded to it and the padding's outputs dropped.  Tensor types map to numpy through
 ``dtypes`` (``trt.nptype`` crashes on TensorRT 8.5.2 with numpy >= 1.24).
 """
@@ -92,6 +93,11 @@ class TrtBackend:
         else:
             self.min_batch = self.max_batch = int(in_shape[0])
         self.num_classes = int(tuple(eng.get_tensor_shape(self.output_name))[-1])
+        # a refittable engine's head is padded (head_pad): its record says how many classes are real
+        self.classes = int(self.meta.get("classes") or self.num_classes)
+        if not 0 < self.classes <= self.num_classes:
+            raise EngineError(f"{self.path}'s record says {self.classes} classes, the engine outputs "
+                              f"{self.num_classes}; rebuild it with `edgecl-rt build BUNDLE`")
         per_in = int(np.prod(self.sample_shape)) * self.in_dtype.itemsize
         per_out = self.num_classes * self.out_dtype.itemsize
         self.stream = Stream()
@@ -123,7 +129,7 @@ class TrtBackend:
         with self._lock:
             parts = [self._run_chunk(batch[i:i + self.max_batch])
                      for i in range(0, batch.shape[0], self.max_batch)]
-        return np.concatenate(parts, axis=0)
+        return np.concatenate(parts, axis=0)[:, :self.classes]
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "trt", "precision": self.precision, "model": self.path.name,
