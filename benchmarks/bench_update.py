@@ -1,16 +1,14 @@
-"""Over-the-air update benchmark: update bytes against full-bundle bytes per format,
-and the time to apply an update on this CPU against the time to export the full bundle.
+"""Over-the-air update sizes and what a device does with them, for every update of a run.
 
-    python benchmarks/bench_update.py --run models/default            # task 5 from task 4
-    python benchmarks/bench_update.py --run RUN --task 3 --from 1      # any finished pair
+    python benchmarks/bench_update.py --run models/default             # the updates learn wrote
+    python benchmarks/bench_update.py --run models/default --export-time  # + time a full export of the last task
 
-The run must have been learned by an edgecl that keeps ``branch.safetensors``. Steps, one after the
-other on the same machine: (1) ``export_run_task`` of task N with FP16 + INT8 (full export, gates
-included: the time a full bundle costs), (2) ``export_run_update`` from task M (written into the run
-as ``task-NN/update-from-MM``), (3) ``apply_update`` into a temporary folder (rebuild, sha256 proof,
-FP32/FP16/INT8 golden gates: the time a device spends), and checks that the rebuilt model.onnx has
-the full export's sha256. Bytes: every file of the folder; "shared" rows are what an update carries
-whatever the formats (factors, golden rows, manifest, small bundle files).
+For every ``RUN/task-NN/update-from-MM`` (``edgecl learn`` writes one per task by default): bytes
+shipped per ONNX file against that file, the whole update against the whole bundle (as update.json
+lists the files), then ``apply_update`` into a temporary folder (rebuild, sha256 proof of every file,
+the golden gate of every format the export's gate passed) and a byte comparison of every rebuilt ONNX
+file with the full export's. ``--export-time`` re-exports the last task (gates included) into the
+run to compare the time a device spends applying the update with the time a full export takes.
 """
 from __future__ import annotations
 
@@ -19,64 +17,56 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgecl.exporting import export_run_task
 from edgecl.run.run import open_run
-from edgecl.updating import export_run_update, update_folder
-from edgecl_runtime.atomic_io import sha256_file
+from edgecl.updating import update_breakdown
 from edgecl_runtime.update.apply import apply_update
 
-FORMATS = {"fp16", "int8"}
+ORDER = ("model.onnx", "model.fp16.onnx", "model.int8.onnx", "model.int8cpu.onnx")
 
 
-def folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
-def rows(full: Path, update: Path) -> list[tuple[str, int, int]]:
-    """(what, bytes in the full bundle, bytes in the update)."""
-    out = []
-    onnx_full = onnx_update = 0
-    for path in sorted(full.glob("model*.onnx")):
-        shipped = update / "onnx" / path.name
-        out.append((path.name, path.stat().st_size, shipped.stat().st_size))
-        onnx_full += path.stat().st_size
-        onnx_update += shipped.stat().st_size
-    out.append(("everything else (golden, factors, manifests, configs)", folder_bytes(full) - onnx_full,
-                folder_bytes(update) - onnx_update))
-    out.append(("**total**", folder_bytes(full), folder_bytes(update)))
-    return out
+def _apply(run, folder: Path, base_task: int) -> tuple[dict, bool]:
+    """(apply_update's report, every rebuilt ONNX file equal to the full export's)."""
+    full = folder.parent / "export"
+    with tempfile.TemporaryDirectory() as tmp:
+        report = apply_update(run.store.task_dir(base_task) / "export", folder, Path(tmp) / "NEW")
+        same = all((Path(tmp) / "NEW" / p.name).read_bytes() == p.read_bytes() for p in full.glob("*.onnx"))
+    return report, same
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default="models/default")
-    parser.add_argument("--task", type=int, default=None, help="target task (default: the latest)")
-    parser.add_argument("--from", dest="base", type=int, default=None, help="base task (default: N-1)")
+    parser.add_argument("--export-time", action="store_true", help="time a full export of the last task too")
     args = parser.parse_args()
     run = open_run(args.run)
-    task = args.task or run.finished_tasks()[-1]
-    base = args.base or task - 1
-    started = time.perf_counter()
-    export_run_task(run, task, FORMATS)
-    export_s = time.perf_counter() - started
-    started = time.perf_counter()
-    export_run_update(run, task, base)
-    update_s = time.perf_counter() - started
-    full, update = run.store.task_dir(task) / "export", update_folder(run, task, base)
-    with tempfile.TemporaryDirectory() as tmp:
-        report = apply_update(run.store.task_dir(base) / "export", update, Path(tmp) / "NEW")
-        same = sha256_file(Path(tmp) / "NEW" / "model.onnx") == sha256_file(full / "model.onnx")
-    print(f"run {run.root}, task {task} from task {base}; formats fp32 + {' + '.join(sorted(FORMATS))}\n")
-    print("| file | full bundle bytes | update bytes | update / full |")
-    print("|---|---:|---:|---:|")
-    for what, a, b in rows(full, update):
-        print(f"| {what} | {a:,} | {b:,} | {100 * b / max(a, 1):.1f} % |")
-    print(f"\nshipped whole: {', '.join(report['whole']) or 'none'}; rebuilt from skeletons: "
-          f"{', '.join(report['skeletons'])}")
-    print(f"full export (fp32+fp16+int8, gates): {export_s:.1f} s; writing the update: {update_s:.1f} s; "
-          f"applying it (rebuild + sha256 + {len(report['gates'])} golden gates): {report['seconds']:.2f} s "
-          f"= {100 * report['seconds'] / export_s:.1f} % of the export")
-    print(f"rebuilt model.onnx sha256 == full export's: {same}")
+    folders = sorted(run.root.glob("task-*/update-from-*"))
+    if not folders:
+        raise SystemExit(f"{run.root} has no updates: learn with --updates or `edgecl export --update-from`")
+    names = [n for n in ORDER if any(n in update_breakdown(f)["onnx"] for f in folders)]
+    print(f"run {run.root}: {len(folders)} updates\n")
+    print("| update | " + " | ".join(f"{n} (update / file)" for n in names) +
+          " | whole update / bundle | applied in | rebuilt byte for byte | gates passed |")
+    print("|---|" + "---:|" * (len(names) + 2) + "---|---|")
+    applied = []
+    for folder in folders:
+        b = update_breakdown(folder)
+        task = int(folder.parent.name.split("-")[1])
+        cells = [f"{b['onnx'][n]['bytes']:,} / {b['onnx'][n]['file_bytes']:,} = "
+                 f"{100 * b['onnx'][n]['bytes'] / b['onnx'][n]['file_bytes']:.2f} %" if n in b["onnx"] else "-"
+                 for n in names]
+        report, same = _apply(run, folder, b["base_task"])
+        applied.append(report["seconds"])
+        print(f"| {task} from {b['base_task']} | " + " | ".join(cells) +
+              f" | {b['bytes']:,} / {b['bundle_bytes']:,} = {100 * b['bytes'] / b['bundle_bytes']:.2f} % | "
+              f"{report['seconds']:.2f} s | {'yes' if same else 'NO'} | {', '.join(report['gates'])} |")
+    if args.export_time:
+        from edgecl.exporting import export_run_task
+        last = int(folders[-1].parent.name.split("-")[1])
+        started = time.perf_counter()
+        export_run_task(run, last, set(run.config.export_formats))
+        export_s = time.perf_counter() - started
+        print(f"\nfull export of task {last} (every format, gates): {export_s:.1f} s; applying its update: "
+              f"{applied[-1]:.2f} s = {100 * applied[-1] / export_s:.1f} % of it")
 
 
 if __name__ == "__main__":

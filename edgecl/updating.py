@@ -22,7 +22,8 @@ from edgecl.run.models import task_model
 from edgecl.run.run import Run
 from edgecl.run.signing import check_sign_key
 from edgecl.run.tensors import load_tensors
-from edgecl_runtime.update.format import update_dirname
+from edgecl_runtime.atomic_io import read_json
+from edgecl_runtime.update.format import UPDATE_NAME, UPDATE_SIGNATURE, update_dirname
 
 QKV_SUFFIX = ".attn.qkv.weight"
 
@@ -77,11 +78,28 @@ def export_update(run: Run, task: int, base_task: int | None = None,
 
 
 def update_size(folder: Path, update: dict[str, Any]) -> tuple[int, int]:
-    """(bytes the update ``folder`` ships, as its update.json lists them; bytes of the full bundle
-    it rebuilds, the task's ``export/`` folder beside it): what a fleet downloads against the whole."""
+    """(bytes the update ``folder`` ships: the files its update.json lists, update.json and its
+    signature; bytes of the full bundle it rebuilds, the task's ``export/`` folder beside it): what a
+    fleet downloads against the whole."""
     size = sum(int(e["bytes"]) for e in update["contents"].values())
+    size += sum((folder / n).stat().st_size for n in (UPDATE_NAME, UPDATE_SIGNATURE) if (folder / n).is_file())
     full = sum(p.stat().st_size for p in (folder.parent / "export").rglob("*") if p.is_file())
     return size, full
+
+
+def update_breakdown(folder: Path) -> dict[str, Any]:
+    """What an update ships, for the report and the size table: base task, bytes against the full
+    bundle, signed or not, and per ONNX file the bytes shipped against that file's bytes."""
+    update = read_json(folder / "update.json", "update.json")
+    size, full = update_size(folder, update)
+    export = folder.parent / "export"
+    files = {}
+    for name, spec in sorted(update["onnx"].items()):
+        shipped = int(update["contents"][spec["file"]]["bytes"])
+        whole = (export / name).stat().st_size if (export / name).is_file() else 0
+        files[name] = {"bytes": shipped, "file_bytes": whole, "whole": bool(spec["whole"])}
+    return {"base_task": int(update["base_task"]), "bytes": size, "bundle_bytes": full,
+            "signed": (folder / "update.sig").is_file(), "onnx": files}
 
 
 def check_update_request(run: Run, task: int | None, base_task: int) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from edgecl_runtime.atomic_io import read_json, write_bytes_atomic, write_json_atomic
 from edgecl.learning.metrics import run_metrics
 from edgecl.reporting.exports import export_section
+from edgecl.updating import update_breakdown
 from edgecl.run.run import open_run
 from edgecl.run.store import RECORD, RunStore, task_dirname
 
@@ -160,8 +161,8 @@ def collect_report(run: Path, compare: Path | None = None, latency_iters: int = 
     planned = opened.num_tasks
     states = task_states(store, planned)
     classes = [opened.task_class_names(t) for t in range(1, planned + 1)]
-    exports = [{"task": s["task"], **export_section(store.task_dir(s["task"]), latency_iters, threads)}
-               for s in states if s["state"] == "learned"]
+    exports = [{"task": s["task"], **export_section(store.task_dir(s["task"]), latency_iters, threads),
+                "updates": _updates(store.task_dir(s["task"]))} for s in states if s["state"] == "learned"]
     return {
         "report_version": REPORT_VERSION,
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -179,6 +180,17 @@ def collect_report(run: Path, compare: Path | None = None, latency_iters: int = 
         "exports": exports,
         "compare": None if compare is None else compare_section(compare),
     }
+
+
+def _updates(task_dir: Path) -> list[dict[str, Any]]:
+    """Every over-the-air update of the task, with its sizes (an unreadable one: its error)."""
+    out = []
+    for folder in sorted(task_dir.glob("update-from-*")):
+        try:
+            out.append(update_breakdown(folder))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            out.append({"folder": folder.name, "error": f"unreadable ({type(exc).__name__})"})
+    return out
 
 
 def report_paths(out: Path) -> dict[str, Path]:

@@ -198,8 +198,20 @@ def _exports(data: dict[str, Any]) -> str:
         notes = [f"- `{r['format']}`: {r['note']}" for r in sec["formats"] if r.get("note")]
         notes += [f"- {n}" for n in sec.get("notes", [])]
         out.append(_latency_note(sec) + ("\n\n" + "\n".join(notes) if notes else ""))
+        out += [_update_line(u) for u in sec.get("updates", [])]
     legend = "Status: ✅ passed the gate, ❎ exported but the gate failed, ❌ export failed.\n\n"
     return legend + "\n\n".join(out)
+
+
+def _update_line(u: dict[str, Any]) -> str:
+    """One over-the-air update: its size against the bundle, and each ONNX file's share of its file."""
+    if "error" in u:
+        return f"Update {u['folder']}: {u['error']}."
+    pct = lambda a, b: f"{100 * a / b:.1f} %" if b else "?"  # noqa: E731
+    files = ", ".join(f"`{n}` {pct(f['bytes'], f['file_bytes'])}" + (" (whole)" if f["whole"] else "")
+                      for n, f in u["onnx"].items())
+    return (f"Update from task {u['base_task']}: {u['bytes']:,} bytes, {pct(u['bytes'], u['bundle_bytes'])} of the "
+            f"bundle{', signed' if u['signed'] else ''}; per file: {files}.")
 
 
 def _deepstream(ds: dict[str, Any] | None) -> str:
