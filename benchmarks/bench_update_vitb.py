@@ -5,8 +5,8 @@
 A generated two-task model, no data: task 1 is a random-init ViT-B/16 with a 5-class head; task 2
 is task 1 with random rank-r factors on every block's K/V rows merged by the reconstruction routine
 (:func:`edgecl_runtime.update.math.apply_factors`, as ``learn`` merges) and a 10-class head. Both are
-exported with the bundle's own exporters (FP32 ONNX, FP16 conversion); the update's ONNX skeletons
-are cut and *rebuilt with the device routine* (so the sizes are of skeletons proven byte-identical).
+exported with the bundle's own exporters (FP32 ONNX, FP16 conversion); the update's ONNX patches
+are cut and *rebuilt with the device routine* (so the sizes are of patches proven byte-identical).
 Golden data is counted, not generated: the full bundle's golden.npz at its 64 MiB cap, the update's
 ``NEW_GOLDEN_BYTES`` of uint8 images plus float32 logits for every rebuilt row (the base's rows
 and the new images). Bytes of manifests and configs (a few KB) are left out of both.
@@ -24,7 +24,7 @@ import torch
 from edgecl.exporters.onnx.fp16 import convert_fp16
 from edgecl.exporters.parity.golden import DEFAULT_GOLDEN, DEFAULT_GOLDEN_BYTES
 from edgecl.exporters.onnx.export import export_onnx
-from edgecl.exporters.onnx.skeleton import reproducible_skeleton
+from edgecl.exporters.onnx.patch import reproducible_patch
 from edgecl.exporters.update_package import NEW_GOLDEN, NEW_GOLDEN_BYTES
 from edgecl.vit.model import Normalized, create_vit
 from edgecl_runtime.update.math import apply_factors, factor_key
@@ -70,10 +70,9 @@ def main() -> None:
         export_s = (time.perf_counter() - started) / 2
         sizes = {}
         for suffix in (".onnx", ".fp16.onnx"):
-            made_skeleton = reproducible_skeleton(root / f"target{suffix}", root / f"base{suffix}", made["merged"],
-                                                  root / "scratch.onnx")
+            patch = reproducible_patch(root / f"target{suffix}", root / f"base{suffix}", made["merged"])
             full = (root / f"target{suffix}").stat().st_size
-            sizes[suffix] = (full, full if made_skeleton is None else len(made_skeleton[0]), made_skeleton is not None)
+            sizes[suffix] = (full, full if patch is None else len(patch[0]), patch is not None)
     per_image = int(np.prod(CHW))
     golden_rows = min(DEFAULT_GOLDEN, DEFAULT_GOLDEN_BYTES // (4 * per_image))
     golden_full = golden_rows * per_image * 4 + golden_rows * (10 * 4 + 16)
@@ -84,8 +83,8 @@ def main() -> None:
     print("| part | full bundle bytes | update bytes | update / full |")
     print("|---|---:|---:|---:|")
     for suffix, label in ((".onnx", "model.onnx (FP32)"), (".fp16.onnx", "model.fp16.onnx")):
-        full, shipped, skeleton = sizes[suffix]
-        print(f"| {label} | {full:,} | {shipped:,} {'(skeleton)' if skeleton else '(whole)'} | {100 * shipped / full:.2f} % |")
+        full, shipped, patched = sizes[suffix]
+        print(f"| {label} | {full:,} | {shipped:,} {'(patch)' if patched else '(whole)'} | {100 * shipped / full:.2f} % |")
     print(f"| factors ({len(made['factors']) // 3} blocks) | - | {factors:,} | - |")
     print(f"| golden ({golden_rows} rows float32 / {new_images} new uint8 images + logits) | {golden_full:,} | "
           f"{golden_update:,} | {100 * golden_update / golden_full:.2f} % |")

@@ -180,7 +180,7 @@ def apply_update(base: "str | os.PathLike[str]", update_dir: "str | os.PathLike[
         raise BundleError(_os_failure(exc, target)) from None
     return {"out": str(target), "task": update.get("task"), "base_task": update.get("base_task"),
             "gates": gates, "seconds": time.perf_counter() - started,
-            "skeletons": sorted(n for n, s in update["onnx"].items() if not s["whole"]),
+            "patched": sorted(n for n, s in update["onnx"].items() if not s["whole"]),
             "whole": sorted(n for n, s in update["onnx"].items() if s["whole"])}
 
 
