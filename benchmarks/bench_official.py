@@ -9,7 +9,9 @@ timed in one process, interleaved and rotated (:func:`timing.interleaved`), 1 th
 ONNX Runtime; the table shows the median per-repetition ratio official ms / case ms (> 1 = faster
 than the official way) and case ms / FP32-file ms's inverse (> 1 = faster than FP32).
 
-Candidates (built here from the FP32 file, measured beside the shipped ``model.int8cpu.onnx``):
+Candidates (built here from the FP32 file, measured beside the shipped ``model.int8cpu.onnx``;
+``--candidates`` picks the groups): ``fp32 +MHA`` / ``int8cpu +MHA`` = attention rewritten as ONNX
+Runtime's ``MultiHeadAttention`` contrib op (:mod:`mha_fuse`) in the shipped FP32 and CPU files;
 ``int8cpu +attn`` = attention's two activation MatMuls quantised too (``quantize_dynamic`` with
 ``MatMulConstBOnly`` off); session settings on the shipped file: ``no arena`` (CPU memory arena
 off), ``no spinning`` (intra-op threads never spin), ``basic opt`` (graph optimisation level basic
@@ -63,6 +65,20 @@ def int8cpu_attention(fp32: Path, dst: Path) -> Path:
     return dst
 
 
+def mha_files(paths: dict[str, Path], tmp: Path) -> dict[str, Path]:
+    """``fp32 +MHA`` / ``int8cpu +MHA``: the shipped files with attention rewritten as ONNX Runtime's
+    MultiHeadAttention (:mod:`mha_fuse`; attention's MatMuls are float in both files)."""
+    from mha_fuse import fuse_attention
+
+    out = {}
+    for key in ("fp32", "int8cpu"):
+        model = onnx.load(str(paths[key]))
+        if fuse_attention(model):
+            out[f"{key} +MHA"] = tmp / f"{key}.mha.onnx"
+            onnx.save(model, str(out[f"{key} +MHA"]))
+    return out
+
+
 def _activation_matmuls(model: onnx.ModelProto) -> list[str]:
     from edgecl.exporters.quantize.int8 import activation_matmuls
     return activation_matmuls(model)
@@ -91,16 +107,23 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default="vit_tiny")
     parser.add_argument("--reps", type=int, default=9)
     parser.add_argument("--no-official", action="store_true", help="files and candidates only")
+    parser.add_argument("--candidates", default="attn,session,mha",
+                        help="which candidate groups to time beside the shipped files: attn, session, mha")
     args = parser.parse_args(argv)
     set_threads(1)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_official_") as tmp:
         paths, shape, label, (name, kwargs) = files(args, Path(tmp))
-        paths["int8cpu +attn"] = int8cpu_attention(paths["fp32"], Path(tmp) / "attn.onnx")
+        groups = set(args.candidates.split(","))
+        if "attn" in groups:
+            paths["int8cpu +attn"] = int8cpu_attention(paths["fp32"], Path(tmp) / "attn.onnx")
+        if "mha" in groups:
+            paths.update(mha_files(paths, Path(tmp)))
         runs = {k: session(p).run for k, p in paths.items()}
         for key, settings in (("int8cpu no arena", {"no_arena": True}), ("int8cpu no spinning", {"no_spin": True}),
                               ("int8cpu basic opt", {"basic": True})):
-            runs[key] = session(paths["int8cpu"], **settings).run
+            if "session" in groups:
+                runs[key] = session(paths["int8cpu"], **settings).run
         official = None if args.no_official else variants(name, {**kwargs}, 10)["unmerged T=10"].eval()
         for b in BATCHES:
             x = np.random.default_rng(b).random((b, *shape), dtype=np.float32)

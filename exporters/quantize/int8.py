@@ -32,7 +32,7 @@ import contextlib
 import io
 import logging
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterator
 
 import numpy as np
 import onnx

@@ -1,5 +1,5 @@
 """A run with resize + centre crop: its bundle's DeepStream accuracy is measured on plain-resized
-originals (what nvinfer feeds the network), not on the crops edgecl evaluates (issue 15 item 2)."""
+originals (what nvinfer feeds the network), not on the crops edgecl evaluates."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""`edgecl export` streams its data (issue 13, item 3: bounded memory).
+"""`edgecl export` streams its data.
 
 Every image the export reads goes through ``RunData.eval_batches``; the test wraps it and records
 the size of every batch and the rows read per split. It fails if the reference, the gate (levels

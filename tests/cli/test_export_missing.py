@@ -1,4 +1,4 @@
-"""Interrupted exports are visible and repaired (issue 14.7): a finished task whose export was asked
+"""Interrupted exports are visible and repaired: a finished task whose export was asked
 for but never completed shows ``export missing`` in ``status``; the next ``learn`` exports it again
 and, like ``export``, removes what a killed writer left behind. The kill -9 is simulated by its
 outcome: the task folder with its record, no bundle, and hidden temporaries."""

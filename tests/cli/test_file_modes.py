@@ -1,4 +1,4 @@
-"""Files and folders written by learn/export follow the umask (issue 14.8): under umask 022 every
+"""Files and folders written by learn/export follow the umask: under umask 022 every
 file of the run and its bundle is 0644 and every folder 0755, so a service running as another user
 can read the bundle; only the signing private key is 0600."""
 import os

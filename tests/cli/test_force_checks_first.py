@@ -1,4 +1,4 @@
-"""``learn --force`` checks everything the relearn needs before it discards (issue 14.5, 14.9):
+"""``learn --force`` checks everything the relearn needs before it discards:
 a damaged earlier task, a run.json that no longer matches the data, or a symlinked task folder
 is one line and a non-zero exit, and tasks 4-5 are still there, byte-identical."""
 import hashlib

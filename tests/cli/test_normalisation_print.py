@@ -1,5 +1,5 @@
-"""`edgecl learn` says which input normalisation a new run uses when it creates it (issue 18:
-hub and file weights default to mean/std 0.5, the paper configs feed raw [0, 1] pixels)."""
+"""`edgecl learn` says which input normalisation a new run uses when it creates it:
+hub and file weights default to mean/std 0.5, the paper configs feed raw [0, 1] pixels."""
 from typer.testing import CliRunner
 
 from edgecl.cli.app import app

@@ -1,4 +1,4 @@
-"""Every option is checked before run.json is written (issue 14.6, 14.9): a bad value is one line,
+"""Every option is checked before run.json is written: a bad value is one line,
 a non-zero exit and no run.json, so the corrected command then creates the run (no "conflict")."""
 import pytest
 import timm

@@ -1,4 +1,4 @@
-"""Signed bundles on the training side (issue 14.1): ``edgecl keygen``, ``learn --sign-key`` (kept in
+"""Signed bundles on the training side: ``edgecl keygen``, ``learn --sign-key`` (kept in
 run.json, so later bundles are signed too) and ``export --sign-key``; a bad key is refused in one
 line before any work, with nothing written."""
 import json

@@ -1,4 +1,4 @@
-"""One line instead of a traceback for a damaged run (issue 14.9), and ``status`` says which
+"""One line instead of a traceback for a damaged run, and ``status`` says which
 checksums it verified: the metrics it shows always, every task and bundle file with ``--verify``."""
 import json
 import re

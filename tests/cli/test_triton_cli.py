@@ -1,4 +1,4 @@
-"""`edgecl export --triton REPO [--triton-name NAME]` and `edgecl.export(..., triton=...)` (issue 15 item 3)."""
+"""`edgecl export --triton REPO [--triton-name NAME]` and `edgecl.export(..., triton=...)`."""
 from __future__ import annotations
 
 from google.protobuf import text_format

@@ -1,4 +1,4 @@
-"""Issue 16 item 1-2 on a real run: every task stores branch.safetensors (recorded with its sha256),
+"""On a real run: every task stores branch.safetensors (recorded with its sha256),
 and task N's stored qkv weights are the reconstruction routine applied to task N-1's and the factors."""
 import numpy as np
 from safetensors.numpy import load_file

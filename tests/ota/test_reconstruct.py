@@ -1,4 +1,4 @@
-"""Issue 16 items 1-2: learn keeps each task's branch factors, and the merged weights are exactly the
+"""learn keeps each task's branch factors, and the merged weights are exactly the
 device's reconstruction routine applied to the previous weights and those factors."""
 import numpy as np
 import pytest

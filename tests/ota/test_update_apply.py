@@ -1,4 +1,4 @@
-"""Issue 16 items 3-4: an update made by ``edgecl export --update-from`` rebuilds task N's bundle on a
+"""an update made by ``edgecl export --update-from`` rebuilds task N's bundle on a
 device byte for byte (model.onnx and every other listed file), passes the golden gate and
 ``edgecl-rt verify``; tampered, truncated, wrong-base, unsigned-under-trust updates are refused in
 one line with nothing written."""

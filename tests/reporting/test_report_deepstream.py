@@ -1,4 +1,4 @@
-"""The report shows what DeepStream's preprocessing costs (issue 15 item 2), from the manifest."""
+"""The report shows what DeepStream's preprocessing costs, from the manifest."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ def test_report_line_states_accuracy_change_and_unlabelled_share():
     line = _deepstream(ds)
     assert "top-1 96.50 %" in line and "-1.25 pp vs PyTorch" in line and "0.50 % left unlabelled" in line
     assert "not measured" in _deepstream({"accuracy_pct": None})
-    assert _deepstream(None) == ""  # bundles from before issue 15
+    assert _deepstream(None) == ""  # bundles made before DeepStream accuracy was recorded
 
 
 def test_export_section_carries_the_manifest_record(tmp_path):

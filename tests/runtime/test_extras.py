@@ -1,4 +1,4 @@
-"""The runtime's optional dependencies resolve to what each JetPack can run (issue 15 items 6, 9, 13).
+"""The runtime's optional dependencies resolve to what each JetPack can run.
 
 Checked by evaluating the extras' PEP 508 markers for each target (machine, Python) and asking
 which published cuda-python versions each pin admits: unbounded, Python >= 3.10 would take 13.x,

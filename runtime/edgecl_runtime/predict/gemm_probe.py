@@ -16,7 +16,6 @@ Peak = ``2 n^3`` FLOPs over the median of ``reps`` timed calls after ``warmup`` 
 """
 from __future__ import annotations
 
-import struct
 import time
 from typing import Dict, Sequence
 

@@ -1,4 +1,4 @@
-"""Issue 15 items 2, 4, 5: DeepStream configs + labels, self-describing ONNX, Polygraphy golden data.
+"""DeepStream configs + labels, self-describing ONNX, Polygraphy golden data.
 
 One small bundle (tiny ViT, fp32 + fp16 + int8) is exported once; Polygraphy itself (installed with
 the ``test`` extra) checks it from the command line, and fails once an expected output is altered.

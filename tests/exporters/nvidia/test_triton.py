@@ -1,4 +1,4 @@
-"""Issue 15 item 3: a verified bundle published as version N of a Triton model.
+"""a verified bundle published as version N of a Triton model.
 
 ``config.pbtxt`` is parsed with the ``model_config.proto`` schema that ships in ``tritonclient`` (the
 same schema Triton reads), and every field is checked against the ONNX graph. The server itself is

@@ -1,4 +1,4 @@
-"""ONNX metadata stamping and the Polygraphy row choice (issue 15 items 4, 5), on small graphs."""
+"""ONNX metadata stamping and the Polygraphy row choice, on small graphs."""
 from __future__ import annotations
 
 import numpy as np

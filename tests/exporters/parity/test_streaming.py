@@ -1,4 +1,4 @@
-"""Bounded memory: export streams test and calibration sets batch by batch (issue 13, item 3).
+"""Bounded memory: export streams test and calibration sets batch by batch.
 
 The test sets here are generated on the fly, row by row, so they exist only as the batches the
 exporter asks for: if the reference, the gate, the golden selection or INT8 calibration gathered

@@ -1,4 +1,4 @@
-"""Issue 14, item 8: verify on a bundle this user may not write (or read) answers in one line.
+"""verify on a bundle this user may not write (or read) answers in one line.
 
 A bundle copied read-only, or owned by the exporting user, is normal on a device. The record is
 then written where ``--record`` says, or skipped with one line; a file this user may not read is

@@ -1,4 +1,4 @@
-"""Issue 14, item 1: with --trust, edgecl-rt runs only bundles signed by a trusted key.
+"""with --trust, edgecl-rt runs only bundles signed by a trusted key.
 
 sha256 proves integrity, not origin: whoever replaces a model can fix its hash. A signature over
 the manifest (which carries every file's hash) ties the whole bundle to the operator's key.

@@ -1,4 +1,4 @@
-"""Issue 14, item 1: a bundle cannot set its own gate, smuggle NaN, or run a file it does not hash.
+"""a bundle cannot set its own gate, smuggle NaN, or run a file it does not hash.
 
 The probe: replace ``model.onnx`` with another model, put its sha256 in ``manifest.json`` and
 loosen the manifest's ``thresholds``. sha256 then matches, so only the runtime's own thresholds

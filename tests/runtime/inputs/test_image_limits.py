@@ -1,4 +1,4 @@
-"""Issue 14, item 9: a decompression bomb is one line naming the limit and how to raise it.
+"""a decompression bomb is one line naming the limit and how to raise it.
 
 The limit is ``EDGECL_RT_MAX_PIXELS`` (default 64 MP), and it is the only one: Pillow's own guard
 (``Image.MAX_IMAGE_PIXELS``, about 89 MP) is set to it while an image is decoded, so the variable

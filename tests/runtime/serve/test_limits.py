@@ -1,4 +1,4 @@
-"""Issue 14 item 2: ``serve`` reads only allowed files, within per-request and per-line limits.
+"""``serve`` reads only allowed files, within per-request and per-line limits.
 
 Each test is one probe from the issue, replayed against the server (or the CLI) and answered
 with an error object instead of a file walk, a read outside the allowed folders, or unbounded

@@ -1,4 +1,4 @@
-"""Issue 14 items 3-4 and --trust: no input line and no bad bundle stops ``serve``.
+"""With and without --trust: no input line and no bad bundle stops ``serve``.
 
 Every line gets exactly one answer (an error object for a bad one) and the next line is still
 served; a malformed, altered, unsigned or wrongly signed bundle is skipped with one log line

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 from typer.testing import CliRunner
 
 from edgecl_runtime.backends.trt import build as trt_build
