@@ -78,7 +78,7 @@ def export(run_dir: str | Path, *, task: int | None = None, formats: "str | set[
     from edgecl.threads import checked_threads, use_threads
     from edgecl.triton_publish import check_repo, publish_task, triton_name as _name
 
-    from edgecl.updating import check_update_request, export_run_update
+    from edgecl.updating import check_update_request, export_run_update, stale_updates
 
     choice, threads = FormatChoice.of(formats), checked_threads(threads)  # checked where they enter
     events = events or ExportEvents()
@@ -95,6 +95,13 @@ def export(run_dir: str | Path, *, task: int | None = None, formats: "str | set[
     events.exported(run, manifest)
     if triton is not None:
         events.published(publish_task(run, manifest, triton, triton_name))
+    stale, later = stale_updates(run, manifest["task"])
+    for base in sorted(set(stale) - {update_from}):  # made for the previous export of this task: rewrite
+        events.updated(run, export_run_update(run, manifest["task"], base, sign_key))
+    for folder in later:
+        events.notice(f"{folder} was made from the previous export of task {manifest['task']}: devices that "
+                      f"install this bundle will refuse it; write it again with `edgecl export --task "
+                      f"{folder.split('/')[0].split('-')[1].lstrip('0')} --update-from {manifest['task']}`")
     if update_from is not None:
         update = export_run_update(run, manifest["task"], update_from, sign_key)
         events.updated(run, update)

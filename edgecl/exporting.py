@@ -110,6 +110,9 @@ class ExportEvents:
     def updated(self, run: Run, update: dict[str, Any]) -> None:
         """The over-the-air update folder is written (its ``update.json``)."""
 
+    def notice(self, line: str) -> None:
+        """Something the user should act on (an update made from a previous export of this task)."""
+
 
 def finished_task(run: Run, task: int | None) -> int:
     """``task`` (default: the latest finished) if it is finished, else one line saying what to do."""

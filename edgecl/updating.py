@@ -102,6 +102,34 @@ def update_breakdown(folder: Path) -> dict[str, Any]:
             "signed": (folder / "update.sig").is_file(), "onnx": files}
 
 
+def stale_updates(run: Run, task: int) -> tuple[list[int], list[str]]:
+    """After task ``task`` was exported again: (base tasks M of its updates ``task-NN/update-from-MM``
+    made for another export of it, to be written again; folders of later tasks' updates made *from*
+    another export of it, which devices holding the new bundle will refuse)."""
+    from edgecl_runtime.atomic_io import sha256_file
+
+    current = sha256_file(bundle_dir(run.store, task) / "manifest.json")
+    mine = []
+    for folder in sorted(run.store.task_dir(task).glob("update-from-*")):
+        target = _read_update_json(folder).get("target") or {}
+        if target.get("export_manifest_sha256") != current:
+            mine.append(int(folder.name.rsplit("-", 1)[1]))
+    later = []
+    for folder in sorted(run.root.glob(f"task-*/{update_dirname(task)}")):
+        base = _read_update_json(folder).get("base") or {}
+        if base.get("manifest_sha256") not in (None, current):
+            later.append(str(folder.relative_to(run.root)))
+    return mine, later
+
+
+def _read_update_json(folder: Path) -> dict[str, Any]:
+    try:
+        data = read_json(folder / UPDATE_NAME, "update.json")
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def check_update_request(run: Run, task: int | None, base_task: int) -> None:
     """Refuse a bad ``--update-from`` before any export work (task None: the latest finished)."""
     done = run.finished_tasks()

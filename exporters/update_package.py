@@ -111,7 +111,8 @@ def write_update(base: Path, target: Path, out: Path, request: UpdateRequest) ->
             write_bytes_atomic(stage / BUNDLE_FOLDER / SIGNATURE_NAME, sign_manifest(manifest, sign_key))
         update = {"kind": UPDATE_KIND, "update_version": UPDATE_VERSION, "run": run, "task": int(task),
                   "base_task": int(base_task), "base": base_identity(base, MANIFEST_NAME, base_manifest["files"]),
-                  "target": {"manifest_sha256": sha256_file(stage / BUNDLE_FOLDER / MANIFEST_NAME)},
+                  "target": {"manifest_sha256": sha256_file(stage / BUNDLE_FOLDER / MANIFEST_NAME),
+                             "export_manifest_sha256": sha256_file(target / MANIFEST_NAME)},
                   "steps": [{"task": int(t), "factors": branch_name(t)} for t, _ in steps],
                   "qkv_source": qkv_source, "onnx": onnx_plan, "golden": GOLDEN_UPDATE,
                   "contents": content_entries(stage)}

@@ -82,6 +82,9 @@ class PrintedExport(ExportEvents):
     def updated(self, run, update: dict) -> None:
         print_update(run, update)
 
+    def notice(self, line: str) -> None:
+        console.print(f"note: {line}", highlight=False, soft_wrap=True)
+
 
 def print_update(run, update: dict) -> None:
     """One line per update: where, how big against the full bundle, which ONNX files travel whole."""

@@ -1,11 +1,14 @@
-"""Candidate: timm's exported attention rewritten as ONNX Runtime's ``MultiHeadAttention`` contrib op.
+"""timm's exported attention as ONNX Runtime's ``MultiHeadAttention`` contrib op, for the CPU file.
 
 timm exports each block's attention as Reshape -> Transpose -> Split -> 3 Squeeze -> Mul (scale) ->
-Transpose -> MatMul -> Softmax -> MatMul -> Transpose -> Reshape: ~15 small kernels per block that
-ONNX Runtime's optimizer does not fuse (0 attention fusions with ``model_type="vit"``). Here the
+Transpose -> MatMul -> Softmax -> MatMul -> Transpose -> Reshape: about 15 small kernels per block
+that ONNX Runtime's optimizer does not fuse (0 attention fusions with ``model_type="vit"``). Here the
 chain from the qkv projection's output to the input of ``proj`` becomes Split (q, k, v as
-[B, S, D]) + ``com.microsoft.MultiHeadAttention`` (num_heads and scale read from the graph), and the
-nodes left without a consumer are removed. Used by ``bench_official.py``'s ``+MHA`` candidates.
+[B, S, D]) + ``com.microsoft.MultiHeadAttention`` (num_heads and the scale read from the graph, so
+the arithmetic is the same up to float rounding), and the nodes left without a consumer are
+removed. Only ``model.int8cpu.onnx`` gets it: it paid there at batch 1 and 32
+(``python benchmarks/bench_official.py --candidates mha``), while the FP32 file ran slower at batch 32
+(as onnxruntime#19924 reports for the CPU kernel); TensorRT files keep plain ONNX ops.
 """
 from __future__ import annotations
 
@@ -120,13 +123,15 @@ def _topological(graph: onnx.GraphProto) -> None:
     while pending:
         rest = []
         for node in pending:
-            (ordered if all(i in ready for i in node.input) else rest).append(node)
-            if node in ordered:
+            if all(i in ready for i in node.input):
+                ordered.append(node)
                 ready.update(node.output)
+            else:
+                rest.append(node)
         if len(rest) == len(pending):
             raise ValueError("graph has a cycle or an input nothing produces")
         pending = rest
-    copies = [onnx.NodeProto() for _ in ordered]
+    copies = [onnx.NodeProto() for _ in ordered]  # copies: the originals belong to the list cleared below
     for c, n in zip(copies, ordered):
         c.CopyFrom(n)
     del graph.node[:]
