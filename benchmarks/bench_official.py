@@ -10,9 +10,8 @@ ONNX Runtime; the table shows the median per-repetition ratio official ms / case
 than the official way) and case ms / FP32-file ms's inverse (> 1 = faster than FP32).
 
 Candidates (built here from the FP32 file, measured beside the shipped ``model.int8cpu.onnx``;
-``--candidates`` picks the groups): ``fp32 +MHA`` = attention rewritten as ONNX Runtime's
-``MultiHeadAttention`` contrib op (as the shipped CPU file has it) in the FP32 file, ``int8cpu
-unfused`` = the CPU file without that rewrite;
+``--candidates`` picks the groups): ``fp32 +MHA`` / ``int8cpu +MHA`` = attention rewritten as ONNX
+Runtime's ``MultiHeadAttention`` contrib op (:mod:`mha_fuse`) in the shipped FP32 and CPU files;
 ``int8cpu +attn`` = attention's two activation MatMuls quantised too (``quantize_dynamic`` with
 ``MatMulConstBOnly`` off); session settings on the shipped file: ``no arena`` (CPU memory arena
 off), ``no spinning`` (intra-op threads never spin), ``basic opt`` (graph optimisation level basic
@@ -67,17 +66,17 @@ def int8cpu_attention(fp32: Path, dst: Path) -> Path:
 
 
 def mha_files(paths: dict[str, Path], tmp: Path) -> dict[str, Path]:
-    """The FP32 file with attention as ONNX Runtime's MultiHeadAttention (``fp32 +MHA``), and the CPU
-    file by the shipped recipe without that rewrite (``int8cpu unfused``): what the fusion buys."""
-    from edgecl.exporters.quantize.attention import fuse_attention
-    from edgecl.exporters.quantize.int8cpu import quantize_int8_cpu
+    """``fp32 +MHA`` / ``int8cpu +MHA``: the shipped files with attention rewritten as ONNX Runtime's
+    MultiHeadAttention (:mod:`mha_fuse`; attention's MatMuls are float in both files)."""
+    from mha_fuse import fuse_attention
 
-    model = onnx.load(str(paths["fp32"]))
-    if not fuse_attention(model):
-        return {}
-    onnx.save(model, str(tmp / "fp32.mha.onnx"))
-    return {"fp32 +MHA": tmp / "fp32.mha.onnx",
-            "int8cpu unfused": quantize_int8_cpu(paths["fp32"], tmp / "unfused.onnx", fuse=False)}
+    out = {}
+    for key in ("fp32", "int8cpu"):
+        model = onnx.load(str(paths[key]))
+        if fuse_attention(model):
+            out[f"{key} +MHA"] = tmp / f"{key}.mha.onnx"
+            onnx.save(model, str(out[f"{key} +MHA"]))
+    return out
 
 
 def _activation_matmuls(model: onnx.ModelProto) -> list[str]:

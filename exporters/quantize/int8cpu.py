@@ -13,8 +13,6 @@ not build ``DynamicQuantizeLinear``/``MatMulInteger`` graphs, so this file is fo
 (precision ``int8cpu``; TensorRT/DeepStream take ``model.int8.onnx``). No calibration data: the
 activation ranges are computed at run time.
 
-Attention runs as ONNX Runtime's ``MultiHeadAttention`` contrib op (:mod:`.attention`), float.
-
 What stays float (as in the TensorRT file): the patch embedding and the head (the first layer sees
 raw pixels, the last one makes the logits) and attention's two MatMuls of activations (``q k^T``,
 ``softmax(.) v``: :func:`.int8.activation_matmuls`; quantising them failed the gate, see :mod:`.int8`).
@@ -29,7 +27,6 @@ from edgecl_runtime.atomic_io import move_into_place, temp_dir_beside
 from edgecl_runtime.contract import format_named
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from .attention import fuse_attention
 from .calibration import FLOAT_LAYERS
 from .int8 import activation_matmuls, quiet_quantizer
 
@@ -44,14 +41,13 @@ def float_nodes(model: onnx.ModelProto, float_layers: Sequence[str] = FLOAT_LAYE
 
 
 def quantize_int8_cpu(src: str | Path, dst: str | Path, *, float_layers: Sequence[str] = FLOAT_LAYERS,
-                      exclude_nodes: Sequence[str] = (), fuse: bool = True) -> Path:
+                      exclude_nodes: Sequence[str] = ()) -> Path:
     """Quantise the FP32 model ``src`` into ``dst`` (atomically) for ONNX Runtime on CPU.
 
     MatMuls with a constant weight only (``MatMulConstBOnly``): int8 weights, one scale per tensor
     (``per_channel=False``, measured faster than per channel), full 8-bit range
     (``reduce_range=False``), uint8 activations quantised per call. Graph I/O stays float32.
     ``exclude_nodes``: more node names (of ``src``) left float, chosen by :mod:`.int8cpu_fallback`.
-    ``fuse``: attention as ONNX Runtime's MultiHeadAttention afterwards (:mod:`.attention`).
     """
     src, dst = Path(src), Path(dst)
     skip = float_nodes(onnx.load(str(src)), float_layers) + list(exclude_nodes)
@@ -62,10 +58,6 @@ def quantize_int8_cpu(src: str | Path, dst: str | Path, *, float_layers: Sequenc
             quantize_dynamic(str(src), str(tmp), op_types_to_quantize=["MatMul"], per_channel=False,
                              reduce_range=False, weight_type=QuantType.QInt8, nodes_to_exclude=skip,
                              extra_options={"MatMulConstBOnly": True})
-        if fuse:
-            model = onnx.load(str(tmp))
-            if fuse_attention(model):
-                onnx.save(model, str(tmp))
         onnx.checker.check_model(str(tmp), full_check=True)
         move_into_place(tmp, dst)
     return dst

@@ -14,10 +14,4 @@ MUTANTS = [
     Mutant("zero-point-unchecked", "a non-zero int8 zero point is not reported (TensorRT needs symmetric)",
            INT8, "if zp is None or zp.dtype != np.int8 or np.any(zp != 0):",
            "if zp is None or zp.dtype != np.int8:", (QUANT,)),
-    Mutant("mha-scale-dropped", "the fused attention uses ONNX Runtime's default scale, not the graph's",
-           "exporters/quantize/attention.py", 'num_heads=m["heads"], scale=m["scale"],', 'num_heads=m["heads"], scale=1.0,',
-           ("tests/exporters/quantize/test_attention.py", QUANT)),
-    Mutant("mha-dead-nodes-kept", "the unfused attention nodes stay in the graph beside the fused op",
-           "exporters/quantize/attention.py", "        _prune(graph)\n", "",
-           ("tests/exporters/quantize/test_attention.py", QUANT)),
 ]

@@ -63,9 +63,8 @@ def test_only_the_weight_matmuls_are_dynamic_int8(quantized):
 def test_patch_embed_head_and_attention_stay_float(quantized):
     src, dst = quantized
     fp32, q = onnx.load(str(src)), onnx.load(str(dst))
-    assert len(activation_matmuls(fp32)) == 2 * 2 and activation_matmuls(q) == []
-    mha = [n for n in q.graph.node if n.op_type == "MultiHeadAttention"]  # attention fused, and float
-    assert len(mha) == 2 and all(not i.endswith("_quantized") for n in mha for i in n.input)
+    float_mm = {n.name for n in q.graph.node if n.op_type in ("MatMul", "Gemm", "Conv")}
+    assert set(activation_matmuls(fp32)) <= float_mm and len(activation_matmuls(fp32)) == 2 * 2
     assert any(n.op_type == "Conv" and "/patch_embed/" in n.name for n in q.graph.node)  # float Conv
     head = [n for n in q.graph.node if "/head/" in n.name and n.op_type in ("MatMul", "Gemm")]
     assert head and all(not i.endswith("_quantized") for n in head for i in n.input)

@@ -1,14 +1,14 @@
-"""timm's exported attention as ONNX Runtime's ``MultiHeadAttention`` contrib op, for the CPU file.
+"""Candidate for the CPU file: timm's exported attention as ONNX Runtime's ``MultiHeadAttention``.
 
 timm exports each block's attention as Reshape -> Transpose -> Split -> 3 Squeeze -> Mul (scale) ->
 Transpose -> MatMul -> Softmax -> MatMul -> Transpose -> Reshape: about 15 small kernels per block
 that ONNX Runtime's optimizer does not fuse (0 attention fusions with ``model_type="vit"``). Here the
 chain from the qkv projection's output to the input of ``proj`` becomes Split (q, k, v as
 [B, S, D]) + ``com.microsoft.MultiHeadAttention`` (num_heads and the scale read from the graph, so
-the arithmetic is the same up to float rounding), and the nodes left without a consumer are
-removed. Only ``model.int8cpu.onnx`` gets it: it paid there at batch 1 and 32
-(``python benchmarks/bench_official.py --candidates mha``), while the FP32 file ran slower at batch 32
-(as onnxruntime#19924 reports for the CPU kernel); TensorRT files keep plain ONNX ops.
+the arithmetic is the same up to float rounding), and the nodes left without a consumer are removed.
+Timed by ``bench_official.py --candidates mha`` (``+MHA`` rows); not shipped: on an idle machine it
+bought 1.07x at batch 1 on the default model and nothing at batch 32 or on vit_tiny at 224 px
+(benchmarks/RESULTS.md), and the FP32 file's CPU kernel is no faster (as onnxruntime#19924 reports).
 """
 from __future__ import annotations
 
