@@ -12,6 +12,7 @@ than the official way) and case ms / FP32-file ms's inverse (> 1 = faster than F
 Candidates (built here from the FP32 file, measured beside the shipped ``model.int8cpu.onnx``;
 ``--candidates`` picks the groups): ``fp32 +MHA`` / ``int8cpu +MHA`` = attention rewritten as ONNX
 Runtime's ``MultiHeadAttention`` contrib op (:mod:`mha_fuse`) in the shipped FP32 and CPU files;
+``int8cpu +SkipLN`` = ONNX Runtime's transformer optimizer's own fusions on the shipped CPU file;
 ``int8cpu +attn`` = attention's two activation MatMuls quantised too (``quantize_dynamic`` with
 ``MatMulConstBOnly`` off); session settings on the shipped file: ``no arena`` (CPU memory arena
 off), ``no spinning`` (intra-op threads never spin), ``basic opt`` (graph optimisation level basic
@@ -79,6 +80,27 @@ def mha_files(paths: dict[str, Path], tmp: Path) -> dict[str, Path]:
     return out
 
 
+def skipln_file(int8cpu: Path, dst: Path) -> Path:
+    """``int8cpu +SkipLN``: ONNX Runtime's transformer optimizer (``model_type="vit"``, its own fusions
+    only, ``opt_level=0``) on the shipped CPU file: residual Add + LayerNorm as SkipLayerNormalization."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    model = onnx.load(str(int8cpu))
+    heads, width = _heads_width(model)
+    optimize_model(str(int8cpu), model_type="vit", num_heads=heads, hidden_size=width,
+                   opt_level=0).save_model_to_file(str(dst))
+    return dst
+
+
+def _heads_width(model: onnx.ModelProto) -> tuple[int, int]:
+    """(heads, width) of a timm ViT export: the first LayerNorm's scale length, heads from the qkv Reshape."""
+    inits = {t.name: t for t in model.graph.initializer}
+    width = next(int(inits[n.input[1]].dims[0]) for n in model.graph.node if n.op_type == "LayerNormalization")
+    consts = [n for n in model.graph.node if n.op_type == "Constant" and "/attn/Constant_3" in n.name]
+    heads = int(onnx.numpy_helper.to_array(consts[0].attribute[0].t).ravel()[0]) if consts else 0
+    return heads, width
+
+
 def _activation_matmuls(model: onnx.ModelProto) -> list[str]:
     from edgecl.exporters.quantize.int8 import activation_matmuls
     return activation_matmuls(model)
@@ -108,7 +130,7 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=9)
     parser.add_argument("--no-official", action="store_true", help="files and candidates only")
     parser.add_argument("--candidates", default="attn,session,mha",
-                        help="which candidate groups to time beside the shipped files: attn, session, mha")
+                        help="which candidate groups to time beside the shipped files: attn, session, mha, skipln")
     args = parser.parse_args(argv)
     set_threads(1)
     rows = []
@@ -119,6 +141,8 @@ def main(argv=None) -> int:
             paths["int8cpu +attn"] = int8cpu_attention(paths["fp32"], Path(tmp) / "attn.onnx")
         if "mha" in groups:
             paths.update(mha_files(paths, Path(tmp)))
+        if "skipln" in groups:
+            paths["int8cpu +SkipLN"] = skipln_file(paths["int8cpu"], Path(tmp) / "skipln.onnx")
         runs = {k: session(p).run for k, p in paths.items()}
         for key, settings in (("int8cpu no arena", {"no_arena": True}), ("int8cpu no spinning", {"no_spin": True}),
                               ("int8cpu basic opt", {"basic": True})):
