@@ -106,7 +106,8 @@ def build(bundle: BundleArg,
               "--refittable", help="Build an engine that `update --engine` refits with the next task's "
                                    "weights instead of rebuilding (head padded to --head-capacity).")] = False,
           head_capacity: Annotated[int, typer.Option(
-              "--head-capacity", min=1, help="With --refittable: classes the engine's head has room for.")] = 256,
+              "--head-capacity", min=1, max=100_000,
+              help="With --refittable: classes the engine's head has room for.")] = 256,
           ) -> None:
     """Build a TensorRT plan on this device (kept in its plan store, sealed), then verify it."""
     from ..bundle.read import load_bundle

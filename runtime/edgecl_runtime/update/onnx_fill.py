@@ -140,7 +140,8 @@ def _list_plan(field: str, spec: Mapping[str, Any], new: Any, old: Any) -> Dict[
     base index); refuses a plan that does not fit the base (another base bundle, or damage)."""
     length, replaced = int(spec["length"]), [int(i) for i in spec["replaced"]]
     moved = {int(i): int(j) for i, j in spec.get("moved", [])}
-    ok = len(new) == len(replaced) and replaced == sorted(set(replaced)) and \
+    ok = 0 <= length <= len(old) + len(replaced) + len(moved)  # before any set of range(length) is built
+    ok = ok and len(new) == len(replaced) and replaced == sorted(set(replaced)) and \
         not set(replaced) & set(moved) and len(moved) == len(spec.get("moved", [])) and \
         all(0 <= i < length for i in [*replaced, *moved]) and all(0 <= j < len(old) for j in moved.values()) and \
         set(range(len(old), length)) <= set(replaced) | set(moved)

@@ -21,6 +21,7 @@ engine is published only after the golden gate passed on it.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
@@ -28,7 +29,9 @@ import numpy as np
 
 from ...errors import EngineError
 from .compat import version_tuple
-from .head_pad import _onnx
+from .head_pad import _onnx, pad_head
+from .plan_record import read_plan, write_plan
+from .plan_store import check_seal, seal, stored_plan_path
 
 REFIT_FLAG = "REFIT"
 NO_REFIT = {(11, 3): "TensorRT 11.3's REFIT flag may drop a GEMM bias even without a refit (NVIDIA's "
@@ -160,11 +163,7 @@ def refit_for_update(job: RefitJob, trt: Any, log: Callable[[str], None] = lambd
                      ) -> Tuple[Optional[Any], str]:
     """(path of the refitted plan, kept sealed in the plan store under the new file's sha256, or None,
     why not). Nothing is written unless the refit succeeded; the caller gates and may fall back."""
-    import time
-
-    from .build import make_plan
-    from .plan_record import read_plan, write_plan
-    from .plan_store import check_seal, seal, stored_plan_path
+    from .build import make_plan  # build imports this module (refit_flag)
 
     record, blob = read_plan(job.plan)
     check_seal(record, str(job.plan), job.store)
@@ -174,7 +173,6 @@ def refit_for_update(job: RefitJob, trt: Any, log: Callable[[str], None] = lambd
     why = refit_refusal(case)
     if why:
         return None, why
-    from .head_pad import pad_head
     capacity = int(record.get("head_capacity") or 0)
     try:
         old, _ = pad_head(job.base.onnx_bytes(onnx_precision), capacity)

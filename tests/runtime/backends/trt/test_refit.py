@@ -105,3 +105,11 @@ def test_an_engine_built_without_refit_refuses_every_weight(tmp_path, monkeypatc
     trt, plan, new = _refit_case(tmp_path, monkeypatch, refit=False)
     with pytest.raises(EngineError, match="refused weight 'W'"):
         refit_plan(trt, plan, new, ["W", "B"])
+
+
+def test_a_huge_head_capacity_is_refused_before_anything_is_read():
+    from typer.testing import CliRunner
+
+    from edgecl_runtime.cli import app
+    res = CliRunner().invoke(app, ["build", "/nonexistent", "--refittable", "--head-capacity", "100001"])
+    assert res.exit_code == 2 and "--head-capacity" in res.output
