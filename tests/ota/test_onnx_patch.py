@@ -81,6 +81,8 @@ def _bad_lists(lists, case):
         bad["node"]["moved"] = [[0, 999]]  # a base element that does not exist
     elif case == "moved_twice":
         bad["initializer"]["moved"] = [[bad["initializer"]["replaced"][0], 0]]  # one index, two sources
+    elif case == "tail":  # one more element than the base, not carried, though the count would allow it
+        bad["initializer"]["length"] += 1
     elif case == "huge":
         bad["node"]["length"] = 10 ** 12  # refused before anything of that size is built
     elif case == "order":
@@ -88,7 +90,7 @@ def _bad_lists(lists, case):
     return bad
 
 
-@pytest.mark.parametrize("case", ["field", "index", "longer", "huge", "moved_out", "moved_twice", "order"])
+@pytest.mark.parametrize("case", ["field", "index", "longer", "tail", "huge", "moved_out", "moved_twice", "order"])
 def test_a_patch_that_does_not_fit_its_base_is_refused(tmp_path, case):
     rng = np.random.default_rng(2)
     base = _model(rng.standard_normal((4, 12)).astype(np.float32), np.ones((12, 2), np.float32), tmp_path / "b.onnx")
