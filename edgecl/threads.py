@@ -31,11 +31,15 @@ def checked_threads(value: Any) -> int | None:
 
 
 def use_threads(threads: int | None) -> None:
-    """Give torch ``threads`` intra-op threads (None: leave its choice)."""
+    """Give torch and every ONNX Runtime session the exporters open ``threads`` intra-op threads
+    (None: leave the libraries' choice)."""
     if threads is not None:
         import torch
 
+        from edgecl.exporters.parity.ort_session import set_session_threads
+
         torch.set_num_threads(threads)
+        set_session_threads(threads)
 
 
 __all__ = ["HELP", "threads_problem", "checked_threads", "use_threads"]

@@ -7,14 +7,31 @@ import numpy as np
 import onnxruntime as ort
 
 
-def make_session(path: str | Path, *, threads: int | None = None) -> ort.InferenceSession:
-    """A CPU session with full graph optimisation; ``threads`` caps intra-op threads (None: ORT's choice)."""
+_SESSION_THREADS: list[int | None] = [None]  # set once per command by set_session_threads
+
+
+def set_session_threads(threads: int | None) -> None:
+    """Intra-op threads of every ONNX Runtime session the exporters open from now on (None: ORT's
+    choice): ``--threads`` reaches the parity gates, calibration and fallback searches this way."""
+    _SESSION_THREADS[0] = threads
+
+
+def session_options(level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                    threads: int | None = None) -> ort.SessionOptions:
+    """CPU session options: ``level``, quiet, ``threads`` or the command's :func:`set_session_threads`."""
     opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.graph_optimization_level = level
     opts.log_severity_level = 3
+    threads = threads or _SESSION_THREADS[0]
     if threads:
         opts.intra_op_num_threads = int(threads)
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return opts
+
+
+def make_session(path: str | Path, *, threads: int | None = None) -> ort.InferenceSession:
+    """A CPU session with full graph optimisation; ``threads`` caps intra-op threads (None: the
+    command's ``--threads``, else ORT's choice)."""
+    return ort.InferenceSession(str(path), session_options(threads=threads), providers=["CPUExecutionProvider"])
 
 
 def run_batched(session: ort.InferenceSession, x: np.ndarray, *, batch_size: int = 32) -> np.ndarray:

@@ -31,6 +31,7 @@ import onnxruntime as ort
 from edgecl_runtime.atomic_io import move_into_place, temp_dir_beside
 
 from ..parity.gate import GateResult, ParityGate
+from ..parity.ort_session import session_options
 from ..parity.sources import BatchSource
 from .flops import matmul_flops, quantized_fraction, quantized_nodes
 from .float_nodes import keep_float
@@ -142,10 +143,7 @@ def _late(trials: Sequence[tuple[int, GateResult]]) -> str:
 
 def model_runner(model: onnx.ModelProto, *, batch_size: int = 32) -> Runner:
     """``x -> logits`` of an in-memory ONNX model on one ORT CPU session (same options as the gate's)."""
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
 
     def run(x: np.ndarray) -> np.ndarray:

@@ -19,6 +19,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from ..parity.ort_session import session_options
+
 MATMUL_OPS: tuple[str, ...] = ("MatMul", "Gemm")
 
 
@@ -49,9 +51,7 @@ def _probe_shapes(model: onnx.ModelProto, names: list[str]) -> dict[str, tuple[i
     for name in wanted:
         if name not in known:
             probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every named tensor
-    opts.log_severity_level = 3
+    opts = session_options(ort.GraphOptimizationLevel.ORT_DISABLE_ALL)  # keep every named tensor
     session = ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     feed = {}
     for inp in session.get_inputs():
