@@ -33,10 +33,11 @@ def device(monkeypatch, tmp_path):
     return with_trt
 
 
-def _build(base, *flags):
+def _build(base, *flags, onnx_precision="fp32"):
     res = rt.invoke(rt_app, ["build", str(base), "--max-batch", "4", *flags])
     assert res.exit_code == 0, res.output
-    return stored_plan_path(load_bundle(base).onnx_sha256("fp32"), "fp32")
+    precision = "fp16" if "--fp16" in flags else "fp32"
+    return stored_plan_path(load_bundle(base).onnx_sha256(onnx_precision), precision)
 
 
 def _update(made_update, tmp_path, plan):
@@ -98,3 +99,18 @@ def test_a_bad_engine_is_refused_before_the_update_writes_anything(made_update, 
     fake.write_bytes(b"not a plan")
     res, new = _update(made_update, tmp_path, fake)
     assert res.exit_code == 1 and "foreign plan" in res.output and not new.exists()
+
+
+@pytest.mark.parametrize("version, onnx_precision", [("10.3.0", "fp32"), ("11.4.0", "fp16")])
+def test_an_fp16_engine_is_refitted_from_the_file_its_version_parses(made_update, tmp_path, device, version,
+                                                                      onnx_precision):
+    """Below TensorRT 11 an FP16 engine is built (and refitted) from the FP32 file with the FP16 flag;
+    from 11 on (strongly typed) from model.fp16.onnx: the refit reads the same file the build parsed."""
+    trt = device(version)
+    plan = _build(made_update[0] / "task-01" / "export", "--fp16", "--refittable", "--head-capacity", "16",
+                  onnx_precision=onnx_precision)
+    assert read_record(plan)["onnx_file"] == ("model.onnx" if onnx_precision == "fp32" else "model.fp16.onnx")
+    res, new = _update(made_update, tmp_path, plan)
+    assert res.exit_code == 0, res.output
+    assert "refitted; fp16 golden gate passed" in res.output, res.output
+    assert [c for c in trt.calls if c[0] == "refit"]
