@@ -42,14 +42,15 @@ def main() -> None:
     folders = sorted(run.root.glob("task-*/update-from-*"))
     if not folders:
         raise SystemExit(f"{run.root} has no updates: learn with --updates or `edgecl export --update-from`")
-    names = [n for n in ORDER if any(n in update_breakdown(f)["onnx"] for f in folders)]
+    breakdowns = {f: update_breakdown(f) for f in folders}
+    names = [n for n in ORDER if any(n in b["onnx"] for b in breakdowns.values())]
     print(f"run {run.root}: {len(folders)} updates\n")
     print("| update | " + " | ".join(f"{n} (update / file)" for n in names) +
           " | whole update / bundle | applied in | rebuilt byte for byte | gates passed |")
     print("|---|" + "---:|" * (len(names) + 2) + "---|---|")
     applied = []
     for folder in folders:
-        b = update_breakdown(folder)
+        b = breakdowns[folder]
         task = int(folder.parent.name.split("-")[1])
         cells = [f"{b['onnx'][n]['bytes']:,} / {b['onnx'][n]['file_bytes']:,} = "
                  f"{100 * b['onnx'][n]['bytes'] / b['onnx'][n]['file_bytes']:.2f} %" if n in b["onnx"] else "-"

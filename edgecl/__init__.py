@@ -98,10 +98,10 @@ def export(run_dir: str | Path, *, task: int | None = None, formats: "str | set[
     stale, later = stale_updates(run, manifest["task"])
     for base in sorted(set(stale) - {update_from}):  # made for the previous export of this task: rewrite
         events.updated(run, export_run_update(run, manifest["task"], base, sign_key))
-    for folder in later:
+    for folder, later_task in later:
         events.notice(f"{folder} was made from the previous export of task {manifest['task']}: devices that "
                       f"install this bundle will refuse it; write it again with `edgecl export --task "
-                      f"{folder.split('/')[0].split('-')[1].lstrip('0')} --update-from {manifest['task']}`")
+                      f"{later_task} --update-from {manifest['task']}`")
     if update_from is not None:
         update = export_run_update(run, manifest["task"], update_from, sign_key)
         events.updated(run, update)

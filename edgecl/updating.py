@@ -22,7 +22,7 @@ from edgecl.run.models import task_model
 from edgecl.run.run import Run
 from edgecl.run.signing import check_sign_key
 from edgecl.run.tensors import load_tensors
-from edgecl_runtime.atomic_io import read_json
+from edgecl_runtime.atomic_io import read_json, sha256_file
 from edgecl_runtime.update.format import UPDATE_NAME, UPDATE_SIGNATURE, update_dirname
 
 QKV_SUFFIX = ".attn.qkv.weight"
@@ -102,12 +102,10 @@ def update_breakdown(folder: Path) -> dict[str, Any]:
             "signed": (folder / "update.sig").is_file(), "onnx": files}
 
 
-def stale_updates(run: Run, task: int) -> tuple[list[int], list[str]]:
+def stale_updates(run: Run, task: int) -> tuple[list[int], list[tuple[str, int]]]:
     """After task ``task`` was exported again: (base tasks M of its updates ``task-NN/update-from-MM``
-    made for another export of it, to be written again; folders of later tasks' updates made *from*
-    another export of it, which devices holding the new bundle will refuse)."""
-    from edgecl_runtime.atomic_io import sha256_file
-
+    made for another export of it, to be written again; (folder, task) of later tasks' updates made
+    *from* another export of it, which devices holding the new bundle will refuse)."""
     current = sha256_file(bundle_dir(run.store, task) / "manifest.json")
     mine = []
     for folder in sorted(run.store.task_dir(task).glob("update-from-*")):
@@ -118,7 +116,7 @@ def stale_updates(run: Run, task: int) -> tuple[list[int], list[str]]:
     for folder in sorted(run.root.glob(f"task-*/{update_dirname(task)}")):
         base = _read_update_json(folder).get("base") or {}
         if base.get("manifest_sha256") not in (None, current):
-            later.append(str(folder.relative_to(run.root)))
+            later.append((folder.relative_to(run.root).as_posix(), int(folder.parent.name.rsplit("-", 1)[1])))
     return mine, later
 
 

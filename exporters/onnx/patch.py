@@ -25,10 +25,10 @@ INTS = {onnx.TensorProto.INT8: "int8", onnx.TensorProto.UINT8: "uint8"}
 assert set(INTS.values()) == set(QUANT_RANGES)
 
 
-def _candidates(weight: np.ndarray, tensor: onnx.TensorProto) -> list[tuple[bool, np.ndarray]]:
-    """(transposed, shape-matching weight) pairs a tensor of ``tensor``'s dims could hold."""
+def _orientations(weight: np.ndarray, tensor: onnx.TensorProto) -> list[bool]:
+    """Whether ``tensor`` could hold ``weight`` transposed (True) or as it is (False), by its dims."""
     dims = list(tensor.dims)
-    return [(t, w) for t, w in ((True, weight.T), (False, weight)) if list(w.shape) == dims]
+    return [t for t, shape in ((True, weight.T.shape), (False, weight.shape)) if list(shape) == dims]
 
 
 def _quant_params(tensor: onnx.TensorProto, model: onnx.ModelProto) -> list[dict[str, Any]]:
@@ -50,7 +50,7 @@ def _qkv_fill(tensor: onnx.TensorProto, qkv: Mapping[int, np.ndarray], model: on
     if not tensor.raw_data:
         return None
     for block, weight in qkv.items():
-        for transposed, _ in _candidates(weight, tensor):
+        for transposed in _orientations(weight, tensor):
             base = {"initializer": tensor.name, "from": "qkv", "block": int(block), "transposed": transposed}
             if tensor.data_type in FLOATS:
                 dtype = FLOATS[tensor.data_type]
@@ -73,21 +73,19 @@ def _quantizes_to(weight: np.ndarray, fill: Mapping[str, Any], inits: Mapping[st
         return False
 
 
-def _digest(item: Any) -> bytes:
-    return hashlib.sha256(item.SerializeToString()).digest()
-
-
 def _cut(new: Any, old: Any) -> dict[str, Any]:
     """Cut the repeated field ``new`` down to the elements the base list ``old`` lacks; returns the
     field's plan: target length, indices replaced (kept, in order), [target, base] pairs moved."""
-    where = {}
-    for j, item in enumerate(old):
-        where.setdefault(_digest(item), j)
+    old_bytes = [item.SerializeToString() for item in old]
+    where: dict[bytes, int] = {}
+    for j, data in enumerate(old_bytes):
+        where.setdefault(hashlib.sha256(data).digest(), j)
     replaced, moved = [], []
     for i, item in enumerate(new):
-        if i < len(old) and item.SerializeToString() == old[i].SerializeToString():
+        data = item.SerializeToString()
+        if i < len(old_bytes) and data == old_bytes[i]:
             continue
-        j = where.get(_digest(item))
+        j = where.get(hashlib.sha256(data).digest())
         if j is None:
             replaced.append(i)
         else:
@@ -104,8 +102,13 @@ def _cut(new: Any, old: Any) -> dict[str, Any]:
 def make_patch(target: Path, base: Path, qkv: Mapping[int, np.ndarray]
                ) -> tuple[bytes, dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """(patch bytes, lists, fills) for ``target`` given the base bundle's same-format file ``base``."""
-    model = onnx.load_model_from_string(target.read_bytes())
-    source = onnx.load_model_from_string(base.read_bytes())
+    return _patch(target.read_bytes(), base.read_bytes(), qkv)
+
+
+def _patch(target: bytes, base: bytes, qkv: Mapping[int, np.ndarray]
+           ) -> tuple[bytes, dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    model = onnx.load_model_from_string(target)
+    source = onnx.load_model_from_string(base)
     inits = initializers(model)  # the whole target's, before the lists are cut: scales live here
     fills: list[dict[str, Any]] = []
     for tensor in model.graph.initializer:
@@ -116,10 +119,11 @@ def make_patch(target: Path, base: Path, qkv: Mapping[int, np.ndarray]
              for field in GRAPH_LISTS if getattr(model.graph, field) or getattr(source.graph, field)}
     kept = {t.name for t in model.graph.initializer}
     fills = [f for f in fills if f["initializer"] in kept]
+    derived = {f["initializer"] for f in fills}
     base_inits = initializers(source)
     for tensor in model.graph.initializer:  # kept for its place only: its bytes are the base's
         found = base_inits.get(tensor.name)
-        if tensor.raw_data and tensor.name not in {f["initializer"] for f in fills} and found is not None \
+        if tensor.raw_data and tensor.name not in derived and found is not None \
                 and found.raw_data == tensor.raw_data and found.dims == tensor.dims \
                 and found.data_type == tensor.data_type:
             fills.append({"initializer": tensor.name, "from": "base"})
@@ -132,7 +136,9 @@ def make_patch(target: Path, base: Path, qkv: Mapping[int, np.ndarray]
 
 def reproducible_patch(target: Path, base: Path, qkv: Mapping[int, np.ndarray]
                        ) -> tuple[bytes, dict[str, dict[str, Any]], list[dict[str, Any]]] | None:
-    """:func:`make_patch` if the device routine rebuilds ``target`` exactly from it, else None."""
-    patch, lists, fills = make_patch(target, base, qkv)
-    rebuilt = fill_onnx(patch, base, fills, qkv, lists)
-    return (patch, lists, fills) if rebuilt == target.read_bytes() else None
+    """:func:`make_patch` if the device routine rebuilds ``target`` exactly from it, else None
+    (each file read once)."""
+    target_bytes, base_bytes = target.read_bytes(), base.read_bytes()
+    patch, lists, fills = _patch(target_bytes, base_bytes, qkv)
+    rebuilt = fill_onnx(patch, base_bytes, fills, qkv, lists)
+    return (patch, lists, fills) if rebuilt == target_bytes else None

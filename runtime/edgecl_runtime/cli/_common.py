@@ -3,6 +3,7 @@
 No ``from __future__ import annotations`` here: Typer reads the ``Annotated`` parameter
 metadata at runtime, and on Python 3.8 (JetPack 5) string annotations lose it.
 """
+import os
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -79,6 +80,11 @@ def _operator_thresholds(path: Optional[Path]) -> Optional[Dict[str, Any]]:
     from ..bundle.verify import load_thresholds
 
     return load_thresholds(path)
+
+
+def _timing_cache_dir(given: Optional[Path] = None) -> Path:
+    """Where TensorRT timing caches live: ``given``, else $EDGECL_RT_CACHE, else ~/.cache/edgecl-rt."""
+    return given or Path(os.environ.get("EDGECL_RT_CACHE", Path.home() / ".cache/edgecl-rt"))
 
 
 def _error(msg: str) -> None:

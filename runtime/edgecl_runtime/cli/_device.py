@@ -3,14 +3,13 @@
 No ``from __future__ import annotations`` here: Typer reads the ``Annotated`` parameter
 metadata at runtime, and on Python 3.8 (JetPack 5) string annotations lose it.
 """
-import os
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import typer
 from rich.markup import escape
 
-from ._common import (AllowFailedOpt, Annotated, BackendName, BackendOpt, BundleArg, Precision, PrecisionOpt, ThresholdsOpt, TrustOpt, _CPU_ONLY, _allowed, _error, _failures, _operator_thresholds, _print_verification, _trusted, app, out)
+from ._common import (AllowFailedOpt, Annotated, BackendName, BackendOpt, BundleArg, Precision, PrecisionOpt, ThresholdsOpt, TrustOpt, _CPU_ONLY, _allowed, _error, _failures, _operator_thresholds, _print_verification, _timing_cache_dir, _trusted, app, out)
 
 
 @app.command()
@@ -130,7 +129,7 @@ def build(bundle: BundleArg,
     if triton is not None and dla_core is not None:
         _error("--triton publishes a GPU plan (Triton's TensorRT backend sets no DLA core); drop --dla-core")
         raise typer.Exit(2)
-    cache = cache_dir or Path(os.environ.get("EDGECL_RT_CACHE", Path.home() / ".cache/edgecl-rt"))
+    cache = _timing_cache_dir(cache_dir)
     with _failures():
         check_trt_precision(precision)
         check_dla(precision, dla)

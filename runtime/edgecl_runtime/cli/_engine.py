@@ -4,14 +4,13 @@ Refit when the engine allows it (:mod:`edgecl_runtime.backends.trt.refit`), gate
 on the new bundle's golden data, and only then keep it; otherwise (a refusal, a failed refit, a failed
 gate) say why in one line and build a new engine with the options the old one was built with.
 """
-import os
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
 import typer
 from rich.markup import escape
 
-from ._common import _error, out
+from ._common import _error, _timing_cache_dir, out
 
 
 def _options(record: Dict[str, Any]) -> Any:
@@ -20,9 +19,8 @@ def _options(record: Dict[str, Any]) -> Any:
     from ..backends.trt.dla import DlaSettings
     from ..backends.trt.head_pad import DEFAULT_CAPACITY
 
-    cache = Path(os.environ.get("EDGECL_RT_CACHE", Path.home() / ".cache/edgecl-rt"))
     return BuildOptions(max_batch=int(record.get("max_batch") or 8), opt_batch=int(record.get("opt_batch") or 1),
-                        cache_dir=cache, dla=DlaSettings(record.get("dla_core"), bool(record.get("gpu_fallback"))),
+                        cache_dir=_timing_cache_dir(), dla=DlaSettings(record.get("dla_core"), bool(record.get("gpu_fallback"))),
                         refittable=bool(record.get("refittable")),
                         head_capacity=int(record.get("head_capacity") or DEFAULT_CAPACITY))
 

@@ -171,10 +171,10 @@ def _merge_lists(model: Any, source: Any, lists: Mapping[str, Mapping[str, Any]]
         new.extend(merged)
 
 
-def fill_onnx(skeleton: "PathLike | bytes", base: PathLike, fills: List[Mapping[str, Any]],
+def fill_onnx(skeleton: "PathLike | bytes", base: "PathLike | bytes", fills: List[Mapping[str, Any]],
               qkv: Mapping[int, np.ndarray], lists: "Mapping[str, Mapping[str, Any]] | None" = None) -> bytes:
-    """The target file's bytes: ``skeleton`` (a patch when ``lists`` is given; a path or its bytes)
-    merged with the base file's lists, then every fill's ``raw_data`` put back."""
+    """The target file's bytes: ``skeleton`` (a patch when ``lists`` is given) merged with the base
+    file's lists, then every fill's ``raw_data`` put back; each a path or the bytes already read."""
     model = _load_model(skeleton, "update skeleton")
     source_model = _load_model(base, "base model")
     if lists:

@@ -117,14 +117,19 @@ def _set(trt: Any, refitter: Any, name: str, arrays: Mapping[str, np.ndarray], k
         raise EngineError(f"the refitter refused weight {name!r} (name or size)")
 
 
-def refit_plan(trt: Any, plan: bytes, new_model: bytes, changed: Sequence[str],
-               log: Callable[[str], None] = lambda s: None) -> bytes:
-    """The plan ``plan`` refitted with ``changed`` weights of ``new_model`` (padded as at build)."""
+def _open(trt: Any, plan: bytes) -> Tuple[Any, Any]:
+    """(engine, refitter) of ``plan``, deserialised once for both the question and the refit."""
     logger = trt.Logger(trt.Logger.WARNING)
     engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
     if engine is None:
         raise EngineError("TensorRT could not deserialise the engine to refit")
-    refitter = trt.Refitter(engine, logger)
+    return engine, trt.Refitter(engine, logger)
+
+
+def _refit(trt: Any, opened: Tuple[Any, Any], new_model: bytes, changed: Sequence[str],
+           log: Callable[[str], None]) -> bytes:
+    """The opened engine refitted with ``changed`` weights of ``new_model``, serialised."""
+    engine, refitter = opened
     arrays, kept = _weights(new_model), []
     for name in changed:
         _set(trt, refitter, name, arrays, kept)
@@ -139,13 +144,10 @@ def refit_plan(trt: Any, plan: bytes, new_model: bytes, changed: Sequence[str],
     return bytes(engine.serialize())
 
 
-def refittable_names(trt: Any, plan: bytes) -> FrozenSet[str]:
-    """The weights the refitter lists for ``plan`` (``Refitter.get_all_weights``)."""
-    logger = trt.Logger(trt.Logger.WARNING)
-    engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
-    if engine is None:
-        raise EngineError("TensorRT could not deserialise the engine to refit")
-    return frozenset(trt.Refitter(engine, logger).get_all_weights())
+def refit_plan(trt: Any, plan: bytes, new_model: bytes, changed: Sequence[str],
+               log: Callable[[str], None] = lambda s: None) -> bytes:
+    """The plan ``plan`` refitted with ``changed`` weights of ``new_model`` (padded as at build)."""
+    return _refit(trt, _open(trt, plan), new_model, changed, log)
 
 
 @dataclass(frozen=True)
@@ -180,11 +182,13 @@ def refit_for_update(job: RefitJob, trt: Any, log: Callable[[str], None] = lambd
     except EngineError as exc:
         return None, str(exc)
     changed, same = weight_diff(old, new)
-    why = refit_refusal(RefitCase(record, version, case.base_onnx_sha256, changed, same, refittable_names(trt, blob)))
+    opened = _open(trt, blob)
+    why = refit_refusal(RefitCase(record, version, case.base_onnx_sha256, changed, same,
+                                  frozenset(opened[1].get_all_weights())))
     if why:
         return None, why
     try:
-        refitted = refit_plan(trt, blob, new, changed, log)
+        refitted = _refit(trt, opened, new, changed, log)
     except EngineError as exc:
         return None, str(exc)
     sha = job.new.onnx_sha256(onnx_precision)
