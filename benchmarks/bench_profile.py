@@ -13,8 +13,9 @@ layout (Transpose, Reshape, Split, ...), element-wise, Conv (the patch embedding
 kernels" (the call's wall time not spent in any kernel: ONNX Runtime's executor and Python).
 The roofline columns: FLOPs per call from the same profile and the achieved rate over the
 fastest profiled call, against :func:`edgecl_runtime.predict.gemm_probe.gemm_peak` at the same threads and
-precision. A profiled call is slower than an unprofiled one (ORT records every kernel), so use
-``edgecl-rt bench`` for the rate itself and these tables for the shares.
+precision. A profiled call is slower than an unprofiled one (ORT records every kernel; at batch 1 on a small
+model 3-4x), so use ``edgecl-rt bench`` for the rate itself, these tables for the shares of large
+calls and ``bench_kernels.py`` (every kernel timed alone, unprofiled) for small ones.
 """
 from __future__ import annotations
 

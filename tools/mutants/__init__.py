@@ -18,7 +18,7 @@ MODULES = (
     "runtime_backends", "runtime_predict", "runtime_cli",
     "exporters_onnx", "exporters_quantize", "exporters_parity", "exporters_nvidia", "exporters_top",
     "edgecl_top", "edgecl_cli", "edgecl_data", "edgecl_inflora", "edgecl_learning",
-    "edgecl_reporting", "edgecl_run", "edgecl_vit", "edgecl_pretrain",
+    "edgecl_reporting", "edgecl_run", "edgecl_vit", "edgecl_pretrain", "benchmarks",
 )
 
 
