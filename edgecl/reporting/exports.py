@@ -166,6 +166,9 @@ def roofline_notes(bundle_dir: Path) -> list[str]:
             notes.append(head + ", FLOPs unknown")
             continue
         tail = "" if frac is None else f" = {100 * frac:.1f} % of the measured GEMM peak {peak:.0f} GFLOP/s"
+        own = rec.get("roofline_fraction")
+        if own is not None and rec.get("precision") in ("int8", "int8cpu"):
+            tail += f", {100 * own:.1f} % of its own roofline (float FLOPs at the float peak)"
         notes.append(head + f", {rec['gflop']:.3f} GFLOP/call, {rate:.1f} GFLOP/s{tail}")
     return notes
 

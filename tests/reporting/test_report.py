@@ -201,3 +201,6 @@ def test_roofline_notes_from_bench_records(tmp_path):
     assert len(notes) == 3 and "unreadable" in notes[0]
     assert "`fp32`" in notes[1] and "FLOPs unknown" in notes[1]
     assert "`int8cpu`" in notes[2] and "9.4 % of the measured GEMM peak 700 GFLOP/s" in notes[2]
+    assert "own roofline" not in notes[2]  # a record from before the float probe
+    (tmp_path / "bench-ort-int8cpu-b32.json").write_text(_json.dumps({**rec, "roofline_fraction": 0.123}))
+    assert "12.3 % of its own roofline" in roofline_notes(tmp_path)[2]

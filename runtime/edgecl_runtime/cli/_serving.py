@@ -145,16 +145,29 @@ def bench(bundle: BundleArg, backend: BackendOpt = BackendName.ort,
 
 def _roofline(b: Any, info: Dict[str, Any], precision: str, batch: int, threads: int,
               stats: Dict[str, Any]) -> Dict[str, Any]:
-    """``stats`` with the roofline; the GEMM probe only where the model ran on ONNX Runtime's CPU."""
-    from ..inputs.preprocess import spec_chw
-    from ..predict.bench import model_flops, with_roofline
-    from ..predict.gemm_probe import gemm_peak
+    """``stats`` with the roofline; the GEMM probes only where the model ran on ONNX Runtime's CPU.
 
-    flops = model_flops(b.onnx_bytes(precision), spec_chw(b.input_spec), batch)
-    peak = None
+    An INT8 file also gets ``roofline_fraction``: its integer and float FLOPs each against the peak
+    of their own precision (a second, float probe), since attention stays float in it."""
+    from ..inputs.preprocess import spec_chw
+    from ..predict.bench import model_flops_split, with_roofline
+    from ..predict.gemm_probe import gemm_peak
+    from ..predict.roofline import roofline_fraction
+
+    split = model_flops_split(b.onnx_bytes(precision), spec_chw(b.input_spec), batch)
+    flops = None if split is None else sum(split.values())
+    peak = float_peak = None
+    chunk = stats["p50_ms"] / 1e3
     if flops is not None and info.get("backend") == "ort" and (info.get("providers") or ["CPU"])[0].startswith("CPU"):
-        peak = gemm_peak(precision, threads, chunk_s=stats["p50_ms"] / 1e3)
-    return with_roofline(stats, flops, peak)
+        peak = gemm_peak(precision, threads, chunk_s=chunk)
+        integer = precision in ("int8", "int8cpu")
+        float_peak = gemm_peak("fp32", threads, chunk_s=chunk) if integer and split["float"] else (None if integer else peak)
+    rec = with_roofline(stats, flops, peak)
+    peaks = {"int8": peak["gflops"] if peak and precision in ("int8", "int8cpu") else None,
+             "float": float_peak["gflops"] if float_peak else None}
+    rec["float_peak_gflops"] = peaks["float"]
+    rec["roofline_fraction"] = roofline_fraction(split, chunk, peaks) if peak else None
+    return rec
 
 
 def _write_bench_record(path: Path, rec: Dict[str, Any]) -> None:
@@ -177,6 +190,7 @@ def _print_bench(bundle: Path, rec: Dict[str, Any]) -> None:
         return "-" if rec.get(key) is None else format(rec[key], fmt)
 
     frac = "-" if rec.get("peak_fraction") is None else f"{100 * rec['peak_fraction']:.1f} %"
+    own = "-" if rec.get("roofline_fraction") is None else f"{100 * rec['roofline_fraction']:.1f} %"
     for key, value in (("backend", rec["backend"]), ("precision", rec["precision"]),
                        ("device", rec.get("device", "-")), ("versions", versions),
                        ("edgecl-rt", __version__), ("batch", rec["batch"]), ("iters", rec["iters"]),
@@ -185,7 +199,9 @@ def _print_bench(bundle: Path, rec: Dict[str, Any]) -> None:
                        ("p99 ms", f"{rec['p99_ms']:.3f}"), ("mean ms", f"{rec['mean_ms']:.3f}"),
                        ("throughput img/s", f"{rec['throughput_ips']:.1f}"),
                        ("model GFLOP/call", num("gflop", ".4f")), ("achieved GFLOP/s", num("gflops", ".1f")),
-                       ("GEMM peak GFLOP/s", num("peak_gflops", ".1f")), ("fraction of peak", frac)):
+                       ("GEMM peak GFLOP/s", num("peak_gflops", ".1f")), ("fraction of peak", frac),
+                       ("float GEMM peak GFLOP/s", num("float_peak_gflops", ".1f")),
+                       ("fraction of own roofline", own)):
         table.add_row(key, escape(str(value)))
     out.print(table)
 

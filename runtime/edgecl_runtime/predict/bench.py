@@ -52,14 +52,21 @@ def benchmark(backend: Backend, sample_shape: Sequence[int], batch: int = 1, ite
 
 
 def model_flops(model: "bytes | str", sample_shape: Sequence[int], batch: int = 1) -> int | None:
-    """FLOPs of one call on ``batch`` images: ONNX Runtime's profile of a batch-1 call (on CPU),
-    times ``batch`` (every op of these ViTs is linear in the batch). None without ONNX Runtime
-    or when the file does not run on its CPU provider."""
+    """FLOPs of one call on ``batch`` images (see :func:`model_flops_split`)."""
+    split = model_flops_split(model, sample_shape, batch)
+    return None if split is None else sum(split.values())
+
+
+def model_flops_split(model: "bytes | str", sample_shape: Sequence[int], batch: int = 1) -> dict[str, int] | None:
+    """``{"int8", "float"}`` FLOPs of one call on ``batch`` images: ONNX Runtime's profile of a
+    batch-1 call (on CPU), times ``batch`` (every op of these ViTs is linear in the batch). None
+    without ONNX Runtime or when the file does not run on its CPU provider."""
     try:
-        from .roofline import profile_model
+        from .roofline import flops_by_precision, profile_model
 
         x = np.full((1, *sample_shape), 0.5, dtype=np.float32)
-        return int(profile_model(model, x, threads=1, runs=1)["flops"]) * batch
+        split = flops_by_precision(profile_model(model, x, threads=1, runs=1)["ops"])
+        return {k: v * batch for k, v in split.items()}
     except Exception:  # noqa: BLE001 - no roofline is a missing column, never a failed benchmark
         return None
 
@@ -69,6 +76,7 @@ def with_roofline(stats: dict[str, Any], flops: int | None, peak: dict[str, floa
     ``peak_gflops`` (the GEMM probe's) and ``peak_fraction`` (None where unknown)."""
     from .roofline import roofline
 
+    unknown = {"float_peak_gflops": None, "roofline_fraction": None}  # filled where both peaks are probed
     if flops is None:
-        return {**stats, "gflop": None, "gflops": None, "peak_gflops": None, "peak_fraction": None}
-    return {**stats, **roofline(flops, stats["p50_ms"] / 1e3, peak["gflops"] if peak else None)}
+        return {**stats, "gflop": None, "gflops": None, "peak_gflops": None, "peak_fraction": None, **unknown}
+    return {**stats, **roofline(flops, stats["p50_ms"] / 1e3, peak["gflops"] if peak else None), **unknown}

@@ -28,6 +28,7 @@ import numpy as np
 MATRIX_OPS = ("MatMul", "FusedMatMul", "Gemm", "MatMulInteger", "MatMulIntegerToFloat",
               "DynamicQuantizeMatMul", "QLinearMatMul", "QGemm", "MatMulNBits")
 ATTENTION_OPS = ("Attention", "MultiHeadAttention")
+INT8_MATRIX_OPS = ("MatMulInteger", "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "QLinearMatMul", "QGemm")
 
 
 def _shapes(entries: Sequence[Mapping[str, Any]]) -> List[List[int]]:
@@ -133,4 +134,31 @@ def roofline(flops: int, seconds: float, peak_gflops: float | None) -> Dict[str,
     return {"gflop": flops / 1e9, "gflops": achieved, "peak_gflops": peak_gflops, "peak_fraction": frac}
 
 
-__all__ = ["kernel_flops", "read_profile", "profile_model", "summarise", "roofline", "MATRIX_OPS"]
+def flops_by_precision(ops: Mapping[str, Mapping[str, Any]]) -> Dict[str, int]:
+    """``{"int8": FLOPs of integer matrix kernels, "float": every other FLOP}`` from
+    :func:`summarise`'s ``ops``: an INT8 file still runs attention's products (and whatever its
+    quantiser left float) in float, at the float peak."""
+    split = {"int8": 0, "float": 0}
+    for op, rec in ops.items():
+        split["int8" if op.removesuffix(" (attention)") in INT8_MATRIX_OPS else "float"] += int(rec["flops"])
+    return split
+
+
+def roofline_fraction(split: Mapping[str, int], seconds: float, peaks: Mapping[str, float | None]) -> float | None:
+    """The time ``split``'s FLOPs need, each precision at its peak GFLOP/s in ``peaks``, over the
+    ``seconds`` they took: how close a mixed-precision file runs to what this machine can do for
+    it. None where a precision with FLOPs has no peak or nothing was timed."""
+    if seconds <= 0:
+        return None
+    needed = 0.0
+    for precision, flops in split.items():
+        if flops:
+            peak = peaks.get(precision)
+            if not peak or not np.isfinite(peak) or peak <= 0:
+                return None
+            needed += flops / (peak * 1e9)
+    return needed / seconds
+
+
+__all__ = ["kernel_flops", "read_profile", "profile_model", "summarise", "roofline", "MATRIX_OPS",
+           "INT8_MATRIX_OPS", "flops_by_precision", "roofline_fraction"]

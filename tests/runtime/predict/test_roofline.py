@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from edgecl_runtime.cli import app
 from edgecl_runtime.predict.bench import model_flops, with_roofline
 from edgecl_runtime.predict.gemm_probe import gemm_peak, probe_model
-from edgecl_runtime.predict.roofline import kernel_flops, profile_model
+from edgecl_runtime.predict.roofline import flops_by_precision, kernel_flops, profile_model, roofline_fraction
 from tests.runtime.rt_factory import SIZE, make_onnx
 
 runner = CliRunner()
@@ -83,3 +83,39 @@ def test_bench_prints_and_records_the_roofline(bundle, tmp_path):
     other = tmp_path / "b.json"
     res = runner.invoke(app, ["bench", str(bundle), "--iters", "2", "--no-roofline", "--record", str(other)])
     assert res.exit_code == 0 and json.loads(other.read_text())["peak_fraction"] is None
+
+
+def test_flops_split_by_precision():
+    ops = {"DynamicQuantizeMatMul": {"flops": 10}, "QLinearMatMul (attention)": {"flops": 2},
+           "MatMul (attention)": {"flops": 3}, "Gemm": {"flops": 4}, "Gelu": {"flops": 0}}
+    assert flops_by_precision(ops) == {"int8": 12, "float": 7}
+
+
+def test_roofline_fraction_sets_each_precision_against_its_peak():
+    split = {"int8": 8_000_000_000, "float": 2_000_000_000}
+    assert roofline_fraction(split, 0.04, {"int8": 800.0, "float": 200.0}) == pytest.approx(0.5)  # (10 + 10) ms / 40
+    assert roofline_fraction({"int8": 0, "float": 2_000_000_000}, 0.02, {"int8": None, "float": 200.0}) == pytest.approx(0.5)
+    for peaks in ({"int8": 800.0, "float": None}, {"int8": 800.0, "float": float("nan")},
+                  {"int8": float("inf"), "float": 200.0}, {"int8": 800.0, "float": 0.0}, {"int8": 800.0}):
+        assert roofline_fraction(split, 0.04, peaks) is None, peaks
+    assert roofline_fraction(split, 0.0, {"int8": 800.0, "float": 200.0}) is None
+
+
+def test_bench_sets_an_int8_file_against_its_own_roofline(bundle, monkeypatch):
+    """The test bundle's INT8 file keeps its Gemm float (weights dequantised): its own roofline is
+    the float probe's, and the FP32 file's own roofline is its plain fraction of peak."""
+    import edgecl_runtime.predict.gemm_probe as probe
+
+    probed, real = [], probe.gemm_peak
+    monkeypatch.setattr(probe, "gemm_peak", lambda precision, *a, **k: probed.append(precision) or real(precision, *a, **k))
+    res = runner.invoke(app, ["bench", str(bundle), "-p", "int8", "--iters", "3", "--warmup", "1", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    assert "fraction of own roofline" in res.stdout
+    rec = json.loads((bundle / "bench-ort-int8-b1.json").read_text())
+    assert rec["float_peak_gflops"] > 0 and probed == ["int8", "fp32"]
+    assert rec["roofline_fraction"] == pytest.approx(rec["gflops"] / rec["float_peak_gflops"])
+    probed.clear()
+    res = runner.invoke(app, ["bench", str(bundle), "--iters", "3", "--warmup", "1", "--threads", "1"])
+    rec = json.loads((bundle / "bench-ort-fp32-b1.json").read_text())
+    assert probed == ["fp32"]  # one probe: the float peak is the file's own
+    assert rec["float_peak_gflops"] == rec["peak_gflops"] and rec["roofline_fraction"] == pytest.approx(rec["peak_fraction"])
