@@ -3,8 +3,6 @@ the file, attention's matrix kernels are told from weight GEMMs, and the floors 
 asserted)."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,21 +10,13 @@ import pytest
 
 from edgecl.exporters.onnx.export import export_onnx
 from edgecl.exporters.quantize.int8cpu import quantize_int8_cpu
+from tests.benchmarks._scripts import load_script
 from tests.factory import tiny_vit
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def bk():
-    sys.path.insert(0, str(BENCH))  # the script imports its siblings
-    try:
-        spec = importlib.util.spec_from_file_location("bench_kernels", BENCH / "bench_kernels.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(BENCH))
+    return load_script("bench_kernels")
 
 
 @pytest.fixture(scope="module")
@@ -95,15 +85,8 @@ def test_account_times_every_kernel_of_the_graph(bk, cpu_file):
 
 
 @pytest.fixture(scope="module")
-def forms(bk):
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_kernel_forms", BENCH / "bench_kernel_forms.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(BENCH))
+def forms():
+    return load_script("bench_kernel_forms")
 
 
 def _form_out(bk, forms, nodes, inits, x, copies=1):

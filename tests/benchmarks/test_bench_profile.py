@@ -1,23 +1,12 @@
 """benchmarks/bench_profile.py: op kinds and time shares from a profile summary (no timing asserted)."""
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks._scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def bench_profile():
-    sys.path.insert(0, str(BENCH))  # the script imports its sibling timing.py
-    try:
-        spec = importlib.util.spec_from_file_location("bench_profile", BENCH / "bench_profile.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(BENCH))
+    return load_script("bench_profile")
 
 
 def test_kinds(bench_profile):

@@ -3,7 +3,6 @@ ONNX in topological order, and a graph with another attention shape is left exac
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
