@@ -111,8 +111,8 @@ def one_node_model(model: onnx.ModelProto, node: onnx.NodeProto, values: dict, c
 
 def kernel_us(model, node, values, threads: int, budget_s: float) -> float:
     """One kernel's time in µs, the fixed cost of a run call cancelled out."""
-    feeds = {i: values[i] for i in dict.fromkeys(node.input) if i and i in values
-             and i not in {t.name for t in model.graph.initializer}}
+    weights = {t.name for t in model.graph.initializer}
+    feeds = {i: values[i] for i in dict.fromkeys(node.input) if i and i in values and i not in weights}
     single = median_us(_session(one_node_model(model, node, values, 1), threads, False), feeds, budget_s)
     copies = 3 if single > 150 else 21
     many = median_us(_session(one_node_model(model, node, values, copies), threads, False), feeds, budget_s)

@@ -33,3 +33,14 @@ TINY_RUN = {
     "dataset": "default", "weights": "none", "model": "vit_tiny_patch16_224", "model_kwargs": dict(TINY),
     "tasks": 5, "rank": 2, "epochs": 1, "batch_size": 128, "lr": 1e-3, "augment": "shift",
 }
+
+
+def tiny_run_config(folder, **overrides):
+    """``folder/tiny.yaml``: :data:`TINY_RUN` with ``overrides``, for ``edgecl learn --config``."""
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(folder) / "tiny.yaml"
+    path.write_text(yaml.safe_dump({**TINY_RUN, **overrides}))
+    return path

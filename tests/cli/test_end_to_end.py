@@ -3,7 +3,6 @@ import json
 
 import numpy as np
 import torch
-import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -13,12 +12,11 @@ from edgecl.run.models import task_model
 from edgecl.run.run import open_run
 from edgecl_runtime.predict.classifier import Classifier
 from edgecl_runtime.bundle.verify import verify_bundle
-from tests.factory import TINY_RUN
+from tests.factory import tiny_run_config
 
 
 def test_exported_bundle_verifies_and_agrees_with_pytorch(tmp_path):
-    config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({**TINY_RUN, "export_formats": ["fp16"], "align": "ca"}))
+    config = tiny_run_config(tmp_path, export_formats=["fp16"], align="ca")
     run = tmp_path / "run"
     for _ in range(2):
         out = CliRunner().invoke(app, ["learn", "--run", str(run), "--config", str(config), "--quiet", "--threads", "1"])

@@ -29,13 +29,11 @@ def _hashes(bundle):
 @pytest.fixture(scope="module")
 def shipped_run(tmp_path_factory):
     """A 2-task run learned with the default formats (FP32, FP16, INT8, int8cpu): both tasks shipped."""
-    import yaml
 
-    from tests.cli.conftest import TINY_RUN
+    from tests.factory import tiny_run_config
 
     root = tmp_path_factory.mktemp("keep")
-    config = root / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TINY_RUN))
+    config = tiny_run_config(root)
     run = root / "run"
     for _ in range(2):  # a format failing its gate on this 1-epoch model is recorded, the file still ships
         runner.invoke(app, ["learn", "--run", str(run), "--config", str(config), *FAST])

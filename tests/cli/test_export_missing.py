@@ -4,11 +4,10 @@ and, like ``export``, removes what a killed writer left behind. The kill -9 is s
 outcome: the task folder with its record, no bundle, and hidden temporaries."""
 import shutil
 
-import yaml
 from typer.testing import CliRunner
 
 from edgecl.cli.app import app
-from tests.factory import TINY_RUN
+from tests.factory import tiny_run_config
 
 runner = CliRunner()
 FAST = ["--quiet", "--threads", "1"]
@@ -25,8 +24,7 @@ def leave_leftovers(run):
 
 
 def test_status_shows_export_missing_and_learn_redoes_it(tmp_path):
-    config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump({**TINY_RUN, "tasks": 2, "export_formats": []}))
+    config = tiny_run_config(tmp_path, tasks=2, export_formats=[])
     run = tmp_path / "run"
     assert runner.invoke(app, ["learn", "--run", str(run), "--config", str(config), *FAST]).exit_code == 0
     assert runner.invoke(app, ["learn", "--run", str(run), "--no-export", *FAST]).exit_code == 0
@@ -52,8 +50,7 @@ def test_status_shows_export_missing_and_learn_redoes_it(tmp_path):
 
 
 def test_export_removes_leftovers(tmp_path):
-    config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump({**TINY_RUN, "tasks": 2, "export_formats": []}))
+    config = tiny_run_config(tmp_path, tasks=2, export_formats=[])
     run = tmp_path / "run"
     assert runner.invoke(app, ["learn", "--run", str(run), "--config", str(config), "--all", "--no-export",
                                *FAST]).exit_code == 0

@@ -5,11 +5,10 @@ import os
 import stat
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from edgecl.cli.app import app
-from tests.factory import TINY_RUN
+from tests.factory import tiny_run_config
 
 runner = CliRunner()
 
@@ -32,8 +31,7 @@ def test_learned_run_and_bundle_are_world_readable(tmp_path, umask_022):
     assert out.exit_code == 0, out.output
     key = tmp_path / "keys" / "edgecl-sign.key"
     assert mode(key) == 0o600 and mode(tmp_path / "keys" / "edgecl-sign.pub") == 0o644
-    config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump({**TINY_RUN, "export_formats": ["fp16"]}))
+    config = tiny_run_config(tmp_path, export_formats=["fp16"])
     run = tmp_path / "run"
     out = runner.invoke(app, ["learn", "--run", str(run), "--config", str(config), "--sign-key", str(key),
                               "--quiet", "--threads", "1"])

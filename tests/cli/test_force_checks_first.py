@@ -6,11 +6,10 @@ import json
 import shutil
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from edgecl.cli.app import app
-from tests.factory import TINY_RUN
+from tests.factory import tiny_run_config
 
 runner = CliRunner()
 FAST = ["--quiet", "--threads", "1", "--no-export"]
@@ -20,8 +19,7 @@ FAST = ["--quiet", "--threads", "1", "--no-export"]
 def five_tasks(tmp_path_factory):
     """A learned 5-task tiny run (one epoch per task), copied by each test."""
     root = tmp_path_factory.mktemp("force")
-    config = root / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TINY_RUN))
+    config = tiny_run_config(root)
     out = runner.invoke(app, ["learn", "--run", str(root / "run"), "--config", str(config), "--all", *FAST])
     assert out.exit_code == 0, out.output
     return root / "run"

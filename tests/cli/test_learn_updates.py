@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 
-import yaml
 from typer.testing import CliRunner
 
 from edgecl.cli.app import app
 from edgecl_runtime.atomic_io import sha256_file
 from edgecl_runtime.update.apply import apply_update
-from tests.factory import TINY_RUN
+from tests.factory import tiny_run_config
 
 runner = CliRunner()
 FAST = ["--quiet", "--threads", "1", "--formats", "fp16"]
@@ -23,8 +22,7 @@ def _learn(*args):
 
 
 def test_learn_writes_each_update_and_the_device_rebuilds_it_byte_for_byte(tmp_path):
-    config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TINY_RUN))
+    config = tiny_run_config(tmp_path)
     run = tmp_path / "run"
     _learn("--run", run, "--config", config, "--task", 1, *FAST)
     assert not list(run.glob("task-01/update-from-*"))  # nothing to update from yet
@@ -47,8 +45,7 @@ def test_learn_writes_each_update_and_the_device_rebuilds_it_byte_for_byte(tmp_p
 
 
 def test_no_updates_is_kept_and_can_be_turned_back_on(tmp_path):
-    config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump({**TINY_RUN, "tasks": 5}))
+    config = tiny_run_config(tmp_path, tasks=5)
     run = tmp_path / "run"
     _learn("--run", run, "--config", config, "--task", 1, "--no-updates", *FAST)
     _learn("--run", run, "--task", 2, "--quiet", "--threads", "1")

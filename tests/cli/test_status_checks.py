@@ -4,19 +4,17 @@ import json
 import re
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from edgecl.cli.app import app
-from tests.factory import TINY_RUN
+from tests.factory import tiny_run_config
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def learned(tmp_path):
-    config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump({**TINY_RUN, "export_formats": []}))
+    config = tiny_run_config(tmp_path, export_formats=[])
     run = tmp_path / "run"
     out = runner.invoke(app, ["learn", "--run", str(run), "--config", str(config), "--quiet", "--threads", "1"])
     assert out.exit_code == 0, out.output

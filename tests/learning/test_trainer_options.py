@@ -2,7 +2,6 @@
 line, nothing written), the default trainer unchanged, and the fresh LayerNorm."""
 import pytest
 import torch
-import yaml
 from torch import nn
 from typer.testing import CliRunner
 
@@ -13,7 +12,7 @@ from edgecl.learning.learner import lr_at_epoch
 from edgecl.learning.optimiser import make_optimiser, set_epoch_rates
 from edgecl.learning.schedule import Schedule, parse_schedule
 from edgecl.vit.model import final_norm, fresh_final_norm
-from tests.factory import TINY_RUN
+from tests.factory import tiny_run_config
 from tests.factory import tiny_vit
 
 runner = CliRunner()
@@ -85,8 +84,7 @@ def test_fresh_final_norm_resets_the_affine_of_the_layer_before_the_head():
 
 
 def test_cli_refusal_writes_nothing(tmp_path):
-    run, config = tmp_path / "r", tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TINY_RUN))
+    run, config = tmp_path / "r", tiny_run_config(tmp_path)
     out = runner.invoke(app, ["learn", "--run", str(run), "--config", str(config), "--schedule", "multistep:x",
                               "--no-export", "--quiet", "--threads", "1"])
     assert out.exit_code == 2 and "--schedule 'multistep:x' is not a schedule" in out.output  # a bad flag value

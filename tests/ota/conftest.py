@@ -3,11 +3,10 @@ and a signed update from task 1 to task 2 (made once; tests that alter it work o
 import shutil
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from edgecl.cli.app import app
-from tests.factory import TINY_RUN
+from tests.factory import tiny_run_config
 
 runner = CliRunner()
 FAST = ["--quiet", "--threads", "1"]
@@ -23,8 +22,7 @@ def invoke(*args):
 def tiny_run(tmp_path_factory):
     """A 2-task run with FP32 + FP16 bundles: the base and the target of an update."""
     root = tmp_path_factory.mktemp("ota")
-    config = root / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TINY_RUN))
+    config = tiny_run_config(root)
     run = root / "run"
     invoke("learn", "--run", run, "--config", config, "--formats", "fp16", *FAST)
     invoke("learn", "--run", run, *FAST)

@@ -41,13 +41,11 @@ def report(run, out, *args):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """An InfLoRA run and a SeqLoRA baseline, 2 of 5 tasks each (tiny ViT, one epoch)."""
-    import yaml
 
-    from tests.factory import TINY_RUN
+    from tests.factory import tiny_run_config
 
     root = tmp_path_factory.mktemp("runs")
-    config = root / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TINY_RUN))
+    config = tiny_run_config(root)
     before = torch.get_num_threads()
     try:
         for name, method in (("inflora", "inflora"), ("seqlora", "seqlora")):
