@@ -158,12 +158,12 @@ def _roofline(b: Any, info: Dict[str, Any], precision: str, batch: int, threads:
     flops = None if split is None else sum(split.values())
     peak = float_peak = None
     chunk = stats["p50_ms"] / 1e3
+    integer = precision in ("int8", "int8cpu")
     if flops is not None and info.get("backend") == "ort" and (info.get("providers") or ["CPU"])[0].startswith("CPU"):
         peak = gemm_peak(precision, threads, chunk_s=chunk)
-        integer = precision in ("int8", "int8cpu")
         float_peak = gemm_peak("fp32", threads, chunk_s=chunk) if integer and split["float"] else (None if integer else peak)
     rec = with_roofline(stats, flops, peak)
-    peaks = {"int8": peak["gflops"] if peak and precision in ("int8", "int8cpu") else None,
+    peaks = {"int8": peak["gflops"] if peak and integer else None,
              "float": float_peak["gflops"] if float_peak else None}
     rec["float_peak_gflops"] = peaks["float"]
     rec["roofline_fraction"] = roofline_fraction(split, chunk, peaks) if peak else None
